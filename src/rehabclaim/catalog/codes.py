@@ -1,0 +1,197 @@
+"""The code catalog: facts about each billable code, read from ``data/codes.toml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from rehabclaim.datafiles import DataFileError, load_toml, optional_date, require
+
+KINDS = frozenset({"CPT", "Category III", "HCPCS"})
+CATEGORIES = frozenset(
+    {
+        "evaluation",
+        "modality",
+        "procedure",
+        "orthotic_training",
+        "prosthetic_training",
+        "xr",
+        "vr_dissociation",
+        "orthosis",
+        "unlisted",
+    }
+)
+DISCIPLINES = frozenset({"PT", "OT", "SLP"})
+ENCOUNTERS = frozenset({"initial", "subsequent"})
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """One code and the facts the rules read about it."""
+
+    code: str
+    kind: str
+    category: str
+    description: str
+    timed: bool
+    therapy: bool
+    disciplines: tuple[str, ...]
+    source: str
+    effective: date | None = None
+    end: date | None = None
+    replaced_by: str | None = None
+    addon_of: tuple[str, ...] = ()
+    addon_any_therapy_primary: bool = False
+    encounter: str | None = None
+    subsequent_code: str | None = None
+    same_region_conflicts: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def is_addon(self) -> bool:
+        return bool(self.addon_of)
+
+    @property
+    def is_orthosis(self) -> bool:
+        return self.category == "orthosis"
+
+    def valid_on(self, day: date) -> bool:
+        return (self.effective is None or day >= self.effective) and (self.end is None or day <= self.end)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "kind": self.kind,
+            "category": self.category,
+            "description": self.description,
+            "timed": self.timed,
+            "therapy": self.therapy,
+            "disciplines": list(self.disciplines),
+            "effective": self.effective.isoformat() if self.effective else None,
+            "end": self.end.isoformat() if self.end else None,
+            "replaced_by": self.replaced_by,
+            "addon_of": list(self.addon_of),
+            "encounter": self.encounter,
+            "subsequent_code": self.subsequent_code,
+            "keywords": list(self.keywords),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Modifier:
+    code: str
+    role: str
+    description: str
+    source: str
+    discipline: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "role": self.role,
+            "discipline": self.discipline,
+            "description": self.description,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Codes and modifiers, looked up by their billed spelling."""
+
+    version: str
+    codes: dict[str, Code]
+    modifiers: dict[str, Modifier]
+
+    def get(self, code: str) -> Code | None:
+        return self.codes.get(code.strip().upper())
+
+    def discipline_modifier(self, discipline: str) -> str:
+        return self._role_for("discipline", discipline)
+
+    def assistant_modifier(self, discipline: str) -> str | None:
+        try:
+            return self._role_for("assistant", discipline)
+        except KeyError:
+            return None
+
+    def _role_for(self, role: str, discipline: str) -> str:
+        for modifier in self.modifiers.values():
+            if modifier.role == role and modifier.discipline == discipline:
+                return modifier.code
+        raise KeyError(f"no {role} modifier for {discipline}")
+
+
+def _parse_code(row: dict[str, Any], index: int) -> Code:
+    where = f"codes.toml: code #{index + 1}"
+    code = require(row, "code", str, where)
+    where = f"codes.toml: code {code}"
+    kind = require(row, "kind", str, where)
+    category = require(row, "category", str, where)
+    disciplines = tuple(require(row, "disciplines", list, where))
+    if kind not in KINDS:
+        raise DataFileError(f"{where}: field 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
+    if category not in CATEGORIES:
+        raise DataFileError(f"{where}: field 'category' must be one of {sorted(CATEGORIES)}")
+    if not set(disciplines) <= DISCIPLINES:
+        raise DataFileError(f"{where}: field 'disciplines' must hold only {sorted(DISCIPLINES)}")
+    encounter = row.get("encounter")
+    if encounter is not None and encounter not in ENCOUNTERS:
+        raise DataFileError(f"{where}: field 'encounter' must be one of {sorted(ENCOUNTERS)}")
+    return Code(
+        code=code,
+        kind=kind,
+        category=category,
+        description=require(row, "description", str, where),
+        timed=require(row, "timed", bool, where),
+        therapy=require(row, "therapy", bool, where),
+        disciplines=disciplines,
+        source=require(row, "source", str, where),
+        effective=optional_date(row, "effective", where),
+        end=optional_date(row, "end", where),
+        replaced_by=row.get("replaced_by"),
+        addon_of=tuple(row.get("addon_of", ())),
+        addon_any_therapy_primary=bool(row.get("addon_any_therapy_primary", False)),
+        encounter=encounter,
+        subsequent_code=row.get("subsequent_code"),
+        same_region_conflicts=tuple(row.get("same_region_conflicts", ())),
+        keywords=tuple(row.get("keywords", ())),
+    )
+
+
+def _parse_modifier(row: dict[str, Any], index: int) -> Modifier:
+    where = f"modifiers.toml: modifier #{index + 1}"
+    return Modifier(
+        code=require(row, "code", str, where),
+        role=require(row, "role", str, where),
+        description=require(row, "description", str, where),
+        source=require(row, "source", str, where),
+        discipline=row.get("discipline"),
+    )
+
+
+def _check_references(codes: dict[str, Code]) -> None:
+    for code in codes.values():
+        for ref in (*code.addon_of, *code.same_region_conflicts, *filter(None, [code.replaced_by, code.subsequent_code])):
+            if ref not in codes:
+                raise DataFileError(f"codes.toml: code {code.code} refers to unknown code {ref}")
+
+
+@cache
+def load_catalog() -> Catalog:
+    """Load and validate the bundled catalog once per process."""
+    raw_codes = load_toml("codes.toml")
+    codes: dict[str, Code] = {}
+    for index, row in enumerate(raw_codes.get("code", [])):
+        parsed = _parse_code(row, index)
+        if parsed.code in codes:
+            raise DataFileError(f"codes.toml: code {parsed.code} is listed twice")
+        codes[parsed.code] = parsed
+    _check_references(codes)
+    modifiers = {
+        m.code: m for m in (_parse_modifier(r, i) for i, r in enumerate(load_toml("modifiers.toml")["modifier"]))
+    }
+    return Catalog(version=raw_codes["meta"]["version"], codes=codes, modifiers=modifiers)

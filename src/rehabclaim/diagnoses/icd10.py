@@ -1,0 +1,121 @@
+"""A compact index of the ICD-10-CM code set, derived once from ``simple-icd-10-cm`` and cached.
+
+Importing that package costs about 2 s and 190 MB, too much for each CLI call or batch worker. The first
+use writes every category/subcategory code with a billable flag to a small text file in the cache folder,
+named by the package version; later processes read that file (tens of milliseconds). Writes go to a
+temporary file renamed into place, so concurrent first runs never see half a file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+from rehabclaim.datafiles import load_toml
+
+PACKAGE = "simple-icd-10-cm"
+
+
+def normalize(code: str) -> str:
+    """Upper case, no dot, no spaces: how the index stores codes."""
+    return code.strip().upper().replace(".", "")
+
+
+def with_dot(code: str) -> str:
+    """ICD-10-CM writes a dot after the third character."""
+    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("REHABCLAIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rehabclaim"
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    package_version: str
+    name: str
+    valid_from: date | None
+    valid_through: date | None
+
+    def covers(self, day: date) -> bool:
+        return (self.valid_from is None or day >= self.valid_from) and (
+            self.valid_through is None or day <= self.valid_through
+        )
+
+
+class DiagnosisIndex:
+    """Which ICD-10-CM codes exist and which are billable (leaf) codes."""
+
+    def __init__(self, billable_by_code: dict[str, bool], release: Release) -> None:
+        self.billable_by_code = billable_by_code
+        self.release = release
+        self._billable_sorted = sorted(c for c, b in billable_by_code.items() if b)
+
+    def is_billable(self, code: str) -> bool:
+        return self.billable_by_code.get(normalize(code), False)
+
+    def exists(self, code: str) -> bool:
+        return normalize(code) in self.billable_by_code
+
+    def billable_children(self, code: str, limit: int = 10) -> list[str]:
+        """Billable codes under a category, with dots, in code order."""
+        prefix = normalize(code)
+        start = bisect.bisect_left(self._billable_sorted, prefix)
+        found = []
+        for candidate in self._billable_sorted[start:]:
+            if not candidate.startswith(prefix) or len(found) >= limit:
+                break
+            if candidate != prefix:
+                found.append(with_dot(candidate))
+        return found
+
+
+def _release(package_version: str) -> Release:
+    row = load_toml("icd10cm.toml").get("release", {}).get(package_version)
+    if row is None:
+        return Release(package_version, f"{PACKAGE} {package_version} (release dates not recorded)", None, None)
+    return Release(package_version, row["name"], row.get("valid_from"), row.get("valid_through"))
+
+
+def _derive_index_lines() -> list[str]:
+    import simple_icd_10_cm as icd  # slow import, paid once per package version
+
+    lines = []
+    for code in icd.get_all_codes(with_dots=False):
+        if icd.is_chapter_or_block(code):
+            continue
+        lines.append(f"{normalize(code)}\t{1 if icd.is_leaf(code) else 0}")
+    return lines
+
+
+def _read_or_build(path: Path) -> dict[str, bool]:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            out.write("\n".join(_derive_index_lines()) + "\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    index = {}
+    with path.open(encoding="ascii") as lines:
+        for line in lines:
+            code, flag = line.rstrip("\n").split("\t")
+            index[code] = flag == "1"
+    return index
+
+
+@cache
+def diagnosis_index() -> DiagnosisIndex:
+    package_version = version(PACKAGE)
+    path = cache_dir() / f"icd10cm-index-{package_version}.tsv"
+    return DiagnosisIndex(_read_or_build(path), _release(package_version))

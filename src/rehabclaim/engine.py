@@ -1,0 +1,135 @@
+"""The scrub, as a straight line: visit -> lines -> units -> modifiers -> findings -> result.
+
+An ``Engine`` loads the catalog, payer table, thresholds and diagnosis index once; ``scrub`` is then
+pure work on one visit, so a batch worker builds one engine and scrubs millions of visits with it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from rehabclaim.catalog import Catalog, load_catalog
+from rehabclaim.context import ScrubContext
+from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
+from rehabclaim.errors import InputError
+from rehabclaim.lines import WorkLine, build_lines
+from rehabclaim.model import Finding, Line, ScrubResult, Visit
+from rehabclaim.payers import payer_profile
+from rehabclaim.rules import RULES, Rule
+from rehabclaim.thresholds import Thresholds, load_thresholds
+from rehabclaim.units import UnitPlan, allocate_units
+
+_decoder = msgspec.json.Decoder(Visit)
+_encoder = msgspec.json.Encoder()
+_ERROR_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+
+
+def decode_visit(data: bytes | str) -> Visit:
+    """Decode and validate one visit; a problem raises InputError naming the field."""
+    try:
+        return _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _input_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InputError("", f"not valid JSON ({exc})") from None
+
+
+def _input_error(message: str) -> InputError:
+    match = _ERROR_PATH.match(message)
+    reason, path = (match["reason"], match["path"] or "") if match else (message, "")
+    path = path.lstrip(".")
+    missing = _MISSING.match(reason)
+    if missing:
+        path = f"{path}.{missing['field']}" if path else missing["field"]
+        reason = "required field is missing"
+    return InputError(path or "visit", reason.replace("`", ""))
+
+
+def encode_result(result: ScrubResult) -> bytes:
+    return _encoder.encode(result)
+
+
+class Engine:
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        thresholds: Thresholds | None = None,
+        diagnoses: DiagnosisIndex | None = None,
+        rules: tuple[Rule, ...] = RULES,
+    ) -> None:
+        self.catalog = catalog or load_catalog()
+        self.thresholds = thresholds or load_thresholds()
+        self.diagnoses = diagnoses or diagnosis_index()
+        self.rules = rules
+
+    def scrub(self, visit: Visit) -> ScrubResult:
+        payer = payer_profile(visit.payer)
+        lines = build_lines(visit, self.catalog)
+        plan = self._assign_units(lines, payer.unit_method)
+        ctx = ScrubContext(visit, payer, self.catalog, self.thresholds, self.diagnoses, lines, plan)
+        for rule in self.rules:
+            for code, message in rule.check(ctx):
+                ctx.findings.append(Finding(rule.id, rule.severity, code, message))
+        return ScrubResult(
+            id=visit.id,
+            payer=payer.key,
+            method=plan.method,
+            total_timed_minutes=plan.total_minutes,
+            total_timed_units=plan.total_units,
+            lines=[out for line in lines for out in _output_lines(line)],
+            findings=ctx.findings,
+        )
+
+    def scrub_json(self, data: bytes | str) -> bytes:
+        return encode_result(self.scrub(decode_visit(data)))
+
+    def _assign_units(self, lines: list[WorkLine], method: str) -> UnitPlan:
+        has_orthosis = any(line.code.is_orthosis for line in lines)
+        timed = []
+        for line in lines:
+            if line.is_timed_therapy:
+                line.counted_minutes = _counted_minutes(line, has_orthosis)
+                timed.append((line.code.code, line.counted_minutes))
+            else:
+                line.counted_minutes = line.minutes or 0
+        plan = allocate_units(method, timed)
+        for line in lines:
+            if line.is_timed_therapy:
+                line.units = plan.units[line.code.code]
+                line.why = plan.why[line.code.code]
+                if line.counted_minutes != (line.minutes or 0):
+                    line.why = (
+                        f"counted {line.counted_minutes} training min of {line.minutes} documented "
+                        f"(fitting is part of the orthosis code; orthotics.md s. 2). {line.why}"
+                    )
+            elif line.code.therapy:
+                line.units = 1
+                line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes (units.md s. 5)"
+            else:
+                line.units = 1 if line.stated_units is None else line.stated_units
+                line.why = f"{line.code.code}: {line.units} unit(s) as documented (not a timed therapy code)"
+        return plan
+
+
+def _counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
+    """Minutes that earn units; beside an orthosis code an initial training code counts training only."""
+    if has_orthosis and line.code.encounter == "initial" and line.training_minutes is not None:
+        return min(line.training_minutes, line.minutes or 0)
+    return line.minutes or 0
+
+
+def _output_lines(line: WorkLine) -> list[Line]:
+    """One claim line, or two when only some units carry the assistant modifier."""
+    first = [line.discipline_modifier] if line.discipline_modifier else []
+    others = [m for m in line.input_modifiers if m not in (line.discipline_modifier, line.assistant_modifier)]
+    why = line.why if not line.notes else f"{line.why}. {'; '.join(line.notes)}"
+    if not line.assistant_modifier or line.assistant_units == 0:
+        return [Line(line.code.code, line.units, [*first, *others], line.minutes, why)]
+    assisted = Line(line.code.code, line.assistant_units, [*first, line.assistant_modifier, *others], line.minutes, why)
+    if line.assistant_units == line.units:
+        return [assisted]
+    rest = Line(line.code.code, line.units - line.assistant_units, [*first, *others], line.minutes, why)
+    return [assisted, rest]

@@ -1,0 +1,20 @@
+"""Errors for input that cannot be scrubbed (exit status 2, HTTP 4xx later)."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Unreadable or invalid input. ``field`` is a path like ``services[2].minutes``."""
+
+    def __init__(self, field: str, reason: str, line: int | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.line = line
+        super().__init__(str(self))
+
+    def at_line(self, line: int) -> InputError:
+        return InputError(self.field, self.reason, line)
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.field}: {self.reason}" if self.field else f"{where}{self.reason}"

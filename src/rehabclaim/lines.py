@@ -1,0 +1,89 @@
+"""From a visit's services to working claim lines: one line per code, with the minutes that count.
+
+Timed codes are reported once per date of service (several MACs reject a timed code split over lines,
+``units.md`` s. 2 item 8), so services with the same code are merged and their minutes added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rehabclaim.catalog import Catalog, Code
+from rehabclaim.errors import InputError
+from rehabclaim.model import Service, Visit
+
+
+@dataclass(slots=True)
+class WorkLine:
+    """A claim line while the engine works on it."""
+
+    code: Code
+    service_indexes: list[int]
+    minutes: int | None  # documented minutes (None when none were documented)
+    training_minutes: int | None
+    assistant_minutes: int
+    stated_units: int | None
+    regions: set[str]
+    input_modifiers: list[str]
+    counted_minutes: int = 0  # the minutes that earn units
+    units: int = 0
+    discipline_modifier: str | None = None  # GP/GO/GN, set by rule M001
+    assistant_modifier: str | None = None  # CQ/CO, set by rule M002 on `assistant_units` of the units
+    assistant_units: int = 0
+    notes: list[str] = field(default_factory=list)
+    why: str = ""
+
+    @property
+    def is_timed_therapy(self) -> bool:
+        return self.code.timed and self.code.therapy
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _new_line(code: Code, index: int, service: Service) -> WorkLine:
+    return WorkLine(
+        code=code,
+        service_indexes=[index],
+        minutes=service.minutes,
+        training_minutes=service.training_minutes,
+        assistant_minutes=service.assistant_minutes or 0,
+        stated_units=service.units,
+        regions={service.body_region.strip().lower()} if service.body_region else set(),
+        input_modifiers=list(service.modifiers),
+    )
+
+
+def _merge(line: WorkLine, index: int, service: Service) -> None:
+    line.service_indexes.append(index)
+    line.minutes = _add(line.minutes, service.minutes)
+    line.training_minutes = _add(line.training_minutes, service.training_minutes)
+    line.assistant_minutes += service.assistant_minutes or 0
+    line.stated_units = _add(line.stated_units, service.units)
+    if service.body_region:
+        line.regions.add(service.body_region.strip().lower())
+    line.input_modifiers.extend(m for m in service.modifiers if m not in line.input_modifiers)
+
+
+def build_lines(visit: Visit, catalog: Catalog) -> list[WorkLine]:
+    """One WorkLine per code, in the order codes first appear. Unknown codes are input errors."""
+    by_code: dict[str, WorkLine] = {}
+    for index, service in enumerate(visit.services):
+        code = catalog.get(service.code)
+        if code is None:
+            raise InputError(f"services[{index}].code", f"unknown code {service.code!r}")
+        for position, modifier in enumerate(service.modifiers):
+            if modifier not in catalog.modifiers:
+                raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {modifier!r}")
+        if service.assistant_minutes and service.minutes is not None and service.assistant_minutes > service.minutes:
+            raise InputError(
+                f"services[{index}].assistant_minutes",
+                f"{service.assistant_minutes} assistant minutes exceed the service's {service.minutes} minutes",
+            )
+        existing = by_code.get(code.code)
+        if existing is None:
+            by_code[code.code] = _new_line(code, index, service)
+        else:
+            _merge(existing, index, service)
+    return list(by_code.values())

@@ -1,0 +1,118 @@
+"""Orthotic and prosthetic training rules: encounter sequencing, device codes, regions, units."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rehabclaim.context import ScrubContext
+from rehabclaim.lines import WorkLine
+from rehabclaim.rules.base import Hit, rule
+
+
+def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
+    return (line for line in ctx.lines if line.code.encounter == "initial")
+
+
+@rule("O001", "initial-code-on-subsequent-encounter", "error",
+      "An initial-encounter orthotic/prosthetic code billed at a later encounter")
+def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports 97760 or 97761 on a visit that says it is not the initial orthotic encounter
+    (``"initial_orthotic_encounter": false``), naming the code for later encounters.
+
+    Why: since 2018 97760/97761 are for the initial encounter only; every later encounter (adjustments,
+    further training, custom or prefabricated) is 97763.
+
+    Example: 97760 with ``initial_orthotic_encounter: false`` -> error "bill 97763".
+
+    Fix: bill 97763 for the same minutes.
+
+    Source: AOTA "Orthotics"; PT Management 2018 changes (reference orthotics.md s. 1-2).
+    """
+    if ctx.visit.initial_orthotic_encounter is not False:
+        return
+    for line in _initial_encounter_lines(ctx):
+        instead = f"; bill {line.code.subsequent_code}" if line.code.subsequent_code else ""
+        yield line.code.code, f"{line.code.code} is for the initial encounter only and this is a later one{instead}"
+
+
+@rule("O002", "training-beside-device-too-short", "error",
+      "97760/97761 beside an orthosis L-code without more than 8 minutes of training")
+def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports 97760 or 97761 billed with an orthosis device code (L-code) the same day when the documented
+    training minutes are not more than the threshold (8), or are not documented. With a device code on
+    the visit only training minutes count toward the training code's units (fitting is part of the
+    device code).
+
+    Why: the L-code pays for fitting the device; the training code is billable beside it only for
+    training, and only when the training alone exceeded 8 minutes.
+
+    Example: 97760 20 min with 6 training minutes and L1906 -> error.
+
+    Fix: document the training minutes separately, or do not bill the training code.
+
+    Source: AOTA "Orthotics" (reference orthotics.md s. 2; errata #11).
+    """
+    if not ctx.has_orthosis:
+        return
+    over = ctx.thresholds.orthotic_device_training_minutes_over
+    for line in _initial_encounter_lines(ctx):
+        training = line.training_minutes
+        if training is None:
+            yield line.code.code, f"{line.code.code} is billed with an orthosis code but no training minutes are documented"
+        elif training <= over:
+            yield line.code.code, (
+                f"{line.code.code} is billed with an orthosis code and {training} training min; "
+                f"more than {over} are needed"
+            )
+
+
+@rule("O003", "same-region-orthotic-and-prosthetic", "error",
+      "97760 and 97761 on the same visit for the same body region")
+def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports an initial orthotic code and an initial prosthetic code billed on one visit for the same
+    body region (or where a region is not stated on either).
+
+    Why: orthotic and prosthetic initial training for one region are not reported together; payers deny
+    the second code as duplicate training.
+
+    Example: 97760 and 97761 both ``"body_region": "lower"`` -> error.
+
+    Fix: bill the one that matches the device trained, or state the different regions.
+
+    Source: code conflicts in ``data/codes.toml`` (issue #3 rule; AOTA code descriptions, reference
+    orthotics.md s. 1).
+    """
+    seen: set[tuple[str, str]] = set()
+    for line in ctx.lines:
+        for other_code in line.code.same_region_conflicts:
+            other = ctx.line_for(other_code)
+            pair = tuple(sorted((line.code.code, other_code)))
+            if other is None or pair in seen:
+                continue
+            shared = line.regions & other.regions
+            if shared or not line.regions or not other.regions:
+                seen.add((pair[0], pair[1]))
+                region = ", ".join(sorted(shared)) if shared else "an unstated region"
+                yield line.code.code, f"{pair[0]} and {pair[1]} are billed for the same body region ({region})"
+
+
+@rule("O004", "many-initial-orthotic-units", "warning",
+      "Four or more units of an initial orthotic/prosthetic training code")
+def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
+    """Warns when an initial orthotic or prosthetic training code reaches the unit threshold (4) on one
+    visit.
+
+    Why: an hour or more of initial orthotic training is unusual and draws review; the record must show
+    each unit's training.
+
+    Example: 97760 for 60 minutes (4 units) -> warning.
+
+    Fix: check that the documentation supports every unit.
+
+    Source: threshold in ``data/thresholds.toml`` (sample figure); audit triggers in reference
+    orthotics.md s. 5.
+    """
+    limit = ctx.thresholds.orthotic_units_warning_at
+    for line in _initial_encounter_lines(ctx):
+        if line.units >= limit:
+            yield line.code.code, f"{line.code.code} billed for {line.units} units; {limit}+ units draw review"
