@@ -19,7 +19,7 @@ from rehabclaim.model import Finding, Line, ScrubResult, Visit
 from rehabclaim.payers import payer_profile
 from rehabclaim.rules import RULES, Rule
 from rehabclaim.thresholds import Thresholds, load_thresholds
-from rehabclaim.units import UnitPlan, allocate_units
+from rehabclaim.units import assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
 _encoder = msgspec.json.Encoder()
@@ -67,8 +67,8 @@ class Engine:
 
     def scrub(self, visit: Visit) -> ScrubResult:
         payer = payer_profile(visit.payer)
-        lines = build_lines(visit, self.catalog)
-        plan = self._assign_units(lines, payer.unit_method)
+        lines = build_lines(visit.services, self.catalog)
+        plan = assign_units(lines, payer.unit_method)
         ctx = ScrubContext(visit, payer, self.catalog, self.thresholds, self.diagnoses, lines, plan)
         for rule in self.rules:
             for code, message in rule.check(ctx):
@@ -85,40 +85,6 @@ class Engine:
 
     def scrub_json(self, data: bytes | str) -> bytes:
         return encode_result(self.scrub(decode_visit(data)))
-
-    def _assign_units(self, lines: list[WorkLine], method: str) -> UnitPlan:
-        has_orthosis = any(line.code.is_orthosis for line in lines)
-        timed = []
-        for line in lines:
-            if line.is_timed_therapy:
-                line.counted_minutes = _counted_minutes(line, has_orthosis)
-                timed.append((line.code.code, line.counted_minutes))
-            else:
-                line.counted_minutes = line.minutes or 0
-        plan = allocate_units(method, timed)
-        for line in lines:
-            if line.is_timed_therapy:
-                line.units = plan.units[line.code.code]
-                line.why = plan.why[line.code.code]
-                if line.counted_minutes != (line.minutes or 0):
-                    line.why = (
-                        f"counted {line.counted_minutes} training min of {line.minutes} documented "
-                        f"(fitting is part of the orthosis code; orthotics.md s. 2). {line.why}"
-                    )
-            elif line.code.therapy:
-                line.units = 1
-                line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes (units.md s. 5)"
-            else:
-                line.units = 1 if line.stated_units is None else line.stated_units
-                line.why = f"{line.code.code}: {line.units} unit(s) as documented (not a timed therapy code)"
-        return plan
-
-
-def _counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
-    """Minutes that earn units; beside an orthosis code an initial training code counts training only."""
-    if has_orthosis and line.code.encounter == "initial" and line.training_minutes is not None:
-        return min(line.training_minutes, line.minutes or 0)
-    return line.minutes or 0
 
 
 def _output_lines(line: WorkLine) -> list[Line]:

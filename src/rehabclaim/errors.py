@@ -12,6 +12,9 @@ class InputError(ValueError):
         self.line = line
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, int | None]]:
+        return (InputError, (self.field, self.reason, self.line))  # picklable across batch workers
+
     def at_line(self, line: int) -> InputError:
         return InputError(self.field, self.reason, line)
 

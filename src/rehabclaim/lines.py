@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from rehabclaim.catalog import Catalog, Code
 from rehabclaim.errors import InputError
-from rehabclaim.model import Service, Visit
+from rehabclaim.model import Service
 
 
 @dataclass(slots=True)
@@ -66,10 +66,10 @@ def _merge(line: WorkLine, index: int, service: Service) -> None:
     line.input_modifiers.extend(m for m in service.modifiers if m not in line.input_modifiers)
 
 
-def build_lines(visit: Visit, catalog: Catalog) -> list[WorkLine]:
+def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
     """One WorkLine per code, in the order codes first appear. Unknown codes are input errors."""
     by_code: dict[str, WorkLine] = {}
-    for index, service in enumerate(visit.services):
+    for index, service in enumerate(services):
         code = catalog.get(service.code)
         if code is None:
             raise InputError(f"services[{index}].code", f"unknown code {service.code!r}")

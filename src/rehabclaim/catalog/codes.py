@@ -175,7 +175,11 @@ def _parse_modifier(row: dict[str, Any], index: int) -> Modifier:
 
 def _check_references(codes: dict[str, Code]) -> None:
     for code in codes.values():
-        for ref in (*code.addon_of, *code.same_region_conflicts, *filter(None, [code.replaced_by, code.subsequent_code])):
+        for ref in (
+            *code.addon_of,
+            *code.same_region_conflicts,
+            *filter(None, [code.replaced_by, code.subsequent_code]),
+        ):
             if ref not in codes:
                 raise DataFileError(f"codes.toml: code {code.code} refers to unknown code {ref}")
 

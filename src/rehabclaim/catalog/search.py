@@ -47,8 +47,7 @@ def _shorthand_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     table: dict[str, str] = load_toml("shorthand.toml")["shorthand"]
     ordered = sorted(table.items(), key=lambda item: -len(item[0]))  # "hp/cp" before "hp"
     return tuple(
-        (re.compile(rf"(?<![a-z0-9]){re.escape(key.lower())}(?![a-z0-9])"), expansion)
-        for key, expansion in ordered
+        (re.compile(rf"(?<![a-z0-9]){re.escape(key.lower())}(?![a-z0-9])"), expansion) for key, expansion in ordered
     )
 
 

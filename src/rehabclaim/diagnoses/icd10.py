@@ -71,7 +71,7 @@ class DiagnosisIndex:
         """Billable codes under a category, with dots, in code order."""
         prefix = normalize(code)
         start = bisect.bisect_left(self._billable_sorted, prefix)
-        found = []
+        found: list[str] = []
         for candidate in self._billable_sorted[start:]:
             if not candidate.startswith(prefix) or len(found) >= limit:
                 break

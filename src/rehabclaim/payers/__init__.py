@@ -53,5 +53,11 @@ def payer_profile(key: str) -> PayerProfile:
     if found is not None:
         return found
     default = _parse("default", load_toml("payers.toml")["default"], False)
-    return PayerProfile(normalized, default.name, default.unit_method, default.assistant_modifiers,
-                        default.source, configured=False)
+    return PayerProfile(
+        normalized,
+        default.name,
+        default.unit_method,
+        default.assistant_modifiers,
+        default.source,
+        configured=False,
+    )

@@ -39,9 +39,9 @@ class Rule:
 REGISTRY: list[Rule] = []
 
 
-def rule(id: str, name: str, severity: Severity, summary: str, stage: Stage = "checks") -> Callable[
-    [CheckFunction], CheckFunction
-]:
+def rule(
+    id: str, name: str, severity: Severity, summary: str, stage: Stage = "checks"
+) -> Callable[[CheckFunction], CheckFunction]:
     """Register ``check`` as rule ``id``."""
 
     def register(check: CheckFunction) -> CheckFunction:

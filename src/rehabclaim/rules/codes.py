@@ -46,9 +46,12 @@ def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
     for line in ctx.lines:
         effective = line.code.effective
         if effective is not None and ctx.visit.date < effective:
-            yield line.code.code, (
-                f"{line.code.code} is not valid before {effective.isoformat()} "
-                f"(date of service {ctx.visit.date.isoformat()})"
+            yield (
+                line.code.code,
+                (
+                    f"{line.code.code} is not valid before {effective.isoformat()} "
+                    f"(date of service {ctx.visit.date.isoformat()})"
+                ),
             )
 
 
@@ -77,11 +80,18 @@ def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
             other.code.therapy and not other.code.is_addon for other in ctx.lines
         ):
             continue
-        yield code.code, f"{code.code} is an add-on and needs one of {', '.join(code.addon_of)} on the same visit"
+        yield (
+            code.code,
+            f"{code.code} is an add-on and needs one of {', '.join(code.addon_of)} on the same visit",
+        )
 
 
-@rule("C004", "addon-primary-not-designated", "warning",
-      "An add-on billed with a therapy code that is not one of its designated primaries")
+@rule(
+    "C004",
+    "addon-primary-not-designated",
+    "warning",
+    "An add-on billed with a therapy code that is not one of its designated primaries",
+)
 def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when an add-on that accepts other therapy primaries (0770T) is billed only beside therapy
     codes outside its designated primary list.
@@ -103,9 +113,12 @@ def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
             continue
         others = [o.code.code for o in ctx.lines if o.code.therapy and not o.code.is_addon]
         if others:
-            yield code.code, (
-                f"{code.code} is billed with {', '.join(others)}, not a designated primary "
-                f"({', '.join(code.addon_of)}); the payer may deny it"
+            yield (
+                code.code,
+                (
+                    f"{code.code} is billed with {', '.join(others)}, not a designated primary "
+                    f"({', '.join(code.addon_of)}); the payer may deny it"
+                ),
             )
 
 
@@ -125,7 +138,10 @@ def code_outside_discipline(ctx: ScrubContext) -> Iterator[Hit]:
     discipline = ctx.visit.discipline
     for line in ctx.lines:
         if line.code.therapy and discipline not in line.code.disciplines:
-            yield line.code.code, (
-                f"{line.code.code} is usually billed by {'/'.join(line.code.disciplines)}, "
-                f"not on a {discipline} visit"
+            yield (
+                line.code.code,
+                (
+                    f"{line.code.code} is usually billed by {'/'.join(line.code.disciplines)}, "
+                    f"not on a {discipline} visit"
+                ),
             )

@@ -42,8 +42,12 @@ def unknown_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
             yield code, f"{code} is not an ICD-10-CM code ({ctx.diagnoses.release.name})"
 
 
-@rule("D003", "non-billable-diagnosis", "error",
-      "A diagnosis category code that is not billable; its billable codes are named")
+@rule(
+    "D003",
+    "non-billable-diagnosis",
+    "error",
+    "A diagnosis category code that is not billable; its billable codes are named",
+)
 def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports an ICD-10-CM category or subcategory that has more specific codes below it, naming them.
 
@@ -60,11 +64,18 @@ def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
         if ctx.diagnoses.exists(code) and not ctx.diagnoses.is_billable(code):
             children = ctx.diagnoses.billable_children(code)
             shown = with_dot(normalize(code))
-            yield code, f"{shown} is a category, not billable; use a specific code such as {', '.join(children)}"
+            yield (
+                code,
+                f"{shown} is a category, not billable; use a specific code such as {', '.join(children)}",
+            )
 
 
-@rule("D004", "diagnosis-code-set-date", "info",
-      "The installed ICD-10-CM release does not cover the date of service")
+@rule(
+    "D004",
+    "diagnosis-code-set-date",
+    "info",
+    "The installed ICD-10-CM release does not cover the date of service",
+)
 def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
     """Notes when the date of service falls outside the ICD-10-CM release the checks used.
 
@@ -79,4 +90,7 @@ def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
     """
     release = ctx.diagnoses.release
     if ctx.visit.diagnoses and not release.covers(ctx.visit.date):
-        yield None, f"diagnoses checked against {release.name}, which does not cover {ctx.visit.date.isoformat()}"
+        yield (
+            None,
+            f"diagnoses checked against {release.name}, which does not cover {ctx.visit.date.isoformat()}",
+        )

@@ -9,8 +9,13 @@ from rehabclaim.lines import WorkLine
 from rehabclaim.rules.base import Hit, rule
 
 
-@rule("M001", "discipline-modifier", "error",
-      "Every therapy line carries the discipline modifier of the visit's plan of care", stage="modifiers")
+@rule(
+    "M001",
+    "discipline-modifier",
+    "error",
+    "Every therapy line carries the discipline modifier of the visit's plan of care",
+    stage="modifiers",
+)
 def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     """Adds GP, GO or GN to every therapy line from the visit's discipline, and reports a line that
     already carries another discipline's modifier.
@@ -33,9 +38,12 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
         for modifier in line.input_modifiers:
             info = ctx.catalog.modifiers[modifier]
             if info.role == "discipline" and modifier != wanted:
-                yield line.code.code, (
-                    f"{line.code.code} carries {modifier} ({info.discipline}) on a {ctx.visit.discipline} visit; "
-                    f"the plan of care calls for {wanted}"
+                yield (
+                    line.code.code,
+                    (
+                        f"{line.code.code} carries {modifier} ({info.discipline}) on a {ctx.visit.discipline} visit; "
+                        f"the plan of care calls for {wanted}"
+                    ),
                 )
         line.input_modifiers = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role != "discipline"]
         line.discipline_modifier = wanted
@@ -58,17 +66,22 @@ def assistant_share(line: WorkLine, de_minimis_percent: int, unit_minutes: int) 
     remaining = line.units - assistant_blocks - therapist_blocks
     assistant_left, therapist_left = assistant % unit_minutes, therapist % unit_minutes
     above_de_minimis = assistant_left * 100 > de_minimis_percent * unit_minutes
-    if remaining >= 2 and above_de_minimis:
-        extra = 1
-    elif remaining == 1 and above_de_minimis and assistant_left > therapist_left:
+    if (remaining >= 2 and above_de_minimis) or (
+        remaining == 1 and above_de_minimis and assistant_left > therapist_left
+    ):
         extra = 1
     else:
         extra = 0
     return min(line.units, assistant_blocks + extra)
 
 
-@rule("M002", "assistant-modifier", "info",
-      "CQ/CO added where an assistant furnished more than the de minimis share", stage="modifiers")
+@rule(
+    "M002",
+    "assistant-modifier",
+    "info",
+    "CQ/CO added where an assistant furnished more than the de minimis share",
+    stage="modifiers",
+)
 def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     """Adds CQ (PT assistant) or CO (OT assistant) to the units an assistant furnished in whole or in part,
     for payers that require it, and says so in an info finding (the units are paid at a reduced rate).
@@ -108,16 +121,23 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
             )
         if line.assistant_units:
             line.assistant_modifier = modifier
-            who = "the assistant furnished the whole visit" if whole_visit else (
-                f"assistant furnished {line.assistant_minutes} of {line.counted_minutes} min independently"
+            who = (
+                "the assistant furnished the whole visit"
+                if whole_visit
+                else (f"assistant furnished {line.assistant_minutes} of {line.counted_minutes} min independently")
             )
             note = f"{modifier} on {line.assistant_units} of {line.units} unit(s): {who}"
             line.notes.append(note)
             yield line.code.code, f"{line.code.code}: {note} ({ctx.payer.name} requires {modifier})"
 
 
-@rule("M003", "no-assistant-modifier-for-discipline", "warning",
-      "An assistant furnished an SLP service, for which no assistant modifier exists", stage="modifiers")
+@rule(
+    "M003",
+    "no-assistant-modifier-for-discipline",
+    "warning",
+    "An assistant furnished an SLP service, for which no assistant modifier exists",
+    stage="modifiers",
+)
 def no_assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when a visit of a discipline without an assistant modifier (speech-language pathology)
     says an assistant furnished services.
@@ -134,7 +154,10 @@ def no_assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     if ctx.catalog.assistant_modifier(ctx.visit.discipline) is not None:
         return
     if ctx.visit.rendered_by == "assistant" or any(line.assistant_minutes for line in ctx.lines):
-        yield None, (
-            f"an assistant furnished services on this {ctx.visit.discipline} visit; no assistant modifier "
-            "exists for this discipline: check the payer's policy"
+        yield (
+            None,
+            (
+                f"an assistant furnished services on this {ctx.visit.discipline} visit; no assistant modifier "
+                "exists for this discipline: check the payer's policy"
+            ),
         )

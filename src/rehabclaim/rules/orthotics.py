@@ -13,8 +13,12 @@ def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
     return (line for line in ctx.lines if line.code.encounter == "initial")
 
 
-@rule("O001", "initial-code-on-subsequent-encounter", "error",
-      "An initial-encounter orthotic/prosthetic code billed at a later encounter")
+@rule(
+    "O001",
+    "initial-code-on-subsequent-encounter",
+    "error",
+    "An initial-encounter orthotic/prosthetic code billed at a later encounter",
+)
 def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports 97760 or 97761 on a visit that says it is not the initial orthotic encounter
     (``"initial_orthotic_encounter": false``), naming the code for later encounters.
@@ -32,11 +36,18 @@ def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
         return
     for line in _initial_encounter_lines(ctx):
         instead = f"; bill {line.code.subsequent_code}" if line.code.subsequent_code else ""
-        yield line.code.code, f"{line.code.code} is for the initial encounter only and this is a later one{instead}"
+        yield (
+            line.code.code,
+            f"{line.code.code} is for the initial encounter only and this is a later one{instead}",
+        )
 
 
-@rule("O002", "training-beside-device-too-short", "error",
-      "97760/97761 beside an orthosis L-code without more than 8 minutes of training")
+@rule(
+    "O002",
+    "training-beside-device-too-short",
+    "error",
+    "97760/97761 beside an orthosis L-code without more than 8 minutes of training",
+)
 def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports 97760 or 97761 billed with an orthosis device code (L-code) the same day when the documented
     training minutes are not more than the threshold (8), or are not documented. With a device code on
@@ -58,16 +69,26 @@ def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     for line in _initial_encounter_lines(ctx):
         training = line.training_minutes
         if training is None:
-            yield line.code.code, f"{line.code.code} is billed with an orthosis code but no training minutes are documented"
+            yield (
+                line.code.code,
+                f"{line.code.code} is billed with an orthosis code but no training minutes are documented",
+            )
         elif training <= over:
-            yield line.code.code, (
-                f"{line.code.code} is billed with an orthosis code and {training} training min; "
-                f"more than {over} are needed"
+            yield (
+                line.code.code,
+                (
+                    f"{line.code.code} is billed with an orthosis code and {training} training min; "
+                    f"more than {over} are needed"
+                ),
             )
 
 
-@rule("O003", "same-region-orthotic-and-prosthetic", "error",
-      "97760 and 97761 on the same visit for the same body region")
+@rule(
+    "O003",
+    "same-region-orthotic-and-prosthetic",
+    "error",
+    "97760 and 97761 on the same visit for the same body region",
+)
 def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports an initial orthotic code and an initial prosthetic code billed on one visit for the same
     body region (or where a region is not stated on either).
@@ -93,11 +114,18 @@ def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
             if shared or not line.regions or not other.regions:
                 seen.add((pair[0], pair[1]))
                 region = ", ".join(sorted(shared)) if shared else "an unstated region"
-                yield line.code.code, f"{pair[0]} and {pair[1]} are billed for the same body region ({region})"
+                yield (
+                    line.code.code,
+                    f"{pair[0]} and {pair[1]} are billed for the same body region ({region})",
+                )
 
 
-@rule("O004", "many-initial-orthotic-units", "warning",
-      "Four or more units of an initial orthotic/prosthetic training code")
+@rule(
+    "O004",
+    "many-initial-orthotic-units",
+    "warning",
+    "Four or more units of an initial orthotic/prosthetic training code",
+)
 def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when an initial orthotic or prosthetic training code reaches the unit threshold (4) on one
     visit.
@@ -115,4 +143,7 @@ def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     limit = ctx.thresholds.orthotic_units_warning_at
     for line in _initial_encounter_lines(ctx):
         if line.units >= limit:
-            yield line.code.code, f"{line.code.code} billed for {line.units} units; {limit}+ units draw review"
+            yield (
+                line.code.code,
+                f"{line.code.code} billed for {line.units} units; {limit}+ units draw review",
+            )

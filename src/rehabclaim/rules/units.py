@@ -68,4 +68,10 @@ def service_earns_no_unit(ctx: ScrubContext) -> Iterator[Hit]:
     """
     for line in ctx.lines:
         if line.is_timed_therapy and line.minutes is not None and line.units == 0:
-            yield line.code.code, f"{line.code.code}: {line.counted_minutes} min earned no unit ({line.why})"
+            yield (
+                line.code.code,
+                (
+                    f"{line.code.code}: {line.counted_minutes} min earned no unit under the {ctx.plan.method} method; "
+                    "the minutes stay documented and count toward the visit's timed total"
+                ),
+            )

@@ -1,0 +1,3 @@
+from rehabclaim.cli.main import app
+
+app()

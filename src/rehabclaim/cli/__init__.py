@@ -1,0 +1,1 @@
+"""The ``rehabclaim`` command line."""

@@ -1,0 +1,95 @@
+"""Rich rendering of results for people; ``--json`` output never goes through here."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from rehabclaim.batch import BatchSummary
+from rehabclaim.catalog import Code
+from rehabclaim.catalog.search import SearchHit
+from rehabclaim.model import ScrubResult
+from rehabclaim.rules import Rule
+from rehabclaim.units import UnitPlan
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def code_facts(console: Console, code: Code) -> None:
+    table = Table(show_header=False, title=f"{code.code}  {code.description}", title_justify="left")
+    for key, value in code.as_dict().items():
+        if key in ("code", "description") or value in (None, [], ""):
+            continue
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+def search_hits(console: Console, query: str, hits: list[SearchHit]) -> None:
+    table = Table(title=f"codes for {query!r}", title_justify="left")
+    for column in ("code", "score", "description"):
+        table.add_column(column)
+    for hit in hits:
+        note = f" (deleted {hit.code.end}, use {hit.code.replaced_by})" if hit.code.end else ""
+        table.add_row(hit.code.code, f"{hit.score:.2f}", hit.code.description + note)
+    console.print(table)
+
+
+def unit_plan(console: Console, plan: UnitPlan, rows: list[tuple[str, int, int | None, str]]) -> None:
+    console.print(f"[bold]{plan.method}[/bold] method: {plan.total_minutes} timed min = {plan.total_units} timed units")
+    table = Table()
+    for column in ("code", "units", "minutes", "why"):
+        table.add_column(column)
+    for code, units, minutes, why in rows:
+        table.add_row(code, str(units), "" if minutes is None else str(minutes), why)
+    console.print(table)
+
+
+def scrub_result(console: Console, result: ScrubResult) -> None:
+    console.print(
+        f"[bold]visit {result.id}[/bold]  payer {result.payer}, {result.method} method: "
+        f"{result.total_timed_minutes} timed min = {result.total_timed_units} timed units"
+    )
+    lines = Table()
+    for column in ("code", "units", "modifiers", "min", "why"):
+        lines.add_column(column, overflow="fold")
+    for line in result.lines:
+        minutes = "" if line.minutes is None else str(line.minutes)
+        lines.add_row(line.code, str(line.units), " ".join(line.modifiers), minutes, line.why)
+    console.print(lines)
+    if result.findings:
+        findings = Table()
+        for column in ("severity", "rule", "code", "message"):
+            findings.add_column(column, overflow="fold")
+        for finding in result.findings:
+            style = SEVERITY_STYLE[finding.severity]
+            findings.add_row(
+                f"[{style}]{finding.severity}[/{style}]", finding.rule, finding.code or "", finding.message
+            )
+        console.print(findings)
+    else:
+        console.print("[green]no findings[/green]")
+
+
+def batch_summary(console: Console, summary: BatchSummary) -> None:
+    console.print(
+        f"{summary.visits} visits, {summary.lines} lines, {summary.visits_with_errors} visits with errors, "
+        f"{len(summary.skipped)} skipped, {summary.visits_per_second:,.0f} visits/s ({summary.workers} workers)"
+    )
+    if summary.errors_by_rule:
+        table = Table(title="errors by rule", title_justify="left")
+        table.add_column("rule")
+        table.add_column("count", justify="right")
+        for rule_id, count in sorted(summary.errors_by_rule.items()):
+            table.add_row(rule_id, str(count))
+        console.print(table)
+    for _, message in summary.skipped[:20]:
+        console.print(f"[red]skipped[/red] {message}")
+
+
+def rule_list(console: Console, rules: tuple[Rule, ...]) -> None:
+    table = Table()
+    for column in ("id", "name", "severity", "summary"):
+        table.add_column(column)
+    for rule in rules:
+        table.add_row(rule.id, rule.name, rule.severity, rule.summary)
+    console.print(table)

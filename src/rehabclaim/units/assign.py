@@ -1,0 +1,42 @@
+"""Putting units on working lines: timed therapy codes by the payer's method, untimed codes once."""
+
+from __future__ import annotations
+
+from rehabclaim.lines import WorkLine
+from rehabclaim.units.methods import UnitPlan, allocate_units
+
+
+def counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
+    """Minutes that earn units. Beside an orthosis code an initial orthotic/prosthetic training code
+    counts its documented training minutes only: fitting is paid in the device code (AOTA,
+    reference orthotics.md s. 2)."""
+    if has_orthosis and line.code.encounter == "initial" and line.training_minutes is not None:
+        return min(line.training_minutes, line.minutes or 0)
+    return line.minutes or 0
+
+
+def assign_units(lines: list[WorkLine], method: str) -> UnitPlan:
+    """Set ``units``, ``counted_minutes`` and ``why`` on every line; return the timed-unit plan."""
+    has_orthosis = any(line.code.is_orthosis for line in lines)
+    timed = []
+    for line in lines:
+        line.counted_minutes = counted_minutes(line, has_orthosis) if line.is_timed_therapy else line.minutes or 0
+        if line.is_timed_therapy:
+            timed.append((line.code.code, line.counted_minutes))
+    plan = allocate_units(method, timed)
+    for line in lines:
+        if line.is_timed_therapy:
+            line.units = plan.units[line.code.code]
+            line.why = plan.why[line.code.code]
+            if line.counted_minutes != (line.minutes or 0):
+                line.why = (
+                    f"counted {line.counted_minutes} training min of {line.minutes} documented "
+                    f"(fitting is part of the orthosis code; orthotics.md s. 2). {line.why}"
+                )
+        elif line.code.therapy:
+            line.units = 1
+            line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes (units.md s. 5)"
+        else:
+            line.units = 1 if line.stated_units is None else line.stated_units
+            line.why = f"{line.code.code}: {line.units} unit(s) as documented (not a timed therapy code)"
+    return plan

@@ -1,0 +1,59 @@
+"""Every rule has fixture cases named by its id, some that fire and some that don't."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rehabclaim.engine import Engine, decode_visit
+from rehabclaim.rules import RULES, RULES_BY_ID
+from tests.conftest import visit_json
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+
+def _cases(kind: str) -> list[Any]:
+    cases = []
+    for rule in RULES:
+        path = FIXTURES / f"{rule.id}.json"
+        if not path.exists():
+            continue
+        for case in json.loads(path.read_text())[kind]:
+            cases.append(pytest.param(rule.id, case, id=f"{rule.id}-{case['name']}"))
+    return cases
+
+
+def _check_lines(result: Any, expected: list[dict[str, Any]]) -> None:
+    got = [{"code": line.code, "units": line.units, "modifiers": line.modifiers} for line in result.lines]
+    assert got == expected
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES_BY_ID))
+def test_every_rule_has_fixtures_that_fire_and_that_do_not(rule_id: str) -> None:
+    path = FIXTURES / f"{rule_id}.json"
+    assert path.exists(), f"missing fixture file {path.name}"
+    cases = json.loads(path.read_text())
+    assert cases["fires"] and cases["passes"]
+
+
+@pytest.mark.parametrize(("rule_id", "case"), _cases("fires"))
+def test_rule_fires(engine: Engine, rule_id: str, case: dict[str, Any]) -> None:
+    result = engine.scrub(decode_visit(visit_json(**case["visit"])))
+    hits = [f for f in result.findings if f.rule == rule_id]
+    assert hits, f"{rule_id} did not fire; findings: {result.findings}"
+    assert all(f.severity == RULES_BY_ID[rule_id].severity for f in hits)
+    if "message_contains" in case:
+        assert any(case["message_contains"] in f.message for f in hits)
+    if "lines" in case:
+        _check_lines(result, case["lines"])
+
+
+@pytest.mark.parametrize(("rule_id", "case"), _cases("passes"))
+def test_rule_does_not_fire(engine: Engine, rule_id: str, case: dict[str, Any]) -> None:
+    result = engine.scrub(decode_visit(visit_json(**case["visit"])))
+    assert not [f for f in result.findings if f.rule == rule_id], result.findings
+    if "lines" in case:
+        _check_lines(result, case["lines"])
