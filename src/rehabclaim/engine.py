@@ -64,15 +64,16 @@ class Engine:
         self.thresholds = thresholds or load_thresholds()
         self.diagnoses = diagnoses or diagnosis_index()
         self.rules = rules
+        self._checks = [(rule.check, rule.id, rule.severity) for rule in rules]  # bound once: the hot loop
 
     def scrub(self, visit: Visit) -> ScrubResult:
         payer = payer_profile(visit.payer)
         lines = build_lines(visit.services, self.catalog)
         plan = assign_units(lines, payer.unit_method)
         ctx = ScrubContext(visit, payer, self.catalog, self.thresholds, self.diagnoses, lines, plan)
-        for rule in self.rules:
-            for code, message in rule.check(ctx):
-                ctx.findings.append(Finding(rule.id, rule.severity, code, message))
+        for check, rule_id, severity in self._checks:
+            for code, message in check(ctx):
+                ctx.findings.append(Finding(rule_id, severity, code, message))
         return ScrubResult(
             id=visit.id,
             payer=payer.key,

@@ -25,6 +25,7 @@ class WorkLine:
     stated_units: int | None
     regions: set[str]
     input_modifiers: list[str]
+    is_timed_therapy: bool  # a 15-minute therapy code: its units come from the unit method
     counted_minutes: int = 0  # the minutes that earn units
     units: int = 0
     discipline_modifier: str | None = None  # GP/GO/GN, set by rule M001
@@ -32,10 +33,6 @@ class WorkLine:
     assistant_units: int = 0
     notes: list[str] = field(default_factory=list)
     why: str = ""
-
-    @property
-    def is_timed_therapy(self) -> bool:
-        return self.code.timed and self.code.therapy
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -52,6 +49,7 @@ def _new_line(code: Code, index: int, service: Service) -> WorkLine:
         stated_units=service.units,
         regions={service.body_region.strip().lower()} if service.body_region else set(),
         input_modifiers=list(service.modifiers),
+        is_timed_therapy=code.timed and code.therapy,
     )
 
 

@@ -105,24 +105,16 @@ class Catalog:
     version: str
     codes: dict[str, Code]
     modifiers: dict[str, Modifier]
+    modifier_for_role: dict[tuple[str, str], str]  # (role, discipline) -> modifier, e.g. GP, CQ
 
     def get(self, code: str) -> Code | None:
         return self.codes.get(code.strip().upper())
 
     def discipline_modifier(self, discipline: str) -> str:
-        return self._role_for("discipline", discipline)
+        return self.modifier_for_role[("discipline", discipline)]
 
     def assistant_modifier(self, discipline: str) -> str | None:
-        try:
-            return self._role_for("assistant", discipline)
-        except KeyError:
-            return None
-
-    def _role_for(self, role: str, discipline: str) -> str:
-        for modifier in self.modifiers.values():
-            if modifier.role == role and modifier.discipline == discipline:
-                return modifier.code
-        raise KeyError(f"no {role} modifier for {discipline}")
+        return self.modifier_for_role.get(("assistant", discipline))
 
 
 def _parse_code(row: dict[str, Any], index: int) -> Code:
@@ -198,4 +190,5 @@ def load_catalog() -> Catalog:
     modifiers = {
         m.code: m for m in (_parse_modifier(r, i) for i, r in enumerate(load_toml("modifiers.toml")["modifier"]))
     }
-    return Catalog(version=raw_codes["meta"]["version"], codes=codes, modifiers=modifiers)
+    by_role = {(m.role, m.discipline): m.code for m in modifiers.values() if m.discipline}
+    return Catalog(version=raw_codes["meta"]["version"], codes=codes, modifiers=modifiers, modifier_for_role=by_role)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib.metadata import version
+from itertools import islice
 from pathlib import Path
 
 from rehabclaim.datafiles import load_toml
@@ -61,18 +62,21 @@ class DiagnosisIndex:
         self.release = release
         self._billable_sorted = sorted(c for c, b in billable_by_code.items() if b)
 
+    def lookup(self, code: str) -> bool | None:
+        """True for a billable code, False for a category with codes below it, None for no such code."""
+        return self.billable_by_code.get(normalize(code))
+
     def is_billable(self, code: str) -> bool:
-        return self.billable_by_code.get(normalize(code), False)
+        return self.lookup(code) is True
 
     def exists(self, code: str) -> bool:
-        return normalize(code) in self.billable_by_code
+        return self.lookup(code) is not None
 
     def billable_children(self, code: str, limit: int = 10) -> list[str]:
         """Billable codes under a category, with dots, in code order."""
         prefix = normalize(code)
-        start = bisect.bisect_left(self._billable_sorted, prefix)
         found: list[str] = []
-        for candidate in self._billable_sorted[start:]:
+        for candidate in islice(self._billable_sorted, bisect.bisect_left(self._billable_sorted, prefix), None):
             if not candidate.startswith(prefix) or len(found) >= limit:
                 break
             if candidate != prefix:

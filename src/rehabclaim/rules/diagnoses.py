@@ -37,8 +37,8 @@ def unknown_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
 
     Source: ICD-10-CM code set (CMS/NCHS) as shipped by the simple-icd-10-cm package (reference tooling.md).
     """
-    for code in ctx.visit.diagnoses:
-        if not ctx.diagnoses.exists(code):
+    for code, status in ctx.diagnosis_status:
+        if status is None:
             yield code, f"{code} is not an ICD-10-CM code ({ctx.diagnoses.release.name})"
 
 
@@ -60,8 +60,8 @@ def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
 
     Source: ICD-10-CM code set via simple-icd-10-cm (reference tooling.md).
     """
-    for code in ctx.visit.diagnoses:
-        if ctx.diagnoses.exists(code) and not ctx.diagnoses.is_billable(code):
+    for code, status in ctx.diagnosis_status:
+        if status is False:
             children = ctx.diagnoses.billable_children(code)
             shown = with_dot(normalize(code))
             yield (

@@ -52,35 +52,35 @@ def cms_total_time(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
     unit, _ = _unit_table()
     total = sum(m for _, m in minutes_by_code)
     plan = UnitPlan(CMS, total, units_for_minutes(total))
-    blocks = {code: m // unit for code, m in minutes_by_code}
-    owed = plan.total_units - sum(blocks.values())
-    # Most leftover minutes first; ties: more total minutes, then the lower code (order-independent).
-    ranked = sorted(minutes_by_code, key=lambda cm: (-(cm[1] % unit), -cm[1], cm[0]))
-    winners = {code for code, _ in ranked[:owed]}
-    tie_leftover = ranked[owed - 1][1] % unit if 0 < owed < len(ranked) else None
-    tied = tie_leftover is not None and ranked[owed][1] % unit == tie_leftover
+    owed = plan.total_units - sum(m // unit for _, m in minutes_by_code)
+    winners: set[str] = set()
+    tie_leftover = -1
+    if owed:
+        # Most leftover minutes first; ties: more total minutes, then the lower code (order-independent).
+        ranked = sorted(minutes_by_code, key=lambda cm: (-(cm[1] % unit), -cm[1], cm[0]))
+        winners = {code for code, _ in ranked[:owed]}
+        if owed < len(ranked) and ranked[owed][1] % unit == ranked[owed - 1][1] % unit:
+            tie_leftover = ranked[owed][1] % unit
     for code, minutes in minutes_by_code:
+        blocks, leftover = divmod(minutes, unit)
         extra = code in winners
-        plan.units[code] = blocks[code] + extra
-        plan.why[code] = _cms_why(code, minutes, blocks[code], extra, plan, tied and minutes % unit == tie_leftover)
+        plan.units[code] = blocks + extra
+        plan.why[code] = _cms_why(code, minutes, blocks, leftover, extra, plan, leftover == tie_leftover)
     return plan
 
 
-def _cms_why(code: str, minutes: int, blocks: int, extra: bool, plan: UnitPlan, in_tie: bool) -> str:
-    unit, _ = _unit_table()
-    leftover = minutes % unit
+def _cms_why(code: str, minutes: int, blocks: int, leftover: int, extra: bool, plan: UnitPlan, tie: bool) -> str:
     parts = [f"{code}: {minutes} min"]
     if blocks:
-        parts.append(f"{blocks} whole {unit}-min unit{'s' if blocks > 1 else ''}")
+        parts.append(f"{blocks} whole {_unit_table()[0]}-min unit{'s' if blocks > 1 else ''}")
     if extra:
         parts.append(f"+1 unit for the {leftover} leftover min (among the largest leftovers)")
     elif leftover:
         parts.append(f"{leftover} leftover min earned no further unit")
-    if in_tie:
+    if tie:
         parts.append("tie on leftover minutes broken by more total minutes, then lower code")
-    reason = "; ".join(parts)
     return (
-        f"{reason}. Visit total {plan.total_minutes} timed min = {plan.total_units} units "
+        f"{'; '.join(parts)}. Visit total {plan.total_minutes} timed min = {plan.total_units} units "
         "(CMS total-time method, Pub. 100-04 ch. 5 s. 20.2)"
     )
 
