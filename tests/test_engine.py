@@ -153,3 +153,15 @@ def test_scrub_does_not_change_with_the_order_of_services(
 def test_encode_round_trip(engine: Engine) -> None:
     result = engine.scrub(decode_visit(json.dumps(ISSUE_EXAMPLE)))
     assert msgspec.json.decode(encode_result(result), type=type(result)) == result
+
+
+def test_split_assistant_line_divides_the_minutes(scrub: Any) -> None:
+    result = scrub(
+        services=[{"code": "97110", "minutes": 36, "assistant_minutes": 23}, {"code": "97140", "minutes": 30}]
+    )
+    assert [(line.code, line.units, line.modifiers, line.minutes) for line in result.lines] == [
+        ("97110", 1, ["GP", "CQ"], 23),
+        ("97110", 1, ["GP"], 13),
+        ("97140", 2, ["GP"], 30),
+    ]
+    assert "CQ on 1 of 2 unit(s)" in result.lines[0].why

@@ -89,14 +89,18 @@ class Engine:
 
 
 def _output_lines(line: WorkLine) -> list[Line]:
-    """One claim line, or two when only some units carry the assistant modifier."""
+    """One claim line, or two when only some units carry the assistant modifier: the assistant's line
+    shows the assistant's independent minutes and the other line the rest, so minutes add up."""
     first = [line.discipline_modifier] if line.discipline_modifier else []
     others = [m for m in line.input_modifiers if m not in (line.discipline_modifier, line.assistant_modifier)]
     why = line.why if not line.notes else f"{line.why}. {'; '.join(line.notes)}"
+    code = line.code.code
     if not line.assistant_modifier or line.assistant_units == 0:
-        return [Line(line.code.code, line.units, [*first, *others], line.minutes, why)]
-    assisted = Line(line.code.code, line.assistant_units, [*first, line.assistant_modifier, *others], line.minutes, why)
+        return [Line(code, line.units, [*first, *others], line.minutes, why)]
     if line.assistant_units == line.units:
-        return [assisted]
-    rest = Line(line.code.code, line.units - line.assistant_units, [*first, *others], line.minutes, why)
-    return [assisted, rest]
+        return [Line(code, line.units, [*first, line.assistant_modifier, *others], line.minutes, why)]
+    minutes = line.minutes or 0
+    return [
+        Line(code, line.assistant_units, [*first, line.assistant_modifier, *others], line.assistant_minutes, why),
+        Line(code, line.units - line.assistant_units, [*first, *others], minutes - line.assistant_minutes, why),
+    ]

@@ -19,7 +19,7 @@ RenderedBy = Literal["therapist", "assistant"]
 Severity = Literal["error", "warning", "info"]
 
 
-class Service(msgspec.Struct, forbid_unknown_fields=False):
+class Service(msgspec.Struct):
     """One documented service on a visit."""
 
     code: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -92,7 +93,9 @@ def _release(package_version: str) -> Release:
 
 
 def _derive_index_lines() -> list[str]:
-    import simple_icd_10_cm as icd  # slow import, paid once per package version
+    with warnings.catch_warnings():  # the package uses deprecated importlib.resources calls
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm as icd  # slow import, paid once per package version
 
     lines = []
     for code in icd.get_all_codes(with_dots=False):
