@@ -7,7 +7,7 @@ This is the small built-in table from ``data/payers.toml``; a payer that is not 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from rehabclaim.datafiles import DataFileError, load_toml, require
@@ -45,7 +45,7 @@ def payer_table() -> dict[str, PayerProfile]:
     return {key.lower(): _parse(key.lower(), row, True) for key, row in raw.get("payer", {}).items()}
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: payer names come from input
 def payer_profile(key: str) -> PayerProfile:
     """The profile for ``key`` (case-insensitive), or the default profile under that key."""
     normalized = key.strip().lower()
