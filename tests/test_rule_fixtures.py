@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 
+from rehabclaim.cms.tables import load_cms_tables
 from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.rules import RULES, RULES_BY_ID
 from tests.conftest import visit_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+
+RULES_DIRS = Path(__file__).parent / "fixtures" / "rules_dirs"
 
 
 def _cases(kind: str) -> list[Any]:
@@ -21,9 +25,24 @@ def _cases(kind: str) -> list[Any]:
         path = FIXTURES / f"{rule.id}.json"
         if not path.exists():
             continue
-        for case in json.loads(path.read_text())[kind]:
+        fixture = json.loads(path.read_text())
+        for case in fixture[kind]:
+            case = {**case, "rules_dir": fixture.get("rules_dir")}
             cases.append(pytest.param(rule.id, case, id=f"{rule.id}-{case['name']}"))
     return cases
+
+
+@pytest.fixture
+def case_engine(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The shared engine, or one whose CMS tables come from a drop-in folder named by the fixture."""
+
+    def pick(case: dict[str, Any]) -> Engine:
+        if not case.get("rules_dir"):
+            return engine
+        monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(RULES_DIRS / case["rules_dir"]))
+        return Engine(tables=load_cms_tables())
+
+    return pick
 
 
 def _check_lines(result: Any, expected: list[dict[str, Any]]) -> None:
@@ -40,8 +59,8 @@ def test_every_rule_has_fixtures_that_fire_and_that_do_not(rule_id: str) -> None
 
 
 @pytest.mark.parametrize(("rule_id", "case"), _cases("fires"))
-def test_rule_fires(engine: Engine, rule_id: str, case: dict[str, Any]) -> None:
-    result = engine.scrub(decode_visit(visit_json(**case["visit"])))
+def test_rule_fires(case_engine: Any, rule_id: str, case: dict[str, Any]) -> None:
+    result = case_engine(case).scrub(decode_visit(visit_json(**case["visit"])))
     hits = [f for f in result.findings if f.rule == rule_id]
     assert hits, f"{rule_id} did not fire; findings: {result.findings}"
     assert all(f.severity == RULES_BY_ID[rule_id].severity for f in hits)
@@ -52,8 +71,8 @@ def test_rule_fires(engine: Engine, rule_id: str, case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("rule_id", "case"), _cases("passes"))
-def test_rule_does_not_fire(engine: Engine, rule_id: str, case: dict[str, Any]) -> None:
-    result = engine.scrub(decode_visit(visit_json(**case["visit"])))
+def test_rule_does_not_fire(case_engine: Any, rule_id: str, case: dict[str, Any]) -> None:
+    result = case_engine(case).scrub(decode_visit(visit_json(**case["visit"])))
     assert not [f for f in result.findings if f.rule == rule_id], result.findings
     if "lines" in case:
         _check_lines(result, case["lines"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rehabclaim.catalog import Catalog
+from rehabclaim.cms.tables import CmsTables
 from rehabclaim.diagnoses import DiagnosisIndex
+from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
 from rehabclaim.model import Finding, Visit
-from rehabclaim.payers import PayerProfile
+from rehabclaim.payers import PayerPolicy
 from rehabclaim.thresholds import Thresholds
 from rehabclaim.units import UnitPlan
 
@@ -16,10 +18,12 @@ from rehabclaim.units import UnitPlan
 @dataclass(slots=True)
 class ScrubContext:
     visit: Visit
-    payer: PayerProfile
+    payer: PayerPolicy
     catalog: Catalog
     thresholds: Thresholds
     diagnoses: DiagnosisIndex
+    cms: CmsTables
+    history: History
     lines: list[WorkLine]
     plan: UnitPlan
     findings: list[Finding] = field(default_factory=list)

@@ -6,11 +6,16 @@ with the file and the field named.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
 
 
 class DataFileError(ValueError):
@@ -25,6 +30,56 @@ def load_toml(name: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DataFileError(f"{name}: {exc}") from exc
+
+
+_ERROR = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+
+
+def line_of(text: str, dotted: str) -> int | None:
+    """The line where ``dotted`` (``units.max_per_visit``) is set, or its table starts; None if absent."""
+    parts = dotted.split(".")
+    table: list[str] = []
+    best: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == parts:
+                best = number
+            continue
+        key = re.match(r'^"?([A-Za-z0-9_\-]+)"?\s*=', line)
+        if key and [*table, key.group(1)] == parts:
+            return number
+        if key and [*table, key.group(1)] == parts[: len(table) + 1] and len(parts) > len(table) + 1:
+            best = best or number  # an inline table holding the field
+    return best
+
+
+def _conversion_error(origin: str, text: str, message: str) -> DataFileError:
+    match = _ERROR.match(message)
+    reason, path = (match["reason"], (match["path"] or "").lstrip(".")) if match else (message, "")
+    for pattern in (_UNKNOWN, _MISSING):
+        named = pattern.match(reason)
+        if named:
+            path = f"{path}.{named['field']}" if path else named["field"]
+    line = line_of(text, path) if path else None
+    where = f"{origin} line {line}" if line else origin
+    return DataFileError(f"{where}: {path or 'file'}: {reason.replace('`', '')}")
+
+
+def convert_toml(text: str, kind: type[T], origin: str) -> T:
+    """Parse TOML ``text`` into the msgspec type ``kind``; errors name the file, line and field."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFileError(f"{origin}: {exc}") from None
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as exc:
+        raise _conversion_error(origin, text, str(exc)) from None
 
 
 def require(table: dict[str, Any], field: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -10,6 +10,10 @@ FAMILY_TITLES = {
     "units": "Units",
     "orthotics": "Orthotics",
     "diagnoses": "Diagnoses",
+    "ncci": "NCCI edits",
+    "payer": "Payer policy",
+    "kx": "Therapy thresholds (KX)",
+    "plan_of_care": "Plan of care",
 }
 
 

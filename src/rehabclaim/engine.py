@@ -7,17 +7,24 @@ pure work on one visit, so a batch worker builds one engine and scrubs millions 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import msgspec
 
 from rehabclaim.catalog import Catalog, load_catalog
+from rehabclaim.cms.tables import CmsTables, cms_tables
 from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
 from rehabclaim.errors import InputError
+from rehabclaim.fees.estimate import FeeSchedule, cents
+from rehabclaim.fees.medicare_policy import medicare_payment
+from rehabclaim.fees.practice import Practice, demo_practice
+from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
-from rehabclaim.model import Finding, Line, ScrubResult, Visit
-from rehabclaim.payers import payer_profile
-from rehabclaim.rules import RULES, Rule
+from rehabclaim.model import Finding, Line, ScrubResult, Severity, Visit
+from rehabclaim.payers import payer_policy
+from rehabclaim.rules import RULES, STAGES, Rule
+from rehabclaim.rules.base import CheckFunction
 from rehabclaim.thresholds import Thresholds, load_thresholds
 from rehabclaim.units import assign_units
 
@@ -58,49 +65,94 @@ class Engine:
         catalog: Catalog | None = None,
         thresholds: Thresholds | None = None,
         diagnoses: DiagnosisIndex | None = None,
+        practice: Practice | None = None,
+        history: History | None = None,
+        tables: CmsTables | None = None,
         rules: tuple[Rule, ...] = RULES,
     ) -> None:
         self.catalog = catalog or load_catalog()
         self.thresholds = thresholds or load_thresholds()
         self.diagnoses = diagnoses or diagnosis_index()
+        self.fees = FeeSchedule(practice or demo_practice(), tables or cms_tables(), medicare_payment())
+        self.history = history or VisitHistory()
         self.rules = rules
-        self._checks = [(rule.check, rule.id, rule.severity) for rule in rules]  # bound once: the hot loop
+        # bound once per stage: the hot loop
+        self._stages = [
+            [(rule.check, rule.id, rule.severity) for rule in rules if rule.stage == stage] for stage in STAGES
+        ]
 
     def scrub(self, visit: Visit) -> ScrubResult:
-        payer = payer_profile(visit.payer)
+        payer = payer_policy(visit.payer)
         lines = build_lines(visit.services, self.catalog)
-        plan = assign_units(lines, payer.unit_method)
-        ctx = ScrubContext(visit, payer, self.catalog, self.thresholds, self.diagnoses, lines, plan)
-        for check, rule_id, severity in self._checks:
-            for code, message in check(ctx):
-                ctx.findings.append(Finding(rule_id, severity, code, message))
+        plan = assign_units(lines, payer.units.method)
+        ctx = ScrubContext(
+            visit, payer, self.catalog, self.thresholds, self.diagnoses, self.fees.tables, self.history, lines, plan
+        )
+        modifiers, payment, checks = self._stages
+        _run(modifiers, ctx)
+        self.fees.estimate(lines, visit.date, payer)
+        _run(payment, ctx)
+        _run(checks, ctx)
+        out = [claim_line for line in lines for claim_line in _output_lines(line)]
         return ScrubResult(
             id=visit.id,
             payer=payer.key,
             method=plan.method,
             total_timed_minutes=plan.total_minutes,
             total_timed_units=plan.total_units,
-            lines=[out for line in lines for out in _output_lines(line)],
+            lines=out,
             findings=ctx.findings,
+            total_charge=round(sum(line.charge or 0.0 for line in out), 2),
+            total_expected=round(sum(line.expected or 0.0 for line in out), 2),
         )
 
     def scrub_json(self, data: bytes | str) -> bytes:
         return encode_result(self.scrub(decode_visit(data)))
 
 
+def _run(stage: list[tuple[CheckFunction, str, Severity]], ctx: ScrubContext) -> None:
+    for check, rule_id, severity in stage:
+        for code, message in check(ctx):
+            ctx.findings.append(Finding(rule_id, severity, code, message))
+
+
+def _money(amounts: list[Decimal] | None) -> float | None:
+    return None if amounts is None else float(cents(sum(amounts, Decimal(0))))
+
+
+def _claim_line(
+    line: WorkLine, units: int, modifiers: list[str], minutes: int | None, why: str, amounts: list[Decimal] | None
+) -> Line:
+    charge = None if line.charge_per_unit is None else float(cents(line.charge_per_unit * units))
+    expected = _money(amounts)
+    steps = "; ".join(line.fee_steps)
+    expected_why = f"{steps}; line total ${expected:.2f}" if expected is not None else steps
+    return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
+
+
 def _output_lines(line: WorkLine) -> list[Line]:
     """One claim line, or two when only some units carry the assistant modifier: the assistant's line
-    shows the assistant's independent minutes and the other line the rest, so minutes add up."""
+    shows the assistant's independent minutes, units and amounts, and the other line the rest."""
     first = [line.discipline_modifier] if line.discipline_modifier else []
-    others = [m for m in line.input_modifiers if m not in (line.discipline_modifier, line.assistant_modifier)]
+    taken = {line.discipline_modifier, line.assistant_modifier}
+    rest = list(dict.fromkeys(m for m in (*line.added_modifiers, *line.input_modifiers) if m not in taken))
     why = line.why if not line.notes else f"{line.why}. {'; '.join(line.notes)}"
-    code = line.code.code
+    amounts = line.unit_amounts
     if not line.assistant_modifier or line.assistant_units == 0:
-        return [Line(code, line.units, [*first, *others], line.minutes, why)]
+        return [_claim_line(line, line.units, [*first, *rest], line.minutes, why, amounts)]
+    assisted = [*first, line.assistant_modifier, *rest]
     if line.assistant_units == line.units:
-        return [Line(code, line.units, [*first, line.assistant_modifier, *others], line.minutes, why)]
-    minutes = line.minutes or 0
+        return [_claim_line(line, line.units, assisted, line.minutes, why, amounts)]
+    split = line.units - line.assistant_units
+    therapist_minutes = (line.minutes or 0) - line.assistant_minutes
     return [
-        Line(code, line.assistant_units, [*first, line.assistant_modifier, *others], line.assistant_minutes, why),
-        Line(code, line.units - line.assistant_units, [*first, *others], minutes - line.assistant_minutes, why),
+        _claim_line(
+            line,
+            line.assistant_units,
+            assisted,
+            line.assistant_minutes,
+            why,
+            None if amounts is None else amounts[split:],
+        ),
+        _claim_line(line, split, [*first, *rest], therapist_minutes, why, None if amounts is None else amounts[:split]),
     ]

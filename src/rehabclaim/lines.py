@@ -7,10 +7,11 @@ Timed codes are reported once per date of service (several MACs reject a timed c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from rehabclaim.catalog import Catalog, Code
 from rehabclaim.errors import InputError
-from rehabclaim.model import Service
+from rehabclaim.model import Service, TimeBlock
 
 
 @dataclass(slots=True)
@@ -25,14 +26,22 @@ class WorkLine:
     stated_units: int | None
     regions: set[str]
     input_modifiers: list[str]
+    distinct: bool  # the record documents the service as distinct from the others (NCCI)
+    distinct_modifier: str | None
+    time_blocks: list[TimeBlock]
     is_timed_therapy: bool  # a 15-minute therapy code: its units come from the unit method
     counted_minutes: int = 0  # the minutes that earn units
     units: int = 0
     discipline_modifier: str | None = None  # GP/GO/GN, set by rule M001
     assistant_modifier: str | None = None  # CQ/CO, set by rule M002 on `assistant_units` of the units
     assistant_units: int = 0
+    added_modifiers: list[str] = field(default_factory=list)  # set by rules: 59/X, telehealth, KX
     notes: list[str] = field(default_factory=list)
     why: str = ""
+    # reimbursement estimate, set by rehabclaim.fees: per-unit amounts (highest first, assistant units last)
+    charge_per_unit: Decimal | None = None
+    unit_amounts: list[Decimal] | None = None
+    fee_steps: list[str] = field(default_factory=list)
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -49,6 +58,9 @@ def _new_line(code: Code, index: int, service: Service) -> WorkLine:
         stated_units=service.units,
         regions={service.body_region.strip().lower()} if service.body_region else set(),
         input_modifiers=list(service.modifiers),
+        distinct=bool(service.distinct),
+        distinct_modifier=service.distinct_modifier,
+        time_blocks=list(service.time_blocks),
         is_timed_therapy=code.timed and code.therapy,
     )
 
@@ -62,6 +74,9 @@ def _merge(line: WorkLine, index: int, service: Service) -> None:
     if service.body_region:
         line.regions.add(service.body_region.strip().lower())
     line.input_modifiers.extend(m for m in service.modifiers if m not in line.input_modifiers)
+    line.distinct = line.distinct or bool(service.distinct)
+    line.distinct_modifier = line.distinct_modifier or service.distinct_modifier
+    line.time_blocks.extend(service.time_blocks)
 
 
 def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
@@ -74,6 +89,11 @@ def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
         for position, modifier in enumerate(service.modifiers):
             if modifier not in catalog.modifiers:
                 raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {modifier!r}")
+        for position, block in enumerate(service.time_blocks):
+            if block.end <= block.start:
+                raise InputError(f"services[{index}].time_blocks[{position}]", "end must be after start")
+        if service.distinct_modifier and catalog.modifiers.get(service.distinct_modifier, None) is None:
+            raise InputError(f"services[{index}].distinct_modifier", f"unknown modifier {service.distinct_modifier!r}")
         if service.assistant_minutes and service.minutes is not None and service.assistant_minutes > service.minutes:
             raise InputError(
                 f"services[{index}].assistant_minutes",

@@ -1,12 +1,23 @@
 """The rules, one module per family; each rule is found by its id in ``RULES_BY_ID``.
 
-Families: modifiers (M), codes (C), units (U), orthotics (O), diagnoses (D).
+Families: modifiers (M), codes (C), units (U), orthotics (O), diagnoses (D), ncci (N), payer (P),
+kx (K), plan_of_care (R).
 """
 
-from rehabclaim.rules import codes, diagnoses, modifiers, orthotics, units  # noqa: F401  (registers rules)
+from rehabclaim.rules import (  # noqa: F401  (importing a family registers its rules)
+    codes,
+    diagnoses,
+    kx,
+    modifiers,
+    ncci,
+    orthotics,
+    payer,
+    plan_of_care,
+    units,
+)
 from rehabclaim.rules.base import REGISTRY, Rule
 
-STAGES = ("modifiers", "checks")
+STAGES = ("modifiers", "payment", "checks")
 RULES: tuple[Rule, ...] = tuple(sorted(REGISTRY, key=lambda r: (STAGES.index(r.stage), r.id)))
 RULES_BY_ID = {r.id: r for r in RULES}
 

@@ -17,8 +17,8 @@ from rehabclaim.rules.base import Hit, rule
     stage="modifiers",
 )
 def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
-    """Adds GP, GO or GN to every therapy line from the visit's discipline, and reports a line that
-    already carries another discipline's modifier.
+    """Adds GP, GO or GN to every therapy line from the visit's discipline (for payers whose policy
+    requires discipline modifiers), and reports a line that carries another discipline's modifier.
 
     Why: Medicare identifies outpatient therapy by these modifiers; a line without one, or with the wrong
     one, is returned or paid under the wrong therapy benefit.
@@ -32,6 +32,7 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Claims"; Noridian JE, Per-Beneficiary KX Modifier Thresholds (reference modifiers.md s. 1).
     """
     wanted = ctx.catalog.discipline_modifier(ctx.visit.discipline)
+    required = ctx.payer.modifiers.discipline
     for line in ctx.lines:
         if not line.code.therapy:
             continue
@@ -46,7 +47,7 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
                     ),
                 )
         line.input_modifiers = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role != "discipline"]
-        line.discipline_modifier = wanted
+        line.discipline_modifier = wanted if required else None
 
 
 def assistant_share(line: WorkLine, de_minimis_percent: int, unit_minutes: int) -> int:
@@ -104,7 +105,7 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     CMS "Billing Examples Using CQ/CO Modifiers" (reference modifiers.md s. 2).
     """
     modifier = ctx.catalog.assistant_modifier(ctx.visit.discipline)
-    if modifier is None or not ctx.payer.assistant_modifiers:
+    if modifier is None or not ctx.payer.modifiers.assistant:
         return
     if ctx.visit.date < ctx.thresholds.assistant_required_from:
         return

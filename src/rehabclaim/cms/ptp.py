@@ -1,0 +1,130 @@
+"""NCCI procedure-to-procedure (PTP) edits, practitioner files (``ccipra-v<ver>r<rev>-f1..f4``).
+
+Layout (reference ncci-mue.md s. 2): tab-delimited text; a copyright preamble; a header row holding
+"Column 1" and "Column 2"; legend rows under it; then data rows: column 1 code, column 2 code, prior-1996
+flag, effective date ``YYYYMMDD``, deletion date ``YYYYMMDD`` or ``*``, modifier indicator 0/1/9 and a
+rationale. Columns are found by header text, never by position. A malformed data row refuses the file
+with its line and field named. Only pairs whose codes are both in ``keep`` are kept: the engine knows
+nothing of other codes, and a full quarter holds over a million edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from rehabclaim.datafiles import DataFileError
+
+INDICATORS = frozenset({"0", "1", "9"})
+HEADERS = {
+    "column_1": "column 1",
+    "column_2": "column 2",
+    "effective": "effective date",
+    "deletion": "deletion date",
+    "modifier": "modifier",
+    "rationale": "rationale",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PtpEdit:
+    column_1: str
+    column_2: str
+    effective: date
+    deletion: date | None  # the edit no longer applies on and after this date
+    indicator: str  # 0 never together; 1 a distinct-service modifier may bypass; 9 not applicable
+    rationale: str
+    origin: str  # file and line it came from
+
+    def active_on(self, day: date) -> bool:
+        return self.effective <= day and (self.deletion is None or day < self.deletion)
+
+
+def parse_yyyymmdd(text: str, where: str, field: str) -> date:
+    if len(text) != 8 or not text.isdigit():
+        raise DataFileError(f"{where}: field '{field}' must be a date YYYYMMDD, got {text!r}")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise DataFileError(f"{where}: field '{field}' is not a real date: {text!r}") from None
+
+
+def _columns(header: list[str], origin: str, number: int) -> dict[str, int]:
+    lowered = [cell.strip().lower() for cell in header]
+    found = {}
+    for name, text in HEADERS.items():
+        matches = [
+            i for i, cell in enumerate(lowered) if cell.startswith(text) or (text == "rationale" and text in cell)
+        ]
+        if not matches:
+            raise DataFileError(f"{origin} line {number}: header has no '{text}' column")
+        found[name] = matches[0]
+    return found
+
+
+def parse_ptp(lines: Iterable[str], origin: str, keep: frozenset[str] | None = None) -> list[PtpEdit]:
+    edits: list[PtpEdit] = []
+    columns: dict[str, int] | None = None
+    for number, raw in enumerate(lines, start=1):
+        cells = raw.rstrip("\r\n").split("\t")
+        if columns is None:
+            joined = raw.lower()
+            if "column 1" in joined and "column 2" in joined:
+                columns = _columns(cells, origin, number)
+            continue
+        effective_text = cells[columns["effective"]].strip() if len(cells) > columns["effective"] else ""
+        if not (len(effective_text) == 8 and effective_text.isdigit()):
+            if any(cell.strip() for cell in cells[:2]):
+                raise DataFileError(
+                    f"{origin} line {number}: field 'Effective Date' must be a date YYYYMMDD, got {effective_text!r}"
+                )
+            continue  # legend rows under the header, blank lines
+        edit = _edit(cells, columns, f"{origin} line {number}")
+        if keep is None or (edit.column_1 in keep and edit.column_2 in keep):
+            edits.append(edit)
+    if columns is None:
+        raise DataFileError(f"{origin}: no header row with 'Column 1' and 'Column 2' (not a PTP file?)")
+    return edits
+
+
+def _edit(cells: list[str], columns: dict[str, int], where: str) -> PtpEdit:
+    def cell(name: str) -> str:
+        index = columns[name]
+        return cells[index].strip() if index < len(cells) else ""
+
+    indicator = cell("modifier")
+    if indicator not in INDICATORS:
+        raise DataFileError(f"{where}: field 'Modifier' must be 0, 1 or 9, got {indicator!r}")
+    deletion_text = cell("deletion")
+    column_1, column_2 = cell("column_1").upper(), cell("column_2").upper()
+    if not column_1 or not column_2:
+        raise DataFileError(f"{where}: field 'Column 1'/'Column 2' is empty")
+    return PtpEdit(
+        column_1=column_1,
+        column_2=column_2,
+        effective=parse_yyyymmdd(cell("effective"), where, "Effective Date"),
+        deletion=None if deletion_text in ("*", "") else parse_yyyymmdd(deletion_text, where, "Deletion Date"),
+        indicator=indicator,
+        rationale=cell("rationale"),
+        origin=where,
+    )
+
+
+class PtpTable:
+    """Edits by unordered code pair, so a lookup does not need to know which code is column 1."""
+
+    def __init__(self, edits: Iterable[PtpEdit]) -> None:
+        self.by_pair: dict[frozenset[str], list[PtpEdit]] = {}
+        for edit in edits:
+            self.by_pair.setdefault(frozenset((edit.column_1, edit.column_2)), []).append(edit)
+
+    def active(self, code_a: str, code_b: str, day: date) -> PtpEdit | None:
+        """The edit in force on ``day`` for the pair (indicator 9 edits do not apply)."""
+        for edit in self.by_pair.get(frozenset((code_a, code_b)), ()):
+            if edit.active_on(day) and edit.indicator != "9":
+                return edit
+        return None
+
+    def __len__(self) -> int:
+        return sum(len(edits) for edits in self.by_pair.values())

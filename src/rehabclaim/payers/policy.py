@@ -1,0 +1,161 @@
+"""The payer policy matrix: one TOML file per payer, validated on load.
+
+Schema (every table optional except ``name``, ``source`` and ``[units]``; see docs/payers.md):
+
+    name = "Medicare Part B"
+    sample = false                 # true: the figures are samples, not the payer's published policy
+    source = "where the policy comes from"
+    [units]        method = "cms" | "per-code"; max_per_visit; max_per_code = {"97140" = 4}
+    [modifiers]    discipline (GP/GO/GN); assistant (CQ/CO); kx; distinct = "X" | "59"
+    [orthotics]    pays_training_with_device (false: 97760/97761 bundled into an L-code)
+    [authorization] required; counts = "visits" | "units"
+    [telehealth]   allowed; allowed_from; allowed_through; codes; modifier; place_of_service
+    [category_iii] covered = ["0770T"]
+    [plan_of_care] certification_required; progress_report_every_treatment_days
+    [claims]       timely_filing_days
+    [fees]         schedule = "medicare" | "percent-of-medicare" | "contracted"; percent_of_medicare;
+                   contracted = {"97110" = 31.50}
+
+A file that does not fit is refused whole: the error names the file, the line and the field. Payer files
+in the drop-in folder (``<rules dir>/payers/*.toml``) replace bundled ones with the same name.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from rehabclaim.datafiles import DataFileError, convert_toml, line_of
+from rehabclaim.settings import drop_in_files
+
+DEFAULT_KEY = "default"
+
+
+# Policy tables reject unknown fields: a typo must not silently turn a rule off.
+class UnitPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    method: Literal["cms", "per-code"]
+    max_per_visit: int | None = None
+    max_per_code: dict[str, int] = {}
+
+
+class ModifierPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    discipline: bool = True
+    assistant: bool = False
+    kx: bool = False
+    distinct: Literal["X", "59"] = "X"
+
+
+class OrthoticPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pays_training_with_device: bool = True
+
+
+class AuthorizationPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    required: bool = False
+    counts: Literal["visits", "units"] = "visits"
+
+
+class TelehealthPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    allowed: bool = False
+    allowed_from: date | None = None
+    allowed_through: date | None = None
+    codes: list[str] = []
+    modifier: str | None = None
+    place_of_service: list[str] = []
+
+
+class CategoryIIIPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    covered: list[str] = []
+
+
+class PlanOfCarePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    certification_required: bool = False
+    progress_report_every_treatment_days: int | None = None
+
+
+class ClaimPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    timely_filing_days: int | None = None
+
+
+class FeePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    schedule: Literal["medicare", "percent-of-medicare", "contracted"] = "medicare"
+    percent_of_medicare: float | None = None
+    contracted: dict[str, float] = {}
+
+
+class PayerPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    source: str
+    units: UnitPolicy
+    sample: bool = False
+    modifiers: ModifierPolicy = ModifierPolicy()
+    orthotics: OrthoticPolicy = OrthoticPolicy()
+    authorization: AuthorizationPolicy = AuthorizationPolicy()
+    telehealth: TelehealthPolicy = TelehealthPolicy()
+    category_iii: CategoryIIIPolicy = CategoryIIIPolicy()
+    plan_of_care: PlanOfCarePolicy = PlanOfCarePolicy()
+    claims: ClaimPolicy = ClaimPolicy()
+    fees: FeePolicy = FeePolicy()
+    key: str = ""  # the file name; set on load
+    configured: bool = True  # False for a payer scrubbed with the default profile
+    origin: str = ""  # the file it came from
+
+
+def parse_policy(key: str, text: str, origin: str) -> PayerPolicy:
+    """Validate one payer file's text; raise DataFileError naming file, line and field."""
+    policy = convert_toml(text, PayerPolicy, origin)
+    for code, limit in policy.units.max_per_code.items():
+        if limit < 0:
+            raise DataFileError(
+                f"{origin} line {line_of(text, 'units.max_per_code')}: units.max_per_code.{code}: must be 0 or more"
+            )
+    if policy.fees.schedule == "percent-of-medicare" and policy.fees.percent_of_medicare is None:
+        raise DataFileError(
+            f"{origin} line {line_of(text, 'fees.schedule')}: fees.percent_of_medicare: "
+            "required when schedule is percent-of-medicare"
+        )
+    return msgspec.structs.replace(policy, key=key, origin=origin)
+
+
+def _bundled_files() -> dict[str, tuple[str, str]]:
+    folder = resources.files("rehabclaim.data").joinpath("payers")
+    return {
+        entry.name.removesuffix(".toml"): (entry.read_text(encoding="utf-8"), f"payers/{entry.name}")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+@cache
+def payer_table() -> dict[str, PayerPolicy]:
+    """Every payer policy, bundled and drop-in; any bad file refuses the whole table."""
+    sources = _bundled_files()
+    for path in drop_in_files("payers", "*.toml"):
+        sources[path.stem] = (path.read_text(encoding="utf-8"), str(path))
+    table = {key.lower(): parse_policy(key.lower(), text, origin) for key, (text, origin) in sources.items()}
+    if DEFAULT_KEY not in table:
+        raise DataFileError(f"payers: no {DEFAULT_KEY}.toml (the profile for payers not configured)")
+    return table
+
+
+def configured_payers() -> list[PayerPolicy]:
+    return [p for key, p in sorted(payer_table().items()) if key != DEFAULT_KEY]
+
+
+@lru_cache(maxsize=4096)  # bounded: payer names come from input
+def payer_policy(key: str) -> PayerPolicy:
+    """The policy for ``key`` (case-insensitive); a payer not configured gets the default profile."""
+    normalized = key.strip().lower()
+    table = payer_table()
+    found = table.get(normalized)
+    if found is not None and normalized != DEFAULT_KEY:
+        return found
+    return msgspec.structs.replace(table[DEFAULT_KEY], key=normalized, configured=False)
+
+
+def load_policy_file(path: Path) -> PayerPolicy:
+    return parse_policy(path.stem.lower(), path.read_text(encoding="utf-8"), str(path))

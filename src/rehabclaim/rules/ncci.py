@@ -1,0 +1,168 @@
+"""NCCI rules: procedure-to-procedure (PTP) edits and medically unlikely edits (MUE), read from the CMS files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import combinations
+
+from rehabclaim.cms.mue import MAI_MEANING
+from rehabclaim.cms.ptp import PtpEdit
+from rehabclaim.context import ScrubContext
+from rehabclaim.lines import WorkLine
+from rehabclaim.rules.base import Hit, rule
+
+
+def _active_edits(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
+    """Edits in force on the date of service between two billed lines: (edit, column 1, column 2)."""
+    billed = [line for line in ctx.lines if line.units > 0]
+    for first, second in combinations(billed, 2):
+        edit = ctx.cms.ptp.active(first.code.code, second.code.code, ctx.visit.date)
+        if edit is not None and edit.indicator == indicator:
+            yield (edit, first, second) if edit.column_1 == first.code.code else (edit, second, first)
+
+
+def _edit_text(edit: PtpEdit) -> str:
+    return f"NCCI PTP edit, modifier indicator {edit.indicator}, effective {edit.effective.isoformat()} ({edit.origin})"
+
+
+@rule("N001", "ptp-never-together", "error", "A column 2 code billed with its column 1 code under a 0-indicator edit")
+def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a pair of codes billed on the same date that an active NCCI procedure-to-procedure edit with
+    modifier indicator 0 forbids: the column 2 code is not paid, whatever modifier it carries.
+
+    Why: with indicator 0 no modifier (59, X{EPSU}) can bypass the edit; the column 2 line is denied
+    (CARC 236).
+
+    Example: 97150 and 97164 the same day under the sample edit (indicator 0) -> error on 97164.
+
+    Fix: bill only the column 1 code, or bill the services on the dates they were really furnished.
+
+    Source: CMS NCCI PTP practitioner file loaded (bundled sample or the user's drop-in); modifier indicator
+    meanings per First Coast "CO 236" (reference ncci-mue.md s. 1-2). Edits are applied by effective and
+    deletion date against the date of service.
+    """
+    for edit, column_1, column_2 in _active_edits(ctx, "0"):
+        yield (
+            column_2.code.code,
+            (
+                f"{column_2.code.code} (column 2) is not paid with {column_1.code.code} (column 1) on the same day; "
+                f"no modifier bypasses it ({_edit_text(edit)})"
+            ),
+        )
+
+
+def _documented_distinct(first: WorkLine, second: WorkLine) -> str | None:
+    """How the record shows the two services were distinct, or None."""
+    if first.distinct or second.distinct:
+        return "documented as distinct services"
+    if first.time_blocks and second.time_blocks:
+        overlaps = any(a.start < b.end and b.start < a.end for a in first.time_blocks for b in second.time_blocks)
+        if not overlaps:
+            return "furnished in separate time blocks"
+    return None
+
+
+@rule(
+    "N002",
+    "ptp-needs-distinct-modifier",
+    "error",
+    "A pair under a 1-indicator edit not documented as distinct services",
+    stage="modifiers",
+)
+def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
+    """For a pair under an active NCCI edit with modifier indicator 1, adds the payer's distinct-service
+    modifier to the column 2 line when the visit documents the services as distinct (``"distinct": true``
+    on a service, or ``time_blocks`` that do not overlap); otherwise reports what to document.
+
+    The modifier is the payer's preference (``[modifiers] distinct`` in its policy): ``X`` adds the
+    X{EPSU} modifier the service names in ``distinct_modifier`` or XU (unusual non-overlapping service)
+    for services separated in time; ``59`` adds 59. A caller's own 59/X on either line satisfies the edit
+    (Medicare Part B accepts the modifier on either code since 2019-07-01).
+
+    Why: without the modifier the column 2 code is denied; with it but without documentation it fails
+    review. 59/X belongs only where the services were truly distinct, for therapy in separate 15-minute
+    blocks (CMS example cited by WebPT).
+
+    Example: 97140 and 97530 both 15 minutes, no documentation -> error; with ``time_blocks`` 09:00-09:15
+    and 09:15-09:30 -> XU added to 97530.
+
+    Fix: document the separate time blocks (or regions/sessions) and mark the service distinct, or bill
+    only the column 1 code.
+
+    Source: CMS NCCI PTP file (indicator 1); CR 8863 (X{EPSU}, 59 only when no X fits); First Coast "CO 236"
+    (either code since 2019-07-01); WebPT on 97530/97140 (reference modifiers.md s. 5, ncci-mue.md s. 1, 4).
+    """
+    bypass = {code for code, m in ctx.catalog.modifiers.items() if m.role == "distinct"}
+    for edit, column_1, column_2 in _active_edits(ctx, "1"):
+        already = bypass.intersection(column_1.input_modifiers + column_2.input_modifiers + column_2.added_modifiers)
+        if already:
+            continue
+        how = _documented_distinct(column_1, column_2)
+        if how is None:
+            yield (
+                column_2.code.code,
+                (
+                    f"{column_2.code.code} needs a distinct-service modifier beside {column_1.code.code} "
+                    f"({_edit_text(edit)}): document that they were furnished in separate time blocks "
+                    "(time_blocks) or as distinct services (distinct: true)"
+                ),
+            )
+            continue
+        modifier = _distinct_modifier(ctx, column_2, column_1)
+        column_2.added_modifiers.append(modifier)
+        column_2.notes.append(f"{modifier} added: {how} from {column_1.code.code} ({_edit_text(edit)})")
+
+
+def _distinct_modifier(ctx: ScrubContext, line: WorkLine, other: WorkLine) -> str:
+    if ctx.payer.modifiers.distinct == "59":
+        return "59"
+    named = line.distinct_modifier or other.distinct_modifier
+    return named if named and named != "59" else "XU"
+
+
+def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
+    for line in ctx.lines:
+        mue = ctx.cms.mue.get(line.code.code)
+        if mue is None or mue.per_date_of_service != per_date_of_service or line.units <= mue.units:
+            continue
+        yield (
+            line.code.code,
+            (
+                f"{line.code.code}: {line.units} units exceed the MUE of {mue.units} (MAI {mue.indicator}, "
+                f"{MAI_MEANING[mue.indicator]}; {mue.rationale}; {mue.origin})"
+            ),
+        )
+
+
+@rule("N003", "mue-date-of-service", "error", "Units above a date-of-service MUE (adjudication indicator 2 or 3)")
+def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a code whose units on the date of service exceed its MUE when the MUE adjudication
+    indicator is 2 (policy) or 3 (clinical).
+
+    Why: MAI 2 and 3 edits apply to the whole date of service and are absolute: the units above the
+    value are denied and, for MAI 2, cannot be appealed.
+
+    Example: 97035 for 45 minutes (3 units) against the sample MUE of 2 (MAI 3) -> error.
+
+    Fix: check the minutes and units; bill no more than the MUE.
+
+    Source: CMS practitioner MUE file loaded (bundled sample or drop-in); MAI meanings per DenialStop
+    (reference ncci-mue.md s. 3).
+    """
+    return _mue_hits(ctx, per_date_of_service=True)
+
+
+@rule("N004", "mue-line", "warning", "Units above a line MUE (adjudication indicator 1)")
+def mue_line(ctx: ScrubContext) -> Iterator[Hit]:
+    """Warns when a code's units exceed its MUE and the adjudication indicator is 1 (line edit).
+
+    Why: an MAI 1 edit applies per claim line; units above it are denied unless they are reported on
+    separate lines with the appropriate modifiers, which needs documentation.
+
+    Example: a code with an MUE of 2 (MAI 1) billed for 3 units -> warning.
+
+    Fix: split the units over lines with the modifier the record supports, or bill the MUE.
+
+    Source: CMS practitioner MUE file loaded; MAI 1 per DenialStop (reference ncci-mue.md s. 3).
+    """
+    return _mue_hits(ctx, per_date_of_service=False)

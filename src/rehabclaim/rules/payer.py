@@ -1,0 +1,202 @@
+"""Payer policy rules: unit limits, prior authorization, device bundling, telehealth, Category III coverage.
+
+Each reads the payer's policy file (``data/payers/*.toml`` or a drop-in), so the same visit may pass for
+one payer and fail for another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rehabclaim.context import ScrubContext
+from rehabclaim.rules.base import Hit, rule
+
+
+@rule("P001", "payer-unit-limit", "error", "More units than the payer allows per visit or per code")
+def payer_unit_limit(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a visit whose therapy units exceed the payer's per-visit limit, or a code whose units exceed
+    the payer's per-code limit (``[units] max_per_visit``, ``max_per_code``).
+
+    Why: units above a payer's limit are denied, and the limit is in the contract, not on the claim form.
+
+    Example: the sample Medicaid plan allows 2 units of 97110; 97110 for 38 minutes (3 units) -> error.
+
+    Fix: bill within the limit, or get the payer's approval for more.
+
+    Source: the payer's policy file (sample figures in the bundled sample payers).
+    """
+    limits = ctx.payer.units
+    for line in ctx.lines:
+        limit = limits.max_per_code.get(line.code.code)
+        if limit is not None and line.units > limit:
+            yield line.code.code, f"{line.code.code}: {line.units} units; {ctx.payer.name} allows {limit} per visit"
+    total = sum(line.units for line in ctx.lines if line.code.therapy)
+    if limits.max_per_visit is not None and total > limits.max_per_visit:
+        yield None, f"{total} therapy units on the visit; {ctx.payer.name} allows {limits.max_per_visit}"
+
+
+@rule("P002", "authorization-exhausted", "error", "The visit uses more visits or units than the authorization left")
+def authorization_exhausted(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a visit that goes past the prior authorization: the visits (or units, as the payer counts
+    them) used before this visit plus this visit's exceed the number authorized.
+
+    Why: services past the authorized number are denied and usually cannot be billed to the patient.
+
+    Example: 12 visits authorized, 12 used -> the 13th visit is an error.
+
+    Fix: ask the payer for more visits before treating, or hold the claim.
+
+    Source: the payer's policy file (``[authorization] counts``); the authorization from the ledger or
+    the visit (``authorization``).
+    """
+    found = ctx.history.authorization(ctx.visit)
+    if found is None:
+        return
+    auth, counts = found.value, ctx.payer.authorization.counts
+    allowed = auth.visits if counts == "visits" else auth.units
+    this_visit = 1 if counts == "visits" else sum(line.units for line in ctx.lines if line.code.therapy)
+    if allowed is not None and auth.used + this_visit > allowed:
+        number = f" {auth.number}" if auth.number else ""
+        yield (
+            None,
+            (
+                f"authorization{number}: {auth.used} of {allowed} {counts} used before this visit, which needs "
+                f"{this_visit} more (from the {found.source})"
+            ),
+        )
+
+
+@rule(
+    "P003",
+    "authorization-missing-or-expired",
+    "error",
+    "The payer requires prior authorization and none covers the date of service",
+)
+def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a visit for a payer that requires prior authorization when no authorization is known, or
+    the date of service falls outside the authorization's dates.
+
+    Why: the payer denies therapy without a valid authorization on the date of service.
+
+    Example: the sample PPO requires authorization; a visit with none -> error; an authorization through
+    2026-05-31 and a visit on 2026-06-01 -> error.
+
+    Fix: obtain or extend the authorization, then record it.
+
+    Source: the payer's policy file (``[authorization] required``).
+    """
+    if not ctx.payer.authorization.required:
+        return
+    found = ctx.history.authorization(ctx.visit)
+    if found is None:
+        yield None, f"{ctx.payer.name} requires prior authorization and none is on file"
+        return
+    auth, day = found.value, ctx.visit.date
+    if not auth.valid_from <= day <= auth.valid_through:
+        yield (
+            None,
+            (
+                f"authorization{' ' + auth.number if auth.number else ''} covers {auth.valid_from.isoformat()} to "
+                f"{auth.valid_through.isoformat()}, not {day.isoformat()} (from the {found.source})"
+            ),
+        )
+
+
+@rule(
+    "P004", "training-bundled-with-device", "error", "97760/97761 beside an orthosis code for a payer that bundles them"
+)
+def training_bundled_with_device(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports an initial orthotic/prosthetic training code billed with an orthosis device code for a payer
+    whose policy bundles the training into the device (``[orthotics] pays_training_with_device = false``).
+
+    Why: AOTA allows 97760 beside an L-code when training exceeds 8 minutes, but some payers deny it on the
+    date of the device code whatever the training time.
+
+    Example: the sample HMO with 97760 (12 training minutes) and L1906 -> error.
+
+    Fix: do not bill the training code to this payer on the device's date (it is paid in the device).
+
+    Source: the payer's policy file; MedPayIQ versus AOTA (reference orthotics.md s. 2, 6; errata #11).
+    """
+    if ctx.payer.orthotics.pays_training_with_device or not ctx.has_orthosis:
+        return
+    for line in ctx.lines:
+        if line.code.encounter == "initial":
+            yield line.code.code, f"{ctx.payer.name} bundles {line.code.code} into the orthosis code on the same date"
+
+
+@rule("P005", "telehealth", "error", "A telehealth visit the payer does not cover as billed", stage="modifiers")
+def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
+    """For a telehealth visit (``"telehealth": true``), adds the payer's telehealth modifier (95) to every
+    therapy line the payer covers by telehealth, and reports what it does not cover: telehealth at all, on
+    that date, the code, or the place of service.
+
+    Why: Medicare's coverage of therapists' telehealth has lapsed and been restored by date; commercial
+    plans cover their own code lists with their own modifier and place-of-service rules.
+
+    Example: a telehealth visit to the sample Medicaid plan -> error; to Medicare on 2026-03-02 with 97110 and
+    place of service 10 -> 95 added.
+
+    Fix: bill the visit as in person if it was, or confirm the payer's telehealth policy for the code.
+
+    Source: the payer's policy file ``[telehealth]``; Medicare dates per reference modifiers.md s. 7
+    (through 2027-12-31 partly confirmed).
+    """
+    if not ctx.visit.telehealth:
+        return
+    policy, day = ctx.payer.telehealth, ctx.visit.date
+    in_window = (policy.allowed_from is None or day >= policy.allowed_from) and (
+        policy.allowed_through is None or day <= policy.allowed_through
+    )
+    if not policy.allowed or not in_window:
+        yield None, f"{ctx.payer.name} does not cover therapy by telehealth on {day.isoformat()}"
+        return
+    place = ctx.visit.place_of_service
+    if policy.place_of_service and place not in policy.place_of_service:
+        yield (
+            None,
+            (
+                f"place of service {place or '(none given)'} is not one {ctx.payer.name} accepts for telehealth "
+                f"({', '.join(policy.place_of_service)})"
+            ),
+        )
+    for line in ctx.lines:
+        if not line.code.therapy:
+            continue
+        if policy.codes and line.code.code not in policy.codes:
+            yield line.code.code, f"{line.code.code} is not on {ctx.payer.name}'s telehealth list"
+        elif policy.modifier:
+            line.added_modifiers.append(policy.modifier)
+
+
+@rule(
+    "P006",
+    "category-iii-not-covered",
+    "warning",
+    "A Category III code the payer does not cover: likely denial, patient liability notice",
+)
+def category_iii_not_covered(ctx: ScrubContext) -> Iterator[Hit]:
+    """Warns about a Category III code (0770T-0774T) that the payer's policy does not list as covered.
+
+    Why: Category III codes track emerging technology; many payers do not pay them, and Medicare prices them
+    by contractor if at all. The patient can be billed only after a liability notice (an ABN for Medicare)
+    signed before the service.
+
+    Example: 0770T with 97110 for Medicare -> warning.
+
+    Fix: give the patient a liability notice before the service (for Medicare an ABN, with modifier GA), or
+    do not bill the code.
+
+    Source: the payer's policy file ``[category_iii] covered``; reference xr-vr-codes.md s. 1 (contractor
+    pricing), modifiers.md s. 4 (ABN, GA).
+    """
+    covered = ctx.payer.category_iii.covered
+    for line in ctx.lines:
+        if line.code.kind == "Category III" and line.code.code not in covered:
+            yield (
+                line.code.code,
+                (
+                    f"{ctx.payer.name} does not list {line.code.code} as covered: expect a denial; get a signed "
+                    "liability notice (ABN for Medicare) before billing the patient"
+                ),
+            )

@@ -1,0 +1,84 @@
+"""Plan-of-care rules: certification window and progress reports (Medicare Benefit Policy Manual ch. 15)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rehabclaim.context import ScrubContext
+from rehabclaim.rules.base import Hit, rule
+
+
+@rule("R001", "progress-report-due", "warning", "A progress report is due by the payer's treatment-day interval")
+def progress_report_due(ctx: ScrubContext) -> Iterator[Hit]:
+    """Warns when this visit is at or past the payer's progress-report interval (Medicare: every 10 treatment
+    days) counted from the last progress report, and the visit does not include one
+    (``"progress_report": true``).
+
+    Why: Medicare requires a progress report at least once every 10 treatment days; missing reports are a
+    common reason for denials on review.
+
+    Example: 9 treatment days since the last report and no report at this visit -> warning (this is day 10).
+
+    Fix: write the progress report at this visit (assessment of progress toward each goal, plan, changes).
+
+    Source: Pub. 100-02 ch. 15 s. 220.3 D (reference medicare-policy.md s. 2); interval from the payer file.
+    """
+    interval = ctx.payer.plan_of_care.progress_report_every_treatment_days
+    if interval is None or ctx.visit.progress_report:
+        return
+    found = ctx.history.treatment_days_since_progress_report(ctx.visit)
+    if found is not None and found.value + 1 >= interval:
+        yield (
+            None,
+            (
+                f"this is treatment day {found.value + 1} since the last progress report (from the {found.source}); "
+                f"{ctx.payer.name} requires one at least every {interval} treatment days"
+            ),
+        )
+
+
+@rule("R002", "outside-plan-of-care", "error", "Treatment outside the certified plan-of-care dates")
+def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a visit whose date of service falls outside the certified plan of care, for payers that
+    require certification.
+
+    Why: Medicare pays therapy only under a plan of care certified by a physician/NPP; the certified
+    duration is at most 90 calendar days, and recertification is needed to go on.
+
+    Example: plan certified 2026-03-01 to 2026-05-29, visit on 2026-06-01 -> error.
+
+    Fix: obtain a recertification covering the date (delayed certification needs evidence of diligence).
+
+    Source: Pub. 100-02 ch. 15 s. 220.1.3 (reference medicare-policy.md s. 1).
+    """
+    if not ctx.payer.plan_of_care.certification_required:
+        return
+    found = ctx.history.plan_of_care(ctx.visit)
+    if found is None:
+        return
+    plan, day = found.value, ctx.visit.date
+    if not plan.certified_from <= day <= plan.certified_through:
+        yield (
+            None,
+            (
+                f"the plan of care is certified {plan.certified_from.isoformat()} to "
+                f"{plan.certified_through.isoformat()}, not {day.isoformat()} (from the {found.source})"
+            ),
+        )
+
+
+@rule("R003", "no-plan-of-care-certification", "warning", "No plan-of-care certification is known")
+def no_plan_of_care_certification(ctx: ScrubContext) -> Iterator[Hit]:
+    """Warns when the payer requires a certified plan of care and none is known from the ledger or the visit.
+
+    Why: the claim may pay, but auditors check certification after payment and recover what was paid.
+
+    Example: a Medicare visit with no ``plan_of_care`` and no ledger record -> warning.
+
+    Fix: record the certification (dates and certifying physician/NPP), or get it signed (within 30 days of
+    the first treatment for the initial certification).
+
+    Source: Pub. 100-02 ch. 15 s. 220.1.3 (reference medicare-policy.md s. 1).
+    """
+    if ctx.payer.plan_of_care.certification_required and ctx.history.plan_of_care(ctx.visit) is None:
+        yield None, f"{ctx.payer.name} requires a certified plan of care and none is on file"
