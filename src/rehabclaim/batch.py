@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from rehabclaim.engine import Engine, decode_visit, encode_result
 from rehabclaim.errors import InputError
+from rehabclaim.fees.practice import load_practice
 
 CHUNK_LINES = 1000
 Chunk = list[tuple[int, bytes]]  # (line number, raw line)
@@ -69,19 +70,20 @@ class BatchSummary:
         }
 
 
-_engine: Engine | None = None
+_engines: dict[Path | None, Engine] = {}
 
 
-def _worker_engine() -> Engine:
-    global _engine
-    if _engine is None:
-        _engine = Engine()
-    return _engine
+def _worker_engine(practice: Path | None) -> Engine:
+    """One engine per process and practice file, built on first use (catalogs and tables load once)."""
+    engine = _engines.get(practice)
+    if engine is None:
+        engine = _engines[practice] = Engine(practice=load_practice(practice))
+    return engine
 
 
-def scrub_chunk(chunk: Chunk, strict: bool) -> ChunkOutcome:
+def scrub_chunk(chunk: Chunk, strict: bool, practice: Path | None = None) -> ChunkOutcome:
     """Scrub a chunk of raw lines; malformed lines are skipped (or raise, when ``strict``)."""
-    engine = _worker_engine()
+    engine = _worker_engine(practice)
     parts: list[bytes] = []
     outcome = ChunkOutcome(b"")
     for number, raw in chunk:
@@ -118,15 +120,17 @@ def read_chunks(stream: IO[bytes], size: int = CHUNK_LINES) -> Iterator[tuple[Ch
         yield chunk, consumed
 
 
-def _outcomes(stream: IO[bytes], workers: int, strict: bool) -> Iterator[tuple[ChunkOutcome, int]]:
+def _outcomes(
+    stream: IO[bytes], workers: int, strict: bool, practice: Path | None
+) -> Iterator[tuple[ChunkOutcome, int]]:
     if workers <= 1:
         for chunk, consumed in read_chunks(stream):
-            yield scrub_chunk(chunk, strict), consumed
+            yield scrub_chunk(chunk, strict, practice), consumed
         return
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pending: deque[tuple[AsyncResult[ChunkOutcome], int]] = deque()
         for chunk, consumed in read_chunks(stream):
-            pending.append((pool.apply_async(scrub_chunk, (chunk, strict)), consumed))
+            pending.append((pool.apply_async(scrub_chunk, (chunk, strict, practice)), consumed))
             if len(pending) >= 2 * workers:
                 result, done = pending.popleft()
                 yield result.get(), done
@@ -141,6 +145,7 @@ def run_batch(
     workers: int = 1,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    practice: Path | None = None,
 ) -> BatchSummary:
     """Scrub ``source`` into ``target``. Raises InputError (nothing written) on a bad line when strict."""
     summary = BatchSummary(workers=max(1, workers))
@@ -149,7 +154,7 @@ def run_batch(
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with source.open("rb") as stream, os.fdopen(handle, "wb") as out:
-            for outcome, consumed in _outcomes(stream, workers, strict):
+            for outcome, consumed in _outcomes(stream, workers, strict, practice):
                 out.write(outcome.output)
                 summary.add(outcome)
                 if progress:

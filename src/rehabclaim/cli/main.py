@@ -23,6 +23,19 @@ console = Console()
 errors = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (a stable contract).")]
+PracticeOption = Annotated[
+    Path | None, typer.Option("--practice", help="Practice file (locality, charges); default: the bundled demo.")
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="REHABCLAIM_DATABASE_URL",
+        help="Ledger database URL; default: a SQLite file in the user data folder.",
+    ),
+]
+ledger_app = typer.Typer(no_args_is_help=True, help="The patient ledger.")
+app.add_typer(ledger_app, name="ledger")
 EXIT_ERROR_FINDING = 1
 EXIT_BAD_INPUT = 2
 
@@ -143,12 +156,54 @@ def _read_visits(path: Path) -> list[Any]:
     return visits
 
 
-def _scrub_and_print(visits: list[Any], as_json: bool) -> None:
-    from rehabclaim.engine import Engine, encode_result
+def _engine(practice: Path | None, ledger: Any = None) -> Any:
+    """The scrub engine; a bad practice, payer or CMS file is unreadable input (exit 2)."""
+    from rehabclaim.datafiles import DataFileError
+    from rehabclaim.engine import Engine
+    from rehabclaim.fees.practice import load_practice
 
-    engine = Engine()
     try:
-        results = [engine.scrub(visit) for visit in visits]
+        if ledger is None:
+            return Engine(practice=load_practice(practice))
+        from rehabclaim.ledger import LedgerHistory
+
+        return Engine(practice=load_practice(practice), history=LedgerHistory(ledger))
+    except (DataFileError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _open_ledger(database_url: str | None) -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rehabclaim.ledger import open_ledger
+
+    try:
+        return open_ledger(database_url)
+    except SQLAlchemyError as exc:
+        raise _fail(f"--database-url: cannot open the ledger ({exc.__class__.__name__}: {exc})") from None
+
+
+def _scrub_and_print(
+    visits: list[Any], as_json: bool, practice: Path | None = None, ledger: Any = None, post: bool = False
+) -> None:
+    """Scrub every visit and print the results. With ``post`` each visit is posted right after its scrub,
+    so a later visit of the same patient sees the earlier one; every visit is checked for unreadable input
+    first, so a bad visit stops the command before anything is posted."""
+    from rehabclaim.engine import encode_result
+    from rehabclaim.lines import build_lines
+
+    engine = _engine(practice, ledger)
+    refused: dict[str, str] = {}
+    try:
+        for visit in visits:
+            build_lines(visit.services, engine.catalog)
+        results = []
+        for visit in visits:
+            results.append(engine.scrub(visit))
+            if post:
+                refusal = _post(ledger, visit, results[-1])
+                if refusal:
+                    refused[visit.id] = refusal
     except InputError as exc:
         raise _fail(str(exc)) from None
     for result in results:
@@ -156,31 +211,52 @@ def _scrub_and_print(visits: list[Any], as_json: bool) -> None:
             sys.stdout.buffer.write(encode_result(result) + b"\n")
         else:
             render.scrub_result(console, result)
+            if post:
+                note = refused.get(result.id)
+                console.print(f"[red]not posted:[/red] {note}" if note else "[green]posted to the ledger[/green]")
     sys.stdout.flush()
-    if any(result.has_error for result in results):
+    for message in refused.values():
+        errors.print(f"[red]not posted:[/red] {message}", highlight=False)
+    if any(result.has_error for result in results) or refused:
         raise typer.Exit(EXIT_ERROR_FINDING)
+
+
+def _post(ledger: Any, visit: Any, result: Any) -> str | None:
+    """Post one visit atomically; the refusal, if any."""
+    from rehabclaim.ledger import PostRefused, post_visit
+
+    try:
+        post_visit(ledger, visit, result)
+    except PostRefused as exc:
+        return str(exc)
+    return None
 
 
 @app.command()
 def scrub(
     path: Annotated[Path, typer.Argument(help="visit.json (one visit), visits.jsonl (one per line) or -")],
     as_json: JsonOption = False,
+    practice: PracticeOption = None,
+    use_ledger: Annotated[bool, typer.Option("--ledger", help="Read the patient's history from the ledger.")] = False,
+    post: Annotated[bool, typer.Option("--post", help="Record each visit without errors in the ledger.")] = False,
+    database_url: DatabaseOption = None,
 ) -> None:
-    """Scrub visits into claim lines with units, modifiers and findings."""
+    """Scrub visits into claim lines with units, modifiers, findings and the expected payment."""
     try:
         visits = _read_visits(path)
     except InputError as exc:
         raise _fail(str(exc)) from None
-    _scrub_and_print(visits, as_json)
+    ledger = _open_ledger(database_url) if use_ledger or post else None
+    _scrub_and_print(visits, as_json, practice, ledger, post)
 
 
 @app.command()
-def demo(as_json: JsonOption = False) -> None:
+def demo(as_json: JsonOption = False, practice: PracticeOption = None) -> None:
     """Scrub the bundled example visits (no setup needed)."""
     example = resources.files("rehabclaim.data").joinpath("examples/visits.jsonl")
     with resources.as_file(example) as path:
         visits = _read_visits(path)
-    _scrub_and_print(visits, as_json)
+    _scrub_and_print(visits, as_json, practice)
 
 
 @app.command()
@@ -190,6 +266,7 @@ def batch(
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes scrubbing in parallel.")] = 1,
     strict: Annotated[bool, typer.Option(help="Stop at the first malformed line; write nothing.")] = False,
     as_json: JsonOption = False,
+    practice: PracticeOption = None,
 ) -> None:
     """Scrub a large visits file, streamed, with a summary at the end."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -198,6 +275,7 @@ def batch(
 
     if not path.is_file():
         raise _fail(f"{path}: no such file")
+    _engine(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
     show_progress = errors.is_terminal and not as_json
     progress = Progress(
         TextColumn("scrubbing"),
@@ -210,7 +288,7 @@ def batch(
     task = progress.add_task("scrub", total=path.stat().st_size)
     try:
         with progress:
-            summary = run_batch(path, out, workers, strict, lambda done: progress.advance(task, done))
+            summary = run_batch(path, out, workers, strict, lambda done: progress.advance(task, done), practice)
     except InputError as exc:
         raise _fail(f"{exc} (--strict: nothing written)") from None
     if as_json:
@@ -248,6 +326,122 @@ def rules(
         )
     else:
         render.rule_list(console, RULES)
+
+
+@app.command()
+def payers(as_json: JsonOption = False) -> None:
+    """List the configured payers and their main policies."""
+    from rehabclaim.payers import configured_payers
+
+    policies = _load_payers(configured_payers)
+    if as_json:
+        _print_json(
+            [
+                {"key": p.key, "name": p.name, "sample": p.sample, "unit_method": p.units.method, "origin": p.origin}
+                for p in policies
+            ]
+        )
+    else:
+        render.payer_list(console, policies)
+
+
+@app.command()
+def payer(key: str, as_json: JsonOption = False) -> None:
+    """Show one payer's whole policy."""
+    from rehabclaim.payers import payer_table
+
+    table = _load_payers(payer_table)
+    policy = table.get(key.strip().lower())
+    if policy is None:
+        raise _fail(f"payer: unknown payer {key!r}; configured: {', '.join(sorted(table))}")
+    if as_json:
+        _print_json(policy)
+    else:
+        render.payer_policy(console, policy)
+
+
+def _load_payers(load: Any) -> Any:
+    from rehabclaim.datafiles import DataFileError
+
+    try:
+        return load()
+    except DataFileError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def fee(
+    code: str,
+    year: Annotated[int | None, typer.Option(help="Calendar year (default: the date's year).")] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Date of service, YYYY-MM-DD (default: Jan 1 of --year).")
+    ] = None,
+    locality: Annotated[str | None, typer.Option(help="MAC:LOCALITY, e.g. 11502:00 (default: the practice's).")] = None,
+    units: Annotated[int, typer.Option(min=1, max=99, help="Units (MPPR applies from the second).")] = 1,
+    practice: PracticeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the Medicare fee computation for CODE: RVUs x GPCIs x conversion factor, then MPPR."""
+    from datetime import date
+
+    import msgspec as ms
+
+    from rehabclaim.cms.tables import cms_tables
+    from rehabclaim.datafiles import DataFileError
+    from rehabclaim.fees.estimate import NoFee, cents, medicare_unit_fee
+    from rehabclaim.fees.medicare_policy import medicare_payment
+    from rehabclaim.fees.practice import Locality, load_practice
+
+    try:
+        day = date.fromisoformat(on) if on else date(year or 2026, 1, 1)
+    except ValueError:
+        raise _fail(f"--date: expected YYYY-MM-DD, got {on!r}") from None
+    if year is not None and day.year != year:
+        raise _fail(f"--date {day} is not in --year {year}")
+    try:
+        chosen = load_practice(practice)
+        if locality:
+            mac, _, number = locality.partition(":")
+            chosen = ms.structs.replace(chosen, locality=Locality(mac=mac, number=number or "00"))
+        tables, medicare = cms_tables(), medicare_payment()
+    except DataFileError as exc:
+        raise _fail(str(exc)) from None
+    result = medicare_unit_fee(code.strip().upper(), day, chosen, tables, medicare)
+    if isinstance(result, NoFee):
+        raise _fail(result.reason)
+    percent = medicare.mppr_percent(day) if code.strip().upper() in medicare.therapy.always_therapy else 0
+    further = result.full - result.pe_payment * percent / 100
+    total = result.full + further * (units - 1)
+    payload = {
+        "code": code.strip().upper(),
+        "date": day.isoformat(),
+        "locality": f"{chosen.locality.mac}:{chosen.locality.number}",
+        "per_unit": float(cents(result.full)),
+        "pe_payment": float(cents(result.pe_payment)),
+        "mppr_percent": float(percent),
+        "further_unit": float(cents(further)),
+        "units": units,
+        "total": float(cents(total)),
+        "why": result.formula,
+    }
+    if as_json:
+        _print_json(payload)
+    else:
+        render.fee(console, payload)
+
+
+@ledger_app.command("show")
+def ledger_show(patient: str, as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
+    """Show what the ledger holds for PATIENT: visits, allowed amounts, encounters, plans, authorizations."""
+    from rehabclaim.ledger import patient_state
+
+    state = patient_state(_open_ledger(database_url), patient)
+    if state is None:
+        raise _fail(f"patient {patient!r} is not in the ledger")
+    if as_json:
+        _print_json(state)
+    else:
+        render.ledger_state(console, state)
 
 
 if __name__ == "__main__":  # pragma: no cover

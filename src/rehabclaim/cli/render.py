@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
@@ -9,6 +12,7 @@ from rehabclaim.batch import BatchSummary
 from rehabclaim.catalog import Code
 from rehabclaim.catalog.search import SearchHit
 from rehabclaim.model import ScrubResult
+from rehabclaim.payers import PayerPolicy
 from rehabclaim.rules import Rule
 from rehabclaim.units import UnitPlan
 
@@ -93,3 +97,58 @@ def rule_list(console: Console, rules: tuple[Rule, ...]) -> None:
     for rule in rules:
         table.add_row(rule.id, rule.name, rule.severity, rule.summary)
     console.print(table)
+
+
+def payer_list(console: Console, policies: list[PayerPolicy]) -> None:
+    table = Table()
+    for column in ("key", "name", "units", "fees", "origin"):
+        table.add_column(column)
+    for policy in policies:
+        table.add_row(policy.key, policy.name, policy.units.method, policy.fees.schedule, policy.origin)
+    console.print(table)
+
+
+def payer_policy(console: Console, policy: PayerPolicy) -> None:
+    table = Table(show_header=False, title=f"{policy.key}: {policy.name}", title_justify="left")
+    for name, value in msgspec.structs.asdict(policy).items():
+        shown = msgspec.json.encode(value).decode() if isinstance(value, msgspec.Struct) else str(value)
+        table.add_row(name, shown)
+    console.print(table)
+
+
+def fee(console: Console, payload: dict[str, Any]) -> None:
+    console.print(f"[bold]{payload['code']}[/bold] on {payload['date']}, locality {payload['locality']}")
+    console.print(payload["why"])
+    console.print(
+        f"per unit ${payload['per_unit']:.2f}; further units of the day ${payload['further_unit']:.2f} "
+        f"(MPPR {payload['mppr_percent']:.0f}% of PE ${payload['pe_payment']:.2f}); "
+        f"{payload['units']} unit(s): ${payload['total']:.2f}"
+    )
+
+
+def ledger_state(console: Console, state: dict[str, Any]) -> None:
+    console.print(f"[bold]patient {state['patient']}[/bold]")
+    visits = Table(title="visits", title_justify="left")
+    for column in ("id", "date", "payer", "discipline", "units", "charge", "expected", "allowed"):
+        visits.add_column(column)
+    for v in state["visits"]:
+        allowed = "" if v["allowed"] is None else f"{v['allowed']:.2f}"
+        visits.add_row(
+            v["id"],
+            v["date"],
+            v["payer"],
+            v["discipline"],
+            str(v["therapy_units"]),
+            f"{v['charge']:.2f}",
+            f"{v['expected']:.2f}",
+            allowed,
+        )
+    console.print(visits)
+    for row in state["allowed_by_year"]:
+        console.print(f"allowed {row['year']} {row['benefit']}: ${row['amount']:.2f}")
+    for e in state["orthotic_encounters"]:
+        console.print(f"orthotic encounter {e['date']} {e['code']} {e['body_region'] or '(region not stated)'}")
+    for p in state["plans_of_care"]:
+        console.print(f"plan of care {p['discipline']} {p['certified_from']} to {p['certified_through']}")
+    for a in state["authorizations"]:
+        console.print(f"authorization {a['payer']} {a['number'] or ''} {a['from']} to {a['through']}")

@@ -147,3 +147,44 @@ def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
                 line.code.code,
                 f"{line.code.code} billed for {line.units} units; {limit}+ units draw review",
             )
+
+
+@rule(
+    "O005",
+    "initial-code-after-recorded-encounter",
+    "error",
+    "97760/97761 when the ledger already holds an orthotic encounter for the body region",
+)
+def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports 97760 or 97761 when the patient's ledger already holds an orthotic/prosthetic encounter for
+    the same body region (or one with no region recorded), naming the code for later encounters. The
+    visit's own ``initial_orthotic_encounter`` flag wins when given: the therapist knows when a new
+    device starts a new initial encounter.
+
+    Why: 97760/97761 are for the initial encounter only; a second "initial" encounter for the same region
+    is a frequent audit finding.
+
+    Example: 97760 for the lower extremity posted on 2026-06-01; another 97760 for the lower extremity on
+    2026-06-15 -> error "bill 97763".
+
+    Fix: bill 97763, or set ``initial_orthotic_encounter: true`` if this is a new device and a new
+    initial encounter.
+
+    Source: AOTA "Orthotics"; PT Management 2018 changes (reference orthotics.md s. 1-2, 5); the ledger.
+    """
+    if ctx.visit.initial_orthotic_encounter is not None:
+        return
+    for line in _initial_encounter_lines(ctx):
+        for region in sorted(line.regions) or [""]:
+            found = ctx.history.has_orthotic_encounter(ctx.visit, region)
+            if found is not None and found.value:
+                instead = f"; bill {line.code.subsequent_code}" if line.code.subsequent_code else ""
+                where = f"the {region} region" if region else "this patient"
+                yield (
+                    line.code.code,
+                    (
+                        f"the {found.source} already holds an orthotic encounter for {where}: {line.code.code} is for "
+                        f"the initial encounter only{instead}"
+                    ),
+                )
+                break

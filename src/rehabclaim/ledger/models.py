@@ -1,0 +1,99 @@
+"""The ledger's tables (SQLAlchemy 2 declarative models). Alembic migrations in ``migrations/`` create them.
+
+Amounts that the rules add up (allowed per year, authorization use, treatment days) are derived from the
+posted visits, never kept as running counters, so concurrent posts cannot lose or double-count anything.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(12, 2)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PostedVisit(Base):
+    """A visit recorded as billed. The visit id is the primary key: posting it twice is refused."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_patient_date", "patient_id", "date"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    date: Mapped[date] = mapped_column(Date)
+    payer: Mapped[str] = mapped_column(String(64))
+    discipline: Mapped[str] = mapped_column(String(8))
+    benefit: Mapped[str] = mapped_column(String(8))  # PT_SLP or OT: the KX amount it counts toward
+    therapy_units: Mapped[int] = mapped_column(Integer)
+    total_charge: Mapped[Decimal] = mapped_column(Money)
+    therapy_expected: Mapped[Decimal] = mapped_column(Money)  # estimate of therapy lines
+    allowed: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # from the remittance, when posted
+    progress_report: Mapped[bool] = mapped_column()  # starts a new progress-report period
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    result_json: Mapped[str] = mapped_column(Text)  # the scrub result as printed, for audit
+
+
+class PostedLine(Base):
+    __tablename__ = "visit_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[str] = mapped_column(ForeignKey("visits.id"), index=True)
+    line_number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(8))
+    units: Mapped[int] = mapped_column(Integer)
+    modifiers: Mapped[str] = mapped_column(String(32))
+    minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    charge: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    expected: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+
+
+class OrthoticEncounter(Base):
+    __tablename__ = "orthotic_encounters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_id: Mapped[str] = mapped_column(ForeignKey("visits.id"))
+    date: Mapped[date] = mapped_column(Date)
+    code: Mapped[str] = mapped_column(String(8))
+    body_region: Mapped[str] = mapped_column(String(32))  # "" when the visit did not say
+
+
+class PlanOfCareRecord(Base):
+    __tablename__ = "plans_of_care"
+    __table_args__ = (UniqueConstraint("patient_id", "discipline", "certified_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    discipline: Mapped[str] = mapped_column(String(8))
+    certified_from: Mapped[date] = mapped_column(Date)
+    certified_through: Mapped[date] = mapped_column(Date)
+    physician_npi: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    physician_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class AuthorizationRecord(Base):
+    __tablename__ = "authorizations"
+    __table_args__ = (UniqueConstraint("patient_id", "payer", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    payer: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    visits: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    units: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_through: Mapped[date] = mapped_column(Date)

@@ -1,0 +1,173 @@
+"""Recording a scrubbed visit in the ledger: all of it in one transaction, or nothing.
+
+Posting the same visit id twice is refused (the id is the primary key, so even two processes racing to
+post it cannot both succeed). A visit with an error finding is not posted: it is not billable as it is.
+The ledger runs on SQLite and PostgreSQL (their ON CONFLICT clauses make concurrent posts safe).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import msgspec
+from sqlalchemy import Connection, Engine, exists, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from rehabclaim.catalog import load_catalog
+from rehabclaim.history import BENEFIT_OF
+from rehabclaim.ledger.models import (
+    AuthorizationRecord,
+    OrthoticEncounter,
+    Patient,
+    PlanOfCareRecord,
+    PostedLine,
+    PostedVisit,
+)
+from rehabclaim.model import ScrubResult, Visit
+
+
+class PostRefused(ValueError):
+    """The visit was not posted; the message says why."""
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: type, values: dict[str, object]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, so concurrent posts for a new patient do not collide."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+
+
+def _money(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
+    """Record ``visit`` with its scrub ``result``; raise PostRefused when it cannot or must not be posted."""
+    patient = visit.patient.id if visit.patient else None
+    if not patient:
+        raise PostRefused(f"visit {visit.id}: patient.id is required to post")
+    errors = [f.rule for f in result.findings if f.severity == "error"]
+    if errors:
+        raise PostRefused(f"visit {visit.id}: not posted, it has error findings ({', '.join(sorted(set(errors)))})")
+    catalog = load_catalog()
+    therapy = [line for line in result.lines if (code := catalog.get(line.code)) is not None and code.therapy]
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as connection:
+            _insert_ignoring_duplicates(connection, Patient, {"id": patient, "created_at": now})
+            connection.execute(
+                insert(PostedVisit).values(
+                    id=visit.id,
+                    patient_id=patient,
+                    date=visit.date,
+                    payer=result.payer,
+                    discipline=visit.discipline,
+                    benefit=BENEFIT_OF[visit.discipline],
+                    therapy_units=sum(line.units for line in therapy),
+                    total_charge=Decimal(str(result.total_charge)),
+                    therapy_expected=sum((Decimal(str(line.expected or 0)) for line in therapy), Decimal(0)),
+                    allowed=None,
+                    progress_report=visit.progress_report or _has_evaluation(result),
+                    posted_at=now,
+                    result_json=msgspec.json.encode(result).decode(),
+                )
+            )
+            _post_lines(connection, visit, result)
+            _post_encounters(connection, visit, patient)
+            _post_plan_and_authorization(connection, visit, patient, result.payer)
+    except IntegrityError as exc:
+        if _visit_exists(engine, visit.id):
+            raise PostRefused(f"visit {visit.id} is already posted; posting it again is refused") from None
+        raise PostRefused(f"visit {visit.id}: the ledger refused it ({exc.orig})") from None
+
+
+def _has_evaluation(result: ScrubResult) -> bool:
+    catalog = load_catalog()
+    return any((code := catalog.get(line.code)) is not None and code.category == "evaluation" for line in result.lines)
+
+
+def _visit_exists(engine: Engine, visit_id: str) -> bool:
+    with engine.connect() as connection:
+        return bool(connection.execute(select(exists().where(PostedVisit.id == visit_id))).scalar())
+
+
+def _post_lines(connection: Connection, visit: Visit, result: ScrubResult) -> None:
+    rows = [
+        {
+            "visit_id": visit.id,
+            "line_number": number,
+            "code": line.code,
+            "units": line.units,
+            "modifiers": ":".join(line.modifiers),
+            "minutes": line.minutes,
+            "charge": _money(line.charge),
+            "expected": _money(line.expected),
+        }
+        for number, line in enumerate(result.lines, start=1)
+    ]
+    if rows:
+        connection.execute(insert(PostedLine), rows)
+
+
+def _post_encounters(connection: Connection, visit: Visit, patient: str) -> None:
+    catalog = load_catalog()
+    rows = []
+    for service in visit.services:
+        code = catalog.get(service.code)
+        if code is not None and code.encounter is not None:
+            region = (service.body_region or "").strip().lower()
+            rows.append(
+                {
+                    "patient_id": patient,
+                    "visit_id": visit.id,
+                    "date": visit.date,
+                    "code": code.code,
+                    "body_region": region,
+                }
+            )
+    if rows:
+        connection.execute(insert(OrthoticEncounter), rows)
+
+
+def _post_plan_and_authorization(connection: Connection, visit: Visit, patient: str, payer: str) -> None:
+    plan = visit.plan_of_care
+    if plan is not None:
+        physician = plan.certifying_physician
+        _upsert(
+            connection,
+            PlanOfCareRecord,
+            ["patient_id", "discipline", "certified_from"],
+            {
+                "patient_id": patient,
+                "discipline": visit.discipline,
+                "certified_from": plan.certified_from,
+                "certified_through": plan.certified_through,
+                "physician_npi": physician.npi if physician else None,
+                "physician_name": physician.name if physician else None,
+            },
+        )
+    auth = visit.authorization
+    if auth is not None:
+        _upsert(
+            connection,
+            AuthorizationRecord,
+            ["patient_id", "payer", "valid_from"],
+            {
+                "patient_id": patient,
+                "payer": payer,
+                "number": auth.number,
+                "visits": auth.visits,
+                "units": auth.units,
+                "valid_from": auth.valid_from,
+                "valid_through": auth.valid_through,
+            },
+        )
+
+
+def _upsert(connection: Connection, table: type, keys: list[str], values: dict[str, object]) -> None:
+    """Insert, or update the row with the same ``keys`` (the latest visit's record wins)."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table).values(**values)
+    updates = {k: statement.excluded[k] for k in values if k not in keys}
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
