@@ -32,3 +32,42 @@ def scrub(engine: Engine) -> Any:
         return engine.scrub(decode_visit(visit_json(**fields)))
 
     return run
+
+
+def _postgres_url() -> str:
+    """A fresh database on the test PostgreSQL server; in CI a missing server fails the run."""
+    import os
+
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests (scripts/test starts a server)")
+        pytest.skip("no TEST_DATABASE_URL: run scripts/test to start a throwaway PostgreSQL")
+    return server
+
+
+@pytest.fixture
+def postgres_url() -> Any:
+    """A new, empty database on the test PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(_postgres_url())
+    name = f"rc_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """A new, empty ledger database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return request.getfixturevalue("postgres_url")

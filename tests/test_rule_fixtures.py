@@ -10,6 +10,7 @@ import pytest
 
 from rehabclaim.cms.tables import load_cms_tables
 from rehabclaim.engine import Engine, decode_visit
+from rehabclaim.ledger import LedgerHistory, open_ledger, post_visit
 from rehabclaim.rules import RULES, RULES_BY_ID
 from tests.conftest import visit_json
 
@@ -33,14 +34,23 @@ def _cases(kind: str) -> list[Any]:
 
 
 @pytest.fixture
-def case_engine(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The shared engine, or one whose CMS tables come from a drop-in folder named by the fixture."""
+def case_engine(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The shared engine; or one whose CMS tables come from a drop-in folder named by the fixture; or one
+    reading a SQLite ledger into which the fixture's earlier visits were posted first."""
 
     def pick(case: dict[str, Any]) -> Engine:
-        if not case.get("rules_dir"):
-            return engine
-        monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(RULES_DIRS / case["rules_dir"]))
-        return Engine(tables=load_cms_tables())
+        tables = None
+        if case.get("rules_dir"):
+            monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(RULES_DIRS / case["rules_dir"]))
+            tables = load_cms_tables()
+        if not case.get("ledger"):
+            return engine if tables is None else Engine(tables=tables)
+        ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+        with_history = Engine(tables=tables, history=LedgerHistory(ledger))
+        for earlier in case["ledger"]:
+            visit = decode_visit(visit_json(**earlier))
+            post_visit(ledger, visit, with_history.scrub(visit))
+        return with_history
 
     return pick
 

@@ -73,7 +73,7 @@ def parse_rvus(lines: Iterable[str], origin: str, keep: frozenset[str] | None = 
         raise DataFileError(f"{origin}: no data rows (not a PPRRVU file?)")
     header_rows: list[list[str]] = []
     for row in reversed(rows[:first_data]):
-        if sum(1 for cell in row if cell.strip()) < 3:
+        if not any(cell.strip() for cell in row[1:]):  # a banner line fills only the first cell
             break
         header_rows.insert(0, row)
     if not header_rows:
