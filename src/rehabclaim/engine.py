@@ -126,7 +126,7 @@ def _claim_line(
     charge = None if line.charge_per_unit is None else float(cents(line.charge_per_unit * units))
     expected = _money(amounts)
     steps = "; ".join(line.fee_steps)
-    expected_why = f"{steps}; line total ${expected:.2f}" if expected is not None else steps
+    expected_why = steps if expected is None else f"{steps}; line total ${expected:.2f}"
     return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
 
 

@@ -116,8 +116,11 @@ class PtpTable:
 
     def __init__(self, edits: Iterable[PtpEdit]) -> None:
         self.by_pair: dict[frozenset[str], list[PtpEdit]] = {}
+        self.partners: dict[str, set[str]] = {}  # every code paired with a code in some edit
         for edit in edits:
             self.by_pair.setdefault(frozenset((edit.column_1, edit.column_2)), []).append(edit)
+            self.partners.setdefault(edit.column_1, set()).add(edit.column_2)
+            self.partners.setdefault(edit.column_2, set()).add(edit.column_1)
 
     def active(self, code_a: str, code_b: str, day: date) -> PtpEdit | None:
         """The edit in force on ``day`` for the pair (indicator 9 edits do not apply)."""

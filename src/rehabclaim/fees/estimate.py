@@ -52,6 +52,8 @@ class UnitFee:
     full: Decimal
     pe_payment: Decimal
     formula: str
+    reduced: Decimal  # a unit after the first of the day under MPPR: full less the MPPR share of its PE
+    mppr_percent: Decimal
 
 
 def medicare_unit_fee(
@@ -86,7 +88,8 @@ def medicare_unit_fee(
         f"{practice.setting} PE RVU x {gpci.pe} PE GPCI + {rvu.mp} MP RVU x {gpci.mp} MP GPCI) x {cf_note} "
         f"= ${cents(full)} per unit [{gpci.name}, {rvu.origin.split(' line')[0]}]"
     )
-    return UnitFee(full, pe_payment, formula)
+    percent = medicare.mppr_percent(day)
+    return UnitFee(full, pe_payment, formula, full - pe_payment * percent / HUNDRED, percent)
 
 
 UnitFeeLookup = Callable[[str, date], "UnitFee | NoFee"]
@@ -129,9 +132,8 @@ def _contracted(line: WorkLine, payer: PayerPolicy) -> None:
     if amount is None:
         line.fee_steps.append(f"no contracted amount for {line.code.code} in {payer.origin}")
         return
-    per_unit = Decimal(str(amount))
-    line.unit_amounts = [per_unit] * line.units
-    line.fee_steps.append(f"contracted ${cents(per_unit)} per unit x {line.units} ({payer.origin})")
+    line.unit_amounts = [amount] * line.units
+    line.fee_steps.append(f"contracted ${cents(amount)} per unit x {line.units} ({payer.origin})")
 
 
 def _percent_of_medicare(line: WorkLine, fee: UnitFee | NoFee, payer: PayerPolicy) -> None:
@@ -139,7 +141,7 @@ def _percent_of_medicare(line: WorkLine, fee: UnitFee | NoFee, payer: PayerPolic
         line.fee_steps.append(fee.reason)
         line.unit_amounts = [Decimal(0)] * line.units if fee.zero else None
         return
-    percent = Decimal(str(payer.fees.percent_of_medicare))
+    percent = payer.fees.percent_of_medicare or HUNDRED
     per_unit = fee.full * percent / HUNDRED
     line.unit_amounts = [per_unit] * line.units
     line.fee_steps += [
@@ -167,30 +169,24 @@ def _medicare(lines: list[WorkLine], day: date, unit_fee: UnitFeeLookup, medicar
 
 
 def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], day: date, medicare: MedicarePayment) -> None:
-    percent = medicare.mppr_percent(day)
+    """The unit with the highest PE payment of the day is paid in full (ties: the lower code); every other
+    unit of an "always therapy" line is paid at its reduced amount."""
     always = medicare.therapy.always_therapy
-    units = [
-        (fee.pe_payment, lines[i].code.code, i, u)
-        for i, fee in unit_fees.items()
-        if lines[i].code.code in always
-        for u in range(lines[i].units)
-    ]
-    if not percent or len(units) < 2:
+    eligible = [i for i in unit_fees if lines[i].code.code in always and unit_fees[i].mppr_percent]
+    if sum(lines[i].units for i in eligible) < 2:
         return
-    units.sort(key=lambda unit: (-unit[0], unit[1], unit[3]))
-    reduced: dict[int, int] = {}
-    for pe_payment, _, index, position in units[1:]:
-        amounts = lines[index].unit_amounts
-        assert amounts is not None
-        amounts[position] -= pe_payment * percent / HUNDRED
-        reduced[index] = reduced.get(index, 0) + 1
-    first = lines[units[0][2]].code.code
-    for index, count in reduced.items():
-        fee = unit_fees[index]
-        lines[index].unit_amounts = sorted(lines[index].unit_amounts or [], reverse=True)
-        lines[index].fee_steps.append(
-            f"MPPR: {percent}% of the PE payment (${cents(fee.pe_payment)}) off {count} unit(s); the full unit of "
-            f"the day is {first}, the highest PE payment (medicare-payment.toml, NGS MPPR)"
+    top = min(eligible, key=lambda i: (-unit_fees[i].pe_payment, lines[i].code.code))
+    first = lines[top].code.code
+    for index in eligible:
+        fee, line = unit_fees[index], lines[index]
+        full_units = 1 if index == top else 0
+        reduced_units = line.units - full_units
+        if not reduced_units:
+            continue
+        line.unit_amounts = [fee.full] * full_units + [fee.reduced] * reduced_units
+        line.fee_steps.append(
+            f"MPPR: {fee.mppr_percent}% of the PE payment (${cents(fee.pe_payment)}) off {reduced_units} unit(s); "
+            f"the full unit of the day is {first}, the highest PE payment (medicare-payment.toml, NGS MPPR)"
         )
 
 

@@ -23,6 +23,7 @@ in the drop-in folder (``<rules dir>/payers/*.toml``) replace bundled ones with 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -83,8 +84,8 @@ class ClaimPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class FeePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     schedule: Literal["medicare", "percent-of-medicare", "contracted"] = "medicare"
-    percent_of_medicare: float | None = None
-    contracted: dict[str, float] = {}
+    percent_of_medicare: Decimal | None = None
+    contracted: dict[str, Decimal] = {}
 
 
 class PayerPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
