@@ -109,8 +109,9 @@ def test_demo_runs_on_bundled_visits() -> None:
     result = run("demo", "--json")
     assert result.exit_code == 1  # the demo shows error findings on purpose
     outs = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(outs) == 6
-    assert {f["rule"] for out in outs for f in out["findings"]} >= {"O001", "C001", "D003", "M002"}
+    assert len(outs) == 7
+    assert {f["rule"] for out in outs for f in out["findings"]} >= {"O001", "C001", "D003", "M002", "K001"}
+    assert all(out["total_expected"] > 0 for out in outs)
 
 
 def test_rules_json_lists_every_rule() -> None:
