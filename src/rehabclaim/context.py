@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from rehabclaim.catalog import Catalog
+from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.diagnoses import DiagnosisIndex
 from rehabclaim.history import History
@@ -31,14 +34,33 @@ class ScrubContext:
     has_orthosis: bool = field(init=False)  # an orthosis device code (L-code) is on the visit
     # each diagnosis as written, with True (billable), False (category) or None (not ICD-10-CM)
     diagnosis_status: list[tuple[str, bool | None]] = field(init=False)
+    _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}
         self.has_orthosis = any(line.code.is_orthosis for line in self.lines)
         self.diagnosis_status = [(code, self.diagnoses.lookup(code)) for code in self.visit.diagnoses]
 
+    @property
+    def ptp_edits(self) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:
+        """NCCI PTP edits in force between two billed lines: (edit, column 1 line, column 2 line); found once."""
+        if self._ptp_edits is None:
+            self._ptp_edits = list(_active_edits(self))
+        return self._ptp_edits
+
     def line_for(self, code: str) -> WorkLine | None:
         for line in self.lines:
             if line.code.code == code:
                 return line
         return None
+
+
+def _active_edits(ctx: ScrubContext) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
+    billed = [line for line in ctx.lines if line.units > 0]
+    partners = ctx.cms.ptp.partners
+    for first, second in combinations(billed, 2):
+        if second.code.code not in partners.get(first.code.code, ()):
+            continue
+        edit = ctx.cms.ptp.active(first.code.code, second.code.code, ctx.visit.date)
+        if edit is not None:
+            yield (edit, first, second) if edit.column_1 == first.code.code else (edit, second, first)

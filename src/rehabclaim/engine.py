@@ -123,20 +123,25 @@ def _money(amounts: list[Decimal] | None) -> float | None:
 def _claim_line(
     line: WorkLine, units: int, modifiers: list[str], minutes: int | None, why: str, amounts: list[Decimal] | None
 ) -> Line:
-    charge = None if line.charge_per_unit is None else float(cents(line.charge_per_unit * units))
+    charge = None if line.charge_per_unit is None else round(line.charge_per_unit * units, 2)
     expected = _money(amounts)
     steps = "; ".join(line.fee_steps)
     expected_why = steps if expected is None else f"{steps}; line total ${expected:.2f}"
     return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
 
 
+def _other_modifiers(line: WorkLine) -> list[str]:
+    """Modifiers after the discipline and assistant ones: the rules' (59/X, 95, KX), then the caller's."""
+    taken = {line.discipline_modifier, line.assistant_modifier}
+    return list(dict.fromkeys(m for m in (*line.added_modifiers, *line.input_modifiers) if m not in taken))
+
+
 def _output_lines(line: WorkLine) -> list[Line]:
     """One claim line, or two when only some units carry the assistant modifier: the assistant's line
     shows the assistant's independent minutes, units and amounts, and the other line the rest."""
     first = [line.discipline_modifier] if line.discipline_modifier else []
-    taken = {line.discipline_modifier, line.assistant_modifier}
-    rest = list(dict.fromkeys(m for m in (*line.added_modifiers, *line.input_modifiers) if m not in taken))
-    why = line.why if not line.notes else f"{line.why}. {'; '.join(line.notes)}"
+    rest = _other_modifiers(line) if line.added_modifiers or line.input_modifiers else []
+    why = f"{line.why}. {'; '.join(line.notes)}" if line.notes else line.why
     amounts = line.unit_amounts
     if not line.assistant_modifier or line.assistant_units == 0:
         return [_claim_line(line, line.units, [*first, *rest], line.minutes, why, amounts)]

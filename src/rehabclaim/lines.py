@@ -39,7 +39,7 @@ class WorkLine:
     notes: list[str] = field(default_factory=list)
     why: str = ""
     # reimbursement estimate, set by rehabclaim.fees: per-unit amounts (highest first, assistant units last)
-    charge_per_unit: Decimal | None = None
+    charge_per_unit: float | None = None
     unit_amounts: list[Decimal] | None = None
     fee_steps: list[str] = field(default_factory=list)
 

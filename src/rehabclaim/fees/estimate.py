@@ -54,6 +54,7 @@ class UnitFee:
     formula: str
     reduced: Decimal  # a unit after the first of the day under MPPR: full less the MPPR share of its PE
     mppr_percent: Decimal
+    assistant_percent: Decimal  # the share paid for a unit furnished by an assistant (CQ/CO)
 
 
 def medicare_unit_fee(
@@ -89,7 +90,8 @@ def medicare_unit_fee(
         f"= ${cents(full)} per unit [{gpci.name}, {rvu.origin.split(' line')[0]}]"
     )
     percent = medicare.mppr_percent(day)
-    return UnitFee(full, pe_payment, formula, full - pe_payment * percent / HUNDRED, percent)
+    reduced = full - pe_payment * percent / HUNDRED
+    return UnitFee(full, pe_payment, formula, reduced, percent, medicare.assistant_percent(day))
 
 
 UnitFeeLookup = Callable[[str, date], "UnitFee | NoFee"]
@@ -102,6 +104,7 @@ class FeeSchedule:
         self.practice = practice
         self.tables = tables
         self.medicare = medicare
+        self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
         self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = {}
 
     def unit_fee(self, code: str, day: date) -> UnitFee | NoFee:
@@ -116,7 +119,7 @@ class FeeSchedule:
     def estimate(self, lines: list[WorkLine], day: date, payer: PayerPolicy) -> None:
         """Set ``charge_per_unit``, ``unit_amounts`` and ``fee_steps`` on every line."""
         for line in lines:
-            line.charge_per_unit = self.practice.charge_for(line.code.code)
+            line.charge_per_unit = self.charges.get(line.code.code)
         if payer.fees.schedule == "contracted":
             for line in lines:
                 _contracted(line, payer)
@@ -165,10 +168,10 @@ def _medicare(lines: list[WorkLine], day: date, unit_fee: UnitFeeLookup, medicar
         line.fee_steps.append(fee.formula)
     steps = {"mppr": _apply_mppr, "assistant": _apply_assistant_rate}
     for step in medicare.therapy.reduction_order:
-        steps[step](lines, unit_fees, day, medicare)
+        steps[step](lines, unit_fees, medicare)
 
 
-def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], day: date, medicare: MedicarePayment) -> None:
+def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], medicare: MedicarePayment) -> None:
     """The unit with the highest PE payment of the day is paid in full (ties: the lower code); every other
     unit of an "always therapy" line is paid at its reduced amount."""
     always = medicare.therapy.always_therapy
@@ -190,16 +193,11 @@ def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], day: date,
         )
 
 
-def _apply_assistant_rate(
-    lines: list[WorkLine], unit_fees: dict[int, UnitFee], day: date, medicare: MedicarePayment
-) -> None:
-    percent = medicare.assistant_percent(day)
-    if percent == HUNDRED:
-        return
-    for index in unit_fees:
+def _apply_assistant_rate(lines: list[WorkLine], unit_fees: dict[int, UnitFee], medicare: MedicarePayment) -> None:
+    for index, fee in unit_fees.items():
         line = lines[index]
-        amounts = line.unit_amounts
-        if not line.assistant_units or amounts is None:
+        amounts, percent = line.unit_amounts, fee.assistant_percent
+        if not line.assistant_units or amounts is None or percent == HUNDRED:
             continue
         for position in range(len(amounts) - line.assistant_units, len(amounts)):
             amounts[position] = amounts[position] * percent / HUNDRED

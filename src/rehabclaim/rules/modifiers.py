@@ -46,7 +46,8 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
                         f"the plan of care calls for {wanted}"
                     ),
                 )
-        line.input_modifiers = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role != "discipline"]
+        if line.input_modifiers:
+            line.input_modifiers = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role != "discipline"]
         line.discipline_modifier = wanted if required else None
 
 

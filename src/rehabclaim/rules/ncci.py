@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import combinations
 
 from rehabclaim.cms.mue import MAI_MEANING
 from rehabclaim.cms.ptp import PtpEdit
@@ -13,15 +12,8 @@ from rehabclaim.rules.base import Hit, rule
 
 
 def _active_edits(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
-    """Edits in force on the date of service between two billed lines: (edit, column 1, column 2)."""
-    billed = [line for line in ctx.lines if line.units > 0]
-    partners = ctx.cms.ptp.partners
-    for first, second in combinations(billed, 2):
-        if second.code.code not in partners.get(first.code.code, ()):
-            continue
-        edit = ctx.cms.ptp.active(first.code.code, second.code.code, ctx.visit.date)
-        if edit is not None and edit.indicator == indicator:
-            yield (edit, first, second) if edit.column_1 == first.code.code else (edit, second, first)
+    """Edits with ``indicator`` in force on the date of service between two billed lines."""
+    return (found for found in ctx.ptp_edits if found[0].indicator == indicator)
 
 
 def _edit_text(edit: PtpEdit) -> str:
