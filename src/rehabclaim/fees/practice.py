@@ -29,9 +29,6 @@ class Practice(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     charges: dict[str, Decimal] = {}
     origin: str = ""
 
-    def charge_for(self, code: str) -> Decimal | None:
-        return self.charges.get(code)
-
 
 def load_practice(path: Path | None = None) -> Practice:
     if path is None:
