@@ -71,8 +71,8 @@ def kx_threshold(ctx: ScrubContext) -> Iterator[Hit]:
         yield (
             None,
             (
-                f"allowed {ctx.visit.date.year} therapy ({benefit}) ${before} before this visit (from the {source}) "
-                f"passes the ${threshold.amount} KX threshold with this visit: KX on "
+                f"allowed {ctx.visit.date.year} therapy ({benefit}) ${cents(before)} before this visit "
+                f"(from the {source}) passes the ${threshold.amount} KX threshold with this visit: KX on "
                 f"{', '.join(line.code.code for line in marked)}; document medical necessity"
             ),
         )
@@ -109,7 +109,8 @@ def targeted_review_threshold(ctx: ScrubContext) -> Iterator[Hit]:
         yield (
             None,
             (
-                f"allowed therapy this year reaches ${reached} with this visit (${before} before, from the {source}), "
+                f"allowed therapy this year reaches ${reached} with this visit "
+                f"(${cents(before)} before, from the {source}), "
                 f"above the ${review.amount} targeted medical review threshold"
             ),
         )
