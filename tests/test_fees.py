@@ -17,7 +17,7 @@ import pytest
 from rehabclaim.cms.tables import cms_tables
 from rehabclaim.fees.estimate import NoFee, UnitFee, medicare_unit_fee
 from rehabclaim.fees.medicare_policy import medicare_payment
-from rehabclaim.fees.practice import demo_practice
+from rehabclaim.practice import demo_practice
 
 DAY = date(2026, 6, 1)
 

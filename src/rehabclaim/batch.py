@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from rehabclaim.engine import Engine, decode_visit, encode_result
 from rehabclaim.errors import InputError
-from rehabclaim.fees.practice import load_practice
+from rehabclaim.practice import load_practice
 
 CHUNK_LINES = 1000
 Chunk = list[tuple[int, bytes]]  # (line number, raw line)

@@ -18,11 +18,11 @@ from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
 from rehabclaim.errors import InputError
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.fees.medicare_policy import medicare_payment
-from rehabclaim.fees.practice import Practice, demo_practice
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
 from rehabclaim.model import Finding, Line, ScrubResult, Severity, Visit
 from rehabclaim.payers import payer_policy
+from rehabclaim.practice import Practice, demo_practice
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
 from rehabclaim.thresholds import Thresholds, load_thresholds
@@ -130,34 +130,20 @@ def _claim_line(
     return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
 
 
-def _other_modifiers(line: WorkLine) -> list[str]:
-    """Modifiers after the discipline and assistant ones: the rules' (59/X, 95, KX), then the caller's."""
-    taken = {line.discipline_modifier, line.assistant_modifier}
-    return list(dict.fromkeys(m for m in (*line.added_modifiers, *line.input_modifiers) if m not in taken))
-
-
 def _output_lines(line: WorkLine) -> list[Line]:
     """One claim line, or two when only some units carry the assistant modifier: the assistant's line
     shows the assistant's independent minutes, units and amounts, and the other line the rest."""
-    first = [line.discipline_modifier] if line.discipline_modifier else []
-    rest = _other_modifiers(line) if line.added_modifiers or line.input_modifiers else []
     why = f"{line.why}. {'; '.join(line.notes)}" if line.notes else line.why
     amounts = line.unit_amounts
     if not line.assistant_modifier or line.assistant_units == 0:
-        return [_claim_line(line, line.units, [*first, *rest], line.minutes, why, amounts)]
-    assisted = [*first, line.assistant_modifier, *rest]
+        return [_claim_line(line, line.units, line.modifiers_for(False), line.minutes, why, amounts)]
     if line.assistant_units == line.units:
-        return [_claim_line(line, line.units, assisted, line.minutes, why, amounts)]
+        return [_claim_line(line, line.units, line.modifiers_for(True), line.minutes, why, amounts)]
     split = line.units - line.assistant_units
     therapist_minutes = (line.minutes or 0) - line.assistant_minutes
+    assisted = None if amounts is None else amounts[split:]
+    rest = None if amounts is None else amounts[:split]
     return [
-        _claim_line(
-            line,
-            line.assistant_units,
-            assisted,
-            line.assistant_minutes,
-            why,
-            None if amounts is None else amounts[split:],
-        ),
-        _claim_line(line, split, [*first, *rest], therapist_minutes, why, None if amounts is None else amounts[:split]),
+        _claim_line(line, line.assistant_units, line.modifiers_for(True), line.assistant_minutes, why, assisted),
+        _claim_line(line, split, line.modifiers_for(False), therapist_minutes, why, rest),
     ]

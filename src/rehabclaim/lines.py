@@ -43,6 +43,18 @@ class WorkLine:
     unit_amounts: list[Decimal] | None = None
     fee_steps: list[str] = field(default_factory=list)
 
+    def modifiers_for(self, assisted: bool) -> list[str]:
+        """The claim line's modifiers, in order: discipline, assistant (on assisted units), then the rules'
+        (59/X, 95, KX) and the caller's."""
+        first = [self.discipline_modifier] if self.discipline_modifier else []
+        if assisted and self.assistant_modifier:
+            first.append(self.assistant_modifier)
+        if not (self.added_modifiers or self.input_modifiers):
+            return first
+        taken = {self.discipline_modifier, self.assistant_modifier}
+        rest = dict.fromkeys(m for m in (*self.added_modifiers, *self.input_modifiers) if m not in taken)
+        return first + list(rest)
+
 
 def _add(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else a + b

@@ -46,8 +46,46 @@ class Service(msgspec.Struct):
     modifiers: list[str] = msgspec.field(default_factory=list)
 
 
+Sex = Literal["F", "M", "U"]
+
+
+class Address(msgspec.Struct):
+    line1: str
+    city: str
+    state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    zip: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{5}([0-9]{4})?$")]
+    line2: str | None = None
+
+
 class Patient(msgspec.Struct):
+    """The patient; the fields after ``id`` are needed only for a claim."""
+
     id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    member_id: str | None = None
+    address: Address | None = None
+
+
+class Subscriber(msgspec.Struct):
+    """The insured, when it is not the patient; ``relationship`` is the patient's relationship to them
+    (X12 PAT01: 01 spouse, 19 child, G8 other)."""
+
+    first_name: str
+    last_name: str
+    birth_date: date
+    sex: Sex
+    member_id: str
+    address: Address
+    relationship: str = "G8"
+
+
+class RenderingProvider(msgspec.Struct):
+    npi: str
+    first_name: str
+    last_name: str
 
 
 class Physician(msgspec.Struct):
@@ -94,7 +132,13 @@ class Visit(msgspec.Struct):
     # allowed amounts this calendar year before this visit, by benefit: "PT_SLP" and "OT"
     therapy_allowed_ytd: dict[str, Money] | None = None
     progress_report: bool = False  # a progress report was written at this visit
+    # treatment days since the last progress report, the report's day counted as day 1, this visit not counted
     treatment_days_since_progress_report: Count | None = None
+    # claim data (optional for a scrub, required for a claim)
+    subscriber: Subscriber | None = None
+    rendering_provider: RenderingProvider | None = None
+    claim_frequency: Literal["1", "7", "8"] = "1"  # 1 original, 7 replacement, 8 void
+    payer_claim_control_number: str | None = None  # the payer's number for the claim being replaced or voided
 
 
 class Line(msgspec.Struct):

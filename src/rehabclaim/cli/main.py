@@ -160,7 +160,7 @@ def _engine(practice: Path | None, ledger: Any = None) -> Any:
     """The scrub engine; a bad practice, payer or CMS file is unreadable input (exit 2)."""
     from rehabclaim.datafiles import DataFileError
     from rehabclaim.engine import Engine
-    from rehabclaim.fees.practice import load_practice
+    from rehabclaim.practice import load_practice
 
     try:
         if ledger is None:
@@ -390,7 +390,7 @@ def fee(
     from rehabclaim.datafiles import DataFileError
     from rehabclaim.fees.estimate import NoFee, cents, medicare_unit_fee
     from rehabclaim.fees.medicare_policy import medicare_payment
-    from rehabclaim.fees.practice import Locality, load_practice
+    from rehabclaim.practice import Locality, load_practice
 
     try:
         day = date.fromisoformat(on) if on else date(year or 2026, 1, 1)

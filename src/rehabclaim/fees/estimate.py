@@ -25,9 +25,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
-from rehabclaim.fees.practice import Practice
 from rehabclaim.lines import WorkLine
 from rehabclaim.payers import PayerPolicy
+from rehabclaim.practice import Practice
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)

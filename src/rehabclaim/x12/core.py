@@ -1,0 +1,77 @@
+"""Segments, separators and the interchange envelope shared by the 837P writer and the 835 reader.
+
+The separators of a file are read from its ISA segment, never assumed: the element separator is the
+character after "ISA", the repetition separator is ISA11, the component separator is ISA16 and the
+segment terminator is the character right after ISA16 (ISA is fixed-length: 106 characters). Line breaks
+after a segment terminator are allowed and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ISA_LENGTH = 106
+
+
+class X12Error(ValueError):
+    """An unreadable file: truncated, garbled or wrongly enveloped. ``segment`` is 1-based."""
+
+    def __init__(self, message: str, segment: int | None = None) -> None:
+        self.segment = segment
+        super().__init__(f"segment {segment}: {message}" if segment else message)
+
+
+@dataclass(frozen=True, slots=True)
+class Separators:
+    element: str = "*"
+    component: str = ":"
+    repetition: str = "^"
+    segment: str = "~"
+
+    def check(self) -> None:
+        chosen = (self.element, self.component, self.repetition, self.segment)
+        if len(set(chosen)) != 4 or any(len(c) != 1 or c.isalnum() or c == " " for c in chosen):
+            raise ValueError(f"separators must be four different punctuation characters, got {chosen!r}")
+
+
+def read_separators(text: str) -> Separators:
+    """The separators declared by the file's ISA segment."""
+    start = text.lstrip("\ufeff \r\n\t")
+    if not start.startswith("ISA"):
+        raise X12Error("the file does not start with an ISA interchange header (no envelope)", 1)
+    if len(start) < ISA_LENGTH:
+        raise X12Error("the ISA segment is shorter than 106 characters (truncated)", 1)
+    element = start[3]
+    fields = start[:ISA_LENGTH].split(element)
+    if len(fields) != 17:
+        raise X12Error(f"the ISA segment has {len(fields) - 1} elements, not 16 (garbled)", 1)
+    repetition, component, segment = fields[11], start[104], start[105]
+    separators = Separators(element, component, repetition if repetition != "U" else "^", segment)
+    try:
+        separators.check()
+    except ValueError as exc:
+        raise X12Error(f"the ISA segment declares unusable separators ({exc})", 1) from None
+    return separators
+
+
+def split_segments(text: str, separators: Separators) -> list[list[str]]:
+    """Every segment as its list of elements (element 0 is the tag), in file order."""
+    element = separators.element
+    segments = []
+    for raw in text.split(separators.segment):
+        stripped = raw.strip()
+        if stripped:
+            segments.append(stripped.split(element))
+    return segments
+
+
+def render(segments: list[list[str]], separators: Separators, newline: bool = True) -> str:
+    """Join segments; trailing empty elements are dropped, as the standard asks."""
+    end = separators.segment + ("\n" if newline else "")
+    out = []
+    for elements in segments:
+        last = len(elements)
+        while last > 1 and elements[last - 1] == "":
+            last -= 1
+        out.append(separators.element.join(elements[:last]) + end)
+    return "".join(out)

@@ -1,0 +1,493 @@
+"""The 835 (005010X221A1) remittance advice, read into typed models.
+
+Loops mirrored from the implementation guide (as encoded in pyx12's map, reference x12.md s. 2): the
+header (BPR payment, TRN trace), 1000A payer (N1*PR), 1000B payee (N1*PE), 2000 header number (LX),
+2100 claim payment (CLP, CAS, NM1, MIA/MOA, REF, DTM, AMT), 2110 service payment (SVC, DTM, CAS, REF,
+AMT, LQ), and the provider adjustments (PLB) after the last claim. A file may hold several transactions
+(one per payment): every claim is kept in file order with the index of its payment.
+
+Reading never stops at a file that does not balance: every imbalance is listed with its segment number.
+A file that is truncated, garbled or wrongly enveloped raises X12Error naming the segment.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+
+from rehabclaim.x12.core import Separators, X12Error, read_separators, split_segments
+
+ZERO = Decimal(0)
+CLAIM_STATUS = {
+    "1": "processed as primary",
+    "2": "processed as secondary",
+    "3": "processed as tertiary",
+    "4": "denied",
+    "19": "processed as primary, forwarded to another payer",
+    "20": "processed as secondary, forwarded to another payer",
+    "21": "processed as tertiary, forwarded to another payer",
+    "22": "reversal of a previous payment",
+    "23": "not our claim, forwarded",
+    "25": "predetermination pricing only, no payment",
+}
+GROUPS = frozenset({"CO", "OA", "PI", "PR"})
+
+
+class Adjustment(msgspec.Struct, gc=False):
+    group: str
+    reason: str
+    amount: Decimal
+    quantity: Decimal | None = None
+
+
+class Remark(msgspec.Struct, gc=False):
+    qualifier: str  # HE: remittance advice remark code (RARC); RX: NCPDP reject code; MOA/MIA for claims
+    code: str
+
+
+class Party(msgspec.Struct):
+    name: str = ""
+    id: str | None = None
+    id_qualifier: str | None = None
+
+
+class RemitLine(msgspec.Struct):
+    code: str
+    modifiers: list[str]
+    charge: Decimal
+    paid: Decimal
+    units: Decimal
+    qualifier: str = "HC"
+    revenue_code: str | None = None
+    original_code: str | None = None
+    service_date: str | None = None
+    control_number: str | None = None  # REF*6R: our line item control number echoed back
+    allowed: Decimal | None = None  # AMT*B6
+    adjustments: list[Adjustment] = []
+    remarks: list[Remark] = []
+    segment: int = 0
+
+
+class RemitClaim(msgspec.Struct):
+    id: str  # CLP01: our patient control number (the visit id)
+    status: str
+    charge: Decimal
+    paid: Decimal
+    patient_responsibility: Decimal
+    payer_claim_id: str | None
+    status_meaning: str = ""
+    filing_indicator: str | None = None
+    frequency: str | None = None
+    patient_name: str | None = None
+    adjustments: list[Adjustment] = []
+    remarks: list[Remark] = []
+    lines: list[RemitLine] = []
+    payment: int = 0  # index into Remittance.payments
+    segment: int = 0
+
+
+class ProviderAdjustment(msgspec.Struct):
+    provider_id: str
+    fiscal_period_date: str
+    reason: str
+    reference: str | None
+    amount: Decimal  # positive: taken from the payment; negative: added to it
+    payment: int = 0
+    segment: int = 0
+
+
+class Payment(msgspec.Struct):
+    amount: Decimal  # BPR02: the total actual provider payment
+    handling: str
+    credit_debit: str
+    method: str
+    date: str | None
+    trace_number: str | None = None
+    payer: Party = msgspec.field(default_factory=Party)
+    payee: Party = msgspec.field(default_factory=Party)
+    control_number: str = ""  # ST02
+    segment: int = 0
+
+
+class Imbalance(msgspec.Struct):
+    segment: int
+    level: str  # transaction, claim or line
+    message: str
+
+
+class Remittance(msgspec.Struct):
+    total_paid: Decimal
+    payer: Party | None
+    payee: Party | None
+    claims: list[RemitClaim]
+    provider_adjustments: list[ProviderAdjustment]
+    payments: list[Payment]
+    imbalances: list[Imbalance]
+    interchange_control_number: str = ""
+    segments: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return not self.imbalances
+
+
+def _amount(elements: list[str], position: int, index: int, name: str, default: Decimal | None = ZERO) -> Decimal:
+    text = elements[position].strip() if position < len(elements) else ""
+    if not text:
+        if default is None:
+            raise X12Error(f"{name} is required", index)
+        return default
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise X12Error(f"{name} {text!r} is not a number", index) from None
+
+
+def _element(elements: list[str], position: int) -> str | None:
+    if position < len(elements):
+        value = elements[position].strip()
+        return value or None
+    return None
+
+
+def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
+    group = _element(elements, 1)
+    if group not in GROUPS:
+        raise X12Error(f"CAS01 {group!r} is not an adjustment group code (CO, OA, PI, PR)", index)
+    found = []
+    for position in range(2, min(len(elements), 20), 3):
+        reason = _element(elements, position)
+        if reason is None:
+            continue
+        amount = _amount(elements, position + 1, index, f"CAS{position + 1:02d}", None)
+        quantity = _element(elements, position + 2)
+        found.append(
+            Adjustment(group, reason, amount, _amount(elements, position + 2, index, "quantity") if quantity else None)
+        )
+    if not found:
+        raise X12Error("CAS has no reason code", index)
+    return found
+
+
+class _Reader:
+    """One pass over the segments; each segment goes to the loop it belongs to."""
+
+    def __init__(self, segments: list[list[str]], separators: Separators) -> None:
+        self.segments = segments
+        self.separators = separators
+        self.payments: list[Payment] = []
+        self.claims: list[RemitClaim] = []
+        self.plb: list[ProviderAdjustment] = []
+        self.payment: Payment | None = None
+        self.claim: RemitClaim | None = None
+        self.line: RemitLine | None = None
+        self.party: Party | None = None
+        self.transaction_start = 0
+        self.groups = 0
+        self.transactions_in_group = 0
+        self.interchange: list[str] | None = None
+        self.group_open = False
+
+    def read(self) -> Remittance:
+        handlers = {
+            "ISA": self.isa,
+            "GS": self.gs,
+            "ST": self.st,
+            "BPR": self.bpr,
+            "TRN": self.trn,
+            "N1": self.n1,
+            "REF": self.ref,
+            "CLP": self.clp,
+            "CAS": self.cas,
+            "NM1": self.nm1,
+            "MOA": self.moa,
+            "MIA": self.mia,
+            "SVC": self.svc,
+            "DTM": self.dtm,
+            "AMT": self.amt,
+            "LQ": self.lq,
+            "PLB": self.plb_segment,
+            "LX": self.lx,
+            "SE": self.se,
+            "GE": self.ge,
+            "IEA": self.iea,
+        }
+        for index, elements in enumerate(self.segments, start=1):
+            tag = elements[0]
+            if tag != "ISA" and self.interchange is None:
+                raise X12Error(f"{tag} before the ISA interchange header", index)
+            if self.payment is None and tag not in ("ISA", "GS", "ST", "GE", "IEA"):
+                raise X12Error(f"{tag} outside a transaction (ST..SE)", index)
+            handler = handlers.get(tag)
+            if handler is not None:
+                handler(elements, index)
+        if self.payment is not None:
+            raise X12Error(
+                f"transaction {self.payment.control_number} has no SE trailer (truncated)", len(self.segments)
+            )
+        if self.interchange is not None:
+            raise X12Error("the interchange has no IEA trailer (truncated)", len(self.segments))
+        return self.finish()
+
+    # envelope
+    def isa(self, elements: list[str], index: int) -> None:
+        if self.interchange is not None:
+            raise X12Error("a second ISA before the IEA of the first", index)
+        self.interchange = elements
+
+    def gs(self, elements: list[str], index: int) -> None:
+        if self.group_open:
+            raise X12Error("GS inside an open functional group", index)
+        self.group_open, self.transactions_in_group = True, 0
+        self.groups += 1
+
+    def st(self, elements: list[str], index: int) -> None:
+        if not self.group_open:
+            raise X12Error("ST outside a GS functional group", index)
+        if self.payment is not None:
+            raise X12Error("ST before the SE of the previous transaction", index)
+        if _element(elements, 1) != "835":
+            raise X12Error(f"transaction set {_element(elements, 1)!r} is not an 835", index)
+        self.transaction_start = index
+        self.transactions_in_group += 1
+        self.payment = Payment(ZERO, "", "", "", None, control_number=_element(elements, 2) or "", segment=index)
+        self.claim = self.line = self.party = None
+        self.bpr_seen = False
+
+    def se(self, elements: list[str], index: int) -> None:
+        assert self.payment is not None
+        declared = _element(elements, 1)
+        actual = index - self.transaction_start + 1
+        if declared != str(actual):
+            raise X12Error(f"SE01 says {declared} segments, the transaction has {actual} (truncated or garbled)", index)
+        if not self.bpr_seen:
+            raise X12Error("transaction without a BPR payment segment", index)
+        self.payments.append(self.payment)
+        self.payment = self.claim = self.line = None
+
+    def ge(self, elements: list[str], index: int) -> None:
+        if not self.group_open:
+            raise X12Error("GE without GS", index)
+        if _element(elements, 1) != str(self.transactions_in_group):
+            raise X12Error(
+                f"GE01 says {_element(elements, 1)} transactions, the group has {self.transactions_in_group}", index
+            )
+        self.group_open = False
+
+    def iea(self, elements: list[str], index: int) -> None:
+        if self.group_open:
+            raise X12Error("IEA before the GE of an open group", index)
+        if _element(elements, 1) != str(self.groups):
+            raise X12Error(f"IEA01 says {_element(elements, 1)} groups, the interchange has {self.groups}", index)
+        self.interchange_control = _element(elements, 2) or ""
+        self.interchange = None
+        self.finished_at = index
+
+    # header
+    def bpr(self, elements: list[str], index: int) -> None:
+        payment = self.payment
+        assert payment is not None
+        payment.handling = _element(elements, 1) or ""
+        payment.amount = _amount(elements, 2, index, "BPR02", None)
+        payment.credit_debit = _element(elements, 3) or ""
+        payment.method = _element(elements, 4) or ""
+        payment.date = _element(elements, 16)
+        self.bpr_seen = True
+
+    def trn(self, elements: list[str], index: int) -> None:
+        assert self.payment is not None
+        self.payment.trace_number = _element(elements, 2)
+
+    def n1(self, elements: list[str], index: int) -> None:
+        assert self.payment is not None
+        party = Party(name=_element(elements, 2) or "", id=_element(elements, 4), id_qualifier=_element(elements, 3))
+        if elements[1] == "PR":
+            self.payment.payer = self.party = party
+        elif elements[1] == "PE":
+            self.payment.payee = self.party = party
+        else:
+            self.party = None
+
+    def ref(self, elements: list[str], index: int) -> None:
+        qualifier = _element(elements, 1)
+        if self.line is not None and qualifier == "6R":
+            self.line.control_number = _element(elements, 2)
+        elif self.claim is None and self.party is not None and qualifier == "2U" and self.party.id is None:
+            self.party.id = _element(elements, 2)  # payer identification when N1*PR carries none
+
+    def lx(self, elements: list[str], index: int) -> None:
+        self.claim = self.line = self.party = None
+
+    # 2100 claim payment
+    def clp(self, elements: list[str], index: int) -> None:
+        status = _element(elements, 2) or ""
+        claim = RemitClaim(
+            id=_element(elements, 1) or "",
+            status=status,
+            charge=_amount(elements, 3, index, "CLP03", None),
+            paid=_amount(elements, 4, index, "CLP04", None),
+            patient_responsibility=_amount(elements, 5, index, "CLP05"),
+            payer_claim_id=_element(elements, 7),
+            status_meaning=CLAIM_STATUS.get(status, "unknown status"),
+            filing_indicator=_element(elements, 6),
+            frequency=_element(elements, 9),
+            adjustments=[],
+            remarks=[],
+            lines=[],
+            payment=len(self.payments),
+            segment=index,
+        )
+        self.claims.append(claim)
+        self.claim, self.line, self.party = claim, None, None
+
+    def cas(self, elements: list[str], index: int) -> None:
+        target = self.line if self.line is not None else self.claim
+        if target is None:
+            raise X12Error("CAS outside a claim", index)
+        target.adjustments.extend(_adjustments(elements, index))
+
+    def nm1(self, elements: list[str], index: int) -> None:
+        if self.claim is not None and self.line is None and _element(elements, 1) == "QC":
+            names = [_element(elements, 3), _element(elements, 4)]
+            self.claim.patient_name = " ".join(n for n in names if n) or None
+
+    def moa(self, elements: list[str], index: int) -> None:
+        if self.claim is not None:
+            self.claim.remarks.extend(Remark("MOA", code) for p in range(3, 8) if (code := _element(elements, p)))
+
+    def mia(self, elements: list[str], index: int) -> None:
+        if self.claim is not None:
+            self.claim.remarks.extend(
+                Remark("MIA", code) for p in (5, 20, 21, 22, 23) if (code := _element(elements, p))
+            )
+
+    # 2110 service payment
+    def svc(self, elements: list[str], index: int) -> None:
+        if self.claim is None:
+            raise X12Error("SVC outside a claim (no CLP before it)", index)
+        composite = (elements[1] if len(elements) > 1 else "").split(self.separators.component)
+        if len(composite) < 2 or not composite[1]:
+            raise X12Error("SVC01 has no procedure code", index)
+        original = _element(elements, 6)
+        line = RemitLine(
+            code=composite[1],
+            modifiers=[m for m in composite[2:6] if m],
+            charge=_amount(elements, 2, index, "SVC02", None),
+            paid=_amount(elements, 3, index, "SVC03", None),
+            units=_amount(elements, 5, index, "SVC05", Decimal(1)),
+            qualifier=composite[0],
+            revenue_code=_element(elements, 4),
+            original_code=original.split(self.separators.component)[1]
+            if original and self.separators.component in original
+            else original,
+            adjustments=[],
+            remarks=[],
+            segment=index,
+        )
+        self.claim.lines.append(line)
+        self.line = line
+
+    def dtm(self, elements: list[str], index: int) -> None:
+        if self.line is not None and _element(elements, 1) in ("472", "150"):
+            self.line.service_date = _element(elements, 2)
+
+    def amt(self, elements: list[str], index: int) -> None:
+        if self.line is not None and _element(elements, 1) == "B6":
+            self.line.allowed = _amount(elements, 2, index, "AMT02")
+
+    def lq(self, elements: list[str], index: int) -> None:
+        if self.line is not None and (code := _element(elements, 2)):
+            self.line.remarks.append(Remark(_element(elements, 1) or "HE", code))
+
+    # provider adjustments
+    def plb_segment(self, elements: list[str], index: int) -> None:
+        provider, period = _element(elements, 1) or "", _element(elements, 2) or ""
+        for position in range(3, min(len(elements), 15), 2):
+            composite = _element(elements, position)
+            if composite is None:
+                continue
+            reason, _, reference = composite.partition(self.separators.component)
+            self.plb.append(
+                ProviderAdjustment(
+                    provider,
+                    period,
+                    reason,
+                    reference or None,
+                    _amount(elements, position + 1, index, f"PLB{position + 1:02d}", None),
+                    payment=len(self.payments),
+                    segment=index,
+                )
+            )
+        self.claim = self.line = None
+
+    def finish(self) -> Remittance:
+        imbalances = _balance(self.payments, self.claims, self.plb)
+        first = self.payments[0] if self.payments else None
+        return Remittance(
+            total_paid=sum((p.amount for p in self.payments), ZERO),
+            payer=first.payer if first else None,
+            payee=first.payee if first else None,
+            claims=self.claims,
+            provider_adjustments=self.plb,
+            payments=self.payments,
+            imbalances=imbalances,
+            interchange_control_number=getattr(self, "interchange_control", ""),
+            segments=len(self.segments),
+        )
+
+
+def _balance(payments: list[Payment], claims: list[RemitClaim], plb: list[ProviderAdjustment]) -> list[Imbalance]:
+    """Transaction: sum of CLP04 less PLB equals BPR02. Claim: CLP03 - CLP04 equals the claim and line
+    CAS totals. Line: SVC02 - SVC03 equals the line's CAS total."""
+    found = []
+    for number, payment in enumerate(payments):
+        paid = sum((c.paid for c in claims if c.payment == number), ZERO)
+        taken = sum((a.amount for a in plb if a.payment == number), ZERO)
+        if paid - taken != payment.amount:
+            found.append(
+                Imbalance(
+                    payment.segment,
+                    "transaction",
+                    (
+                        f"transaction {payment.control_number}: claims paid {paid} less provider adjustments {taken} "
+                        f"= {paid - taken}, but BPR02 is {payment.amount}"
+                    ),
+                )
+            )
+    for claim in claims:
+        adjusted = sum((a.amount for a in claim.adjustments), ZERO)
+        adjusted += sum((a.amount for line in claim.lines for a in line.adjustments), ZERO)
+        if claim.charge - claim.paid != adjusted:
+            found.append(
+                Imbalance(
+                    claim.segment,
+                    "claim",
+                    (
+                        f"claim {claim.id}: charge {claim.charge} less paid {claim.paid} = "
+                        f"{claim.charge - claim.paid}, but the adjustments total {adjusted}"
+                    ),
+                )
+            )
+        for line in claim.lines:
+            line_adjusted = sum((a.amount for a in line.adjustments), ZERO)
+            if line.charge - line.paid != line_adjusted:
+                found.append(
+                    Imbalance(
+                        line.segment,
+                        "line",
+                        (
+                            f"claim {claim.id} line {line.code}: charge {line.charge} less paid {line.paid} = "
+                            f"{line.charge - line.paid}, but the adjustments total {line_adjusted}"
+                        ),
+                    )
+                )
+    return found
+
+
+def read_835(data: str | bytes) -> Remittance:
+    """Read a whole 835 interchange. Raises X12Error for a file that cannot be read."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    separators = read_separators(text)
+    segments = split_segments(text, separators)
+    return _Reader(segments, separators).read()
