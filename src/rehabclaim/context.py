@@ -14,6 +14,7 @@ from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
 from rehabclaim.model import Finding, Visit
 from rehabclaim.payers import PayerPolicy
+from rehabclaim.practice import Practice
 from rehabclaim.thresholds import Thresholds
 from rehabclaim.units import UnitPlan
 
@@ -27,6 +28,7 @@ class ScrubContext:
     diagnoses: DiagnosisIndex
     cms: CmsTables
     history: History
+    practice: Practice
     lines: list[WorkLine]
     plan: UnitPlan
     findings: list[Finding] = field(default_factory=list)

@@ -14,6 +14,7 @@ FAMILY_TITLES = {
     "payer": "Payer policy",
     "kx": "Therapy thresholds (KX)",
     "plan_of_care": "Plan of care",
+    "claim": "Claim data (checked when claims are built)",
 }
 
 

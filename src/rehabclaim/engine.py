@@ -81,18 +81,30 @@ class Engine:
             [(rule.check, rule.id, rule.severity) for rule in rules if rule.stage == stage] for stage in STAGES
         ]
 
-    def scrub(self, visit: Visit) -> ScrubResult:
+    def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
+        """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
         payer = payer_policy(visit.payer)
         lines = build_lines(visit.services, self.catalog)
         plan = assign_units(lines, payer.units.method)
         ctx = ScrubContext(
-            visit, payer, self.catalog, self.thresholds, self.diagnoses, self.fees.tables, self.history, lines, plan
+            visit,
+            payer,
+            self.catalog,
+            self.thresholds,
+            self.diagnoses,
+            self.fees.tables,
+            self.history,
+            self.fees.practice,
+            lines,
+            plan,
         )
-        modifiers, payment, checks = self._stages
+        modifiers, payment, checks, claim = self._stages
         _run(modifiers, ctx)
         self.fees.estimate(lines, visit.date, payer)
         _run(payment, ctx)
         _run(checks, ctx)
+        if for_claim:
+            _run(claim, ctx)
         out = [claim_line for line in lines for claim_line in _output_lines(line)]
         return ScrubResult(
             id=visit.id,

@@ -1,10 +1,11 @@
 """The rules, one module per family; each rule is found by its id in ``RULES_BY_ID``.
 
 Families: modifiers (M), codes (C), units (U), orthotics (O), diagnoses (D), ncci (N), payer (P),
-kx (K), plan_of_care (R).
+kx (K), plan_of_care (R), claim (X: only when claims are built).
 """
 
 from rehabclaim.rules import (  # noqa: F401  (importing a family registers its rules)
+    claim,
     codes,
     diagnoses,
     kx,
@@ -17,7 +18,7 @@ from rehabclaim.rules import (  # noqa: F401  (importing a family registers its 
 )
 from rehabclaim.rules.base import REGISTRY, Rule
 
-STAGES = ("modifiers", "payment", "checks")
+STAGES = ("modifiers", "payment", "checks", "claim")
 RULES: tuple[Rule, ...] = tuple(sorted(REGISTRY, key=lambda r: (STAGES.index(r.stage), r.id)))
 RULES_BY_ID = {r.id: r for r in RULES}
 

@@ -4,7 +4,7 @@ A rule is a small function with a stable id, a severity, a one-line summary and 
 documentation (what it checks, why, an example, the fix, the source). It yields ``(code, message)`` for
 each problem it finds; the engine turns those into findings carrying the rule's id and severity. Stages run
 in order: ``modifiers`` (rules that may add modifiers), then the fee estimate, then ``payment`` (rules that
-read the estimate, such as KX), then ``checks``.
+read the estimate, such as KX), then ``checks``; ``claim`` rules run only when a claim is built.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 from rehabclaim.context import ScrubContext
 from rehabclaim.model import Severity
 
-Stage = Literal["modifiers", "payment", "checks"]
+Stage = Literal["modifiers", "payment", "checks", "claim"]
 Hit = tuple[str | None, str]
 CheckFunction = Callable[[ScrubContext], Iterator[Hit]]
 
