@@ -430,6 +430,96 @@ def fee(
         render.fee(console, payload)
 
 
+@app.command()
+def claim(
+    path: Annotated[Path, typer.Argument(help="visits.jsonl (or one visit .json) with claim data")],
+    x837: Annotated[Path, typer.Option("--837", help="Where the 837P interchange goes.")],
+    cms1500_out: Annotated[Path | None, typer.Option("--cms1500", help="Also write CMS-1500 data (JSON).")] = None,
+    practice: PracticeOption = None,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one 837P interchange for the visits; visits with errors are held back and listed."""
+    from rehabclaim.claims.run import ClaimRunError, write_claims
+
+    try:
+        visits = _read_visits(path)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    engine, ledger = _engine(practice), _open_ledger(database_url)
+    try:
+        run = write_claims(visits, engine, ledger, x837, cms1500_out)
+    except (ClaimRunError, InputError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(run.as_dict())
+    else:
+        render.claim_run(console, run, x837)
+    if run.held_back:
+        raise typer.Exit(EXIT_ERROR_FINDING)
+
+
+def _read_835(path: Path) -> tuple[bytes, Any]:
+    from rehabclaim.x12.core import X12Error
+    from rehabclaim.x12.remit835 import read_835
+
+    try:
+        data = path.read_bytes()
+        return data, read_835(data)
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    except X12Error as exc:
+        raise _fail(f"{path}: {exc}") from None
+
+
+@app.command()
+def remit(
+    path: Annotated[Path, typer.Argument(help="An 835 remittance file")],
+    post: Annotated[bool, typer.Option("--post", help="Record the payments in the ledger.")] = False,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read a remittance (835): payments, claims, lines, adjustments, remarks, and every imbalance."""
+    import msgspec as ms
+
+    from rehabclaim.remits.post import RemitRefused, post_remittance
+
+    data, remittance = _read_835(path)
+    outcome, refused = None, None
+    if post:
+        try:
+            outcome = post_remittance(_open_ledger(database_url), data, remittance)
+        except RemitRefused as exc:
+            refused = str(exc)
+            errors.print(f"[red]not posted:[/red] {refused}", highlight=False)
+    if as_json:
+        sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(remittance) + b"\n")
+    else:
+        render.remittance(console, remittance)
+        if outcome is not None:
+            console.print(f"posted {len(outcome.posted)} claim(s); not ours: {', '.join(outcome.unmatched) or 'none'}")
+    if remittance.imbalances or refused:
+        raise typer.Exit(EXIT_ERROR_FINDING)
+
+
+@app.command()
+def denials(
+    path: Annotated[Path | None, typer.Argument(help="An 835 file; default: the remittances in the ledger")] = None,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Denied and partly paid lines by reason and payer, with the next step for each."""
+    import msgspec as ms
+
+    from rehabclaim.remits.worklist import from_ledger, from_remittance
+
+    items = from_remittance(_read_835(path)[1]) if path else from_ledger(_open_ledger(database_url))
+    if as_json:
+        sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(items) + b"\n")
+    else:
+        render.worklist(console, items)
+
+
 @ledger_app.command("show")
 def ledger_show(patient: str, as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
     """Show what the ledger holds for PATIENT: visits, allowed amounts, encounters, plans, authorizations."""

@@ -152,3 +152,64 @@ def ledger_state(console: Console, state: dict[str, Any]) -> None:
         console.print(f"plan of care {p['discipline']} {p['certified_from']} to {p['certified_through']}")
     for a in state["authorizations"]:
         console.print(f"authorization {a['payer']} {a['number'] or ''} {a['from']} to {a['through']}")
+
+
+def claim_run(console: Console, run: Any, path: Any) -> None:
+    if run.written:
+        console.print(
+            f"[green]{len(run.written)} claim(s) written[/green] to {path} "
+            f"(interchange {run.interchange_control_number})"
+        )
+    else:
+        console.print("[yellow]no claim written[/yellow]")
+    if run.held_back:
+        console.print(f"[red]{len(run.held_back)} held back:[/red]")
+        for visit_id, findings in run.held_back:
+            for finding in findings:
+                console.print(f"  {visit_id}: {finding.rule} {finding.message}", highlight=False)
+
+
+def remittance(console: Console, remit: Any) -> None:
+    for payment in remit.payments:
+        console.print(
+            f"[bold]payment[/bold] {payment.amount} from {payment.payer.name} to {payment.payee.name}, "
+            f"trace {payment.trace_number}, {payment.method} {payment.date or ''}"
+        )
+    table = Table()
+    for column in ("claim", "status", "charge", "paid", "patient", "lines", "adjustments"):
+        table.add_column(column, overflow="fold")
+    for claim in remit.claims:
+        adjustments = " ".join(f"{a.group}-{a.reason} {a.amount}" for a in claim.adjustments)
+        table.add_row(
+            claim.id,
+            f"{claim.status} {claim.status_meaning}",
+            str(claim.charge),
+            str(claim.paid),
+            str(claim.patient_responsibility),
+            str(len(claim.lines)),
+            adjustments,
+        )
+    console.print(table)
+    for adjustment in remit.provider_adjustments:
+        console.print(f"provider adjustment {adjustment.reason} {adjustment.amount} ({adjustment.reference or ''})")
+    for imbalance in remit.imbalances:
+        console.print(f"[red]imbalance[/red] segment {imbalance.segment}: {imbalance.message}", highlight=False)
+    if not remit.imbalances:
+        console.print("[green]balanced[/green]")
+
+
+def worklist(console: Console, items: list[Any]) -> None:
+    table = Table(title="denials and balances to work", title_justify="left")
+    for column in ("reason", "payer", "visit", "code", "amount", "meaning", "next step"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            f"{item.group}-{item.reason}",
+            item.payer,
+            item.visit_id,
+            " ".join([item.code, *item.modifiers]),
+            str(item.amount),
+            item.meaning,
+            item.next_step,
+        )
+    console.print(table)

@@ -97,3 +97,68 @@ class AuthorizationRecord(Base):
     units: Mapped[int | None] = mapped_column(Integer, nullable=True)
     valid_from: Mapped[date] = mapped_column(Date)
     valid_through: Mapped[date] = mapped_column(Date)
+
+
+class ControlNumber(Base):
+    """The last X12 control number used, by name (isa, gs, st): unique and increasing across runs."""
+
+    __tablename__ = "control_numbers"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class ClaimSent(Base):
+    __tablename__ = "claims_sent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[str] = mapped_column(String(64), index=True)
+    payer: Mapped[str] = mapped_column(String(64))
+    frequency: Mapped[str] = mapped_column(String(1))
+    interchange_control_number: Mapped[int] = mapped_column(Integer)
+    total_charge: Mapped[Decimal] = mapped_column(Money)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RemittanceRecord(Base):
+    """A posted 835 file: its hash is unique, so the same file cannot be posted twice."""
+
+    __tablename__ = "remittances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    trace_numbers: Mapped[str] = mapped_column(String(512))
+    total_paid: Mapped[Decimal] = mapped_column(Money)
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RemitClaimRecord(Base):
+    __tablename__ = "remit_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittances.id"))
+    visit_id: Mapped[str] = mapped_column(String(64), index=True)
+    payer: Mapped[str] = mapped_column(String(128))
+    trace_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(4))
+    charge: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money)
+    patient_responsibility: Mapped[Decimal] = mapped_column(Money)
+    allowed: Mapped[Decimal] = mapped_column(Money)
+    payer_claim_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    adjustments: Mapped[str] = mapped_column(Text)  # JSON list of {group, reason, amount}
+    remarks: Mapped[str] = mapped_column(Text)  # JSON list of {qualifier, code}
+
+
+class RemitLineRecord(Base):
+    __tablename__ = "remit_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    remit_claim_id: Mapped[int] = mapped_column(ForeignKey("remit_claims.id"), index=True)
+    code: Mapped[str] = mapped_column(String(8))
+    modifiers: Mapped[str] = mapped_column(String(32))
+    charge: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money)
+    units: Mapped[Decimal] = mapped_column(Numeric(9, 2))
+    adjustments: Mapped[str] = mapped_column(Text)
+    remarks: Mapped[str] = mapped_column(Text)
