@@ -67,7 +67,7 @@ def split_segments(text: str, separators: Separators) -> list[list[str]]:
 
 def render(segments: list[list[str]], separators: Separators, newline: bool = True) -> str:
     """Join segments; trailing empty elements are dropped, as the standard asks."""
-    end = separators.segment + ("\n" if newline else "")
+    end = separators.segment + ("\n" if newline and separators.segment not in "\r\n" else "")
     out = []
     for elements in segments:
         last = len(elements)

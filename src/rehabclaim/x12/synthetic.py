@@ -1,0 +1,129 @@
+"""Synthetic, balanced 835 remittances for tests and benchmarks (what a payer would send for claims we
+wrote). Built with the same segment renderer as the 837P; every amount balances by construction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rehabclaim.x12.core import Separators, render
+
+
+@dataclass(frozen=True, slots=True)
+class PaidLine:
+    code: str
+    modifiers: tuple[str, ...]
+    charge: Decimal
+    units: int
+    contractual: Decimal = Decimal(0)  # CO-45
+    patient: Decimal = Decimal(0)  # PR-2 coinsurance
+    denied: str | None = None  # a CARC: the whole line denied under CO with this reason
+    remark: str | None = None
+    allowed: Decimal | None = None  # AMT*B6, when the payer states the line's allowed amount
+
+
+@dataclass(frozen=True, slots=True)
+class PaidClaim:
+    id: str
+    lines: tuple[PaidLine, ...]
+    status: str = "1"
+    payer_claim_id: str = "PCN"
+
+
+def _line_paid(line: PaidLine) -> Decimal:
+    return Decimal(0) if line.denied else line.charge - line.contractual - line.patient
+
+
+def claim_segments(claim: PaidClaim, component: str = ":") -> list[list[str]]:
+    charge = sum((line.charge for line in claim.lines), Decimal(0))
+    paid = sum((_line_paid(line) for line in claim.lines), Decimal(0))
+    patient = sum((line.patient for line in claim.lines if not line.denied), Decimal(0))
+    segments = [
+        ["CLP", claim.id, claim.status, str(charge), str(paid), str(patient), "MB", claim.payer_claim_id, "11", "1"],
+        ["NM1", "QC", "1", "PATIENT", "TEST"],
+    ]
+    for line in claim.lines:
+        segments.append(
+            [
+                "SVC",
+                component.join(["HC", line.code, *line.modifiers]),
+                str(line.charge),
+                str(_line_paid(line)),
+                "",
+                str(line.units),
+            ]
+        )
+        if line.denied:
+            segments.append(["CAS", "CO", line.denied, str(line.charge)])
+        else:
+            if line.contractual:
+                segments.append(["CAS", "CO", "45", str(line.contractual)])
+            if line.patient:
+                segments.append(["CAS", "PR", "2", str(line.patient)])
+        if line.allowed is not None:
+            segments.append(["AMT", "B6", str(line.allowed)])
+        if line.remark:
+            segments.append(["LQ", "HE", line.remark])
+    return segments
+
+
+def remittance_835(
+    claims: Iterable[PaidClaim],
+    trace: str = "TRACE1",
+    payer: str = "MEDICARE PART B",
+    control: int = 1,
+    separators: Separators | None = None,
+) -> str:
+    """One interchange with one payment for ``claims``."""
+    return "".join(_chunks(claims, trace, payer, control, separators or Separators()))
+
+
+def _chunks(claims: Iterable[PaidClaim], trace: str, payer: str, control: int, separators: Separators) -> Iterator[str]:
+    body: list[list[str]] = []
+    total = Decimal(0)
+    for number, claim in enumerate(claims, start=1):
+        if number == 1:
+            body.append(["LX", "1"])
+        segments = claim_segments(claim, separators.component)
+        total += Decimal(segments[0][4])
+        body += segments
+    header = [
+        ["ST", "835", "0001"],
+        ["BPR", "I", str(total), "C", "ACH", "", "", "", "", "", "", "", "", "", "", "", "20260615"],
+        ["TRN", "1", trace, "1234567890"],
+        ["N1", "PR", payer],
+        ["N3", "PO BOX 1"],
+        ["N4", "RALEIGH", "NC", "27601"],
+        ["PER", "BL", "EDI HELP", "TE", "8005551212"],
+        ["N1", "PE", "DEMO THERAPY CLINIC", "XX", "1234567893"],
+        ["N3", "100 MAIN ST"],
+        ["N4", "RALEIGH", "NC", "276011234"],
+        ["REF", "TJ", "561234567"],
+    ]
+    transaction = header + body
+    transaction.append(["SE", str(len(transaction) + 1), "0001"])
+    isa = [
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        "ZZ",
+        "PAYER".ljust(15),
+        "ZZ",
+        "DEMOCLINIC01".ljust(15),
+        "260615",
+        "1200",
+        separators.repetition,
+        "00501",
+        f"{control:09d}",
+        "0",
+        "P",
+        separators.component,
+    ]
+    yield render(
+        [isa, ["GS", "HP", "PAYER", "DEMOCLINIC01", "20260615", "1200", str(control), "X", "005010X221A1"]], separators
+    )
+    yield render(transaction, separators)
+    yield render([["GE", "1", str(control)], ["IEA", "1", f"{control:09d}"]], separators)
