@@ -16,9 +16,10 @@ from decimal import Decimal, InvalidOperation
 
 import msgspec
 
-from rehabclaim.x12.core import Separators, X12Error, read_separators, split_segments
+from rehabclaim.x12.core import Separators, X12Error, collector_paused, read_separators, split_segments
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 CLAIM_STATUS = {
     "1": "processed as primary",
     "2": "processed as secondary",
@@ -133,7 +134,10 @@ class Remittance(msgspec.Struct):
 
 
 def _amount(elements: list[str], position: int, index: int, name: str, default: Decimal | None = ZERO) -> Decimal:
-    text = elements[position].strip() if position < len(elements) else ""
+    try:
+        return Decimal(elements[position])  # the common case: one C call
+    except (IndexError, InvalidOperation):
+        text = elements[position].strip() if position < len(elements) else ""
     if not text:
         if default is None:
             raise X12Error(f"{name} is required", index)
@@ -152,18 +156,24 @@ def _element(elements: list[str], position: int) -> str | None:
 
 
 def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
-    group = _element(elements, 1)
+    """Every (reason, amount, quantity) triple of a CAS segment: up to six after the group code."""
+    group = elements[1] if len(elements) > 1 else ""
     if group not in GROUPS:
         raise X12Error(f"CAS01 {group!r} is not an adjustment group code (CO, OA, PI, PR)", index)
     found = []
-    for position in range(2, min(len(elements), 20), 3):
-        reason = _element(elements, position)
-        if reason is None:
+    size = len(elements)
+    for position in range(2, min(size, 20), 3):
+        reason = elements[position]
+        if not reason:
             continue
-        amount = _amount(elements, position + 1, index, f"CAS{position + 1:02d}", None)
-        quantity = _element(elements, position + 2)
+        amount = _amount(
+            elements, position + 1, index, f"CAS{position + 1:02d}" if size <= position + 1 else "CAS amount", None
+        )
+        quantity = elements[position + 2] if position + 2 < size and elements[position + 2] else None
         found.append(
-            Adjustment(group, reason, amount, _amount(elements, position + 2, index, "quantity") if quantity else None)
+            Adjustment(
+                group, reason, amount, _amount(elements, position + 2, index, "CAS quantity") if quantity else None
+            )
         )
     if not found:
         raise X12Error("CAS has no reason code", index)
@@ -213,12 +223,14 @@ class _Reader:
             "GE": self.ge,
             "IEA": self.iea,
         }
+        outside = ("ISA", "GS", "ST", "GE", "IEA")
         for index, elements in enumerate(self.segments, start=1):
             tag = elements[0]
-            if tag != "ISA" and self.interchange is None:
-                raise X12Error(f"{tag} before the ISA interchange header", index)
-            if self.payment is None and tag not in ("ISA", "GS", "ST", "GE", "IEA"):
-                raise X12Error(f"{tag} outside a transaction (ST..SE)", index)
+            if self.payment is None:  # between transactions only the envelope may appear
+                if tag != "ISA" and self.interchange is None:
+                    raise X12Error(f"{tag} before the ISA interchange header", index)
+                if tag not in outside:
+                    raise X12Error(f"{tag} outside a transaction (ST..SE)", index)
             handler = handlers.get(tag)
             if handler is not None:
                 handler(elements, index)
@@ -364,28 +376,34 @@ class _Reader:
 
     # 2110 service payment
     def svc(self, elements: list[str], index: int) -> None:
-        if self.claim is None:
+        claim = self.claim
+        if claim is None:
             raise X12Error("SVC outside a claim (no CLP before it)", index)
-        composite = (elements[1] if len(elements) > 1 else "").split(self.separators.component)
+        component = self.separators.component
+        composite = (elements[1] if len(elements) > 1 else "").split(component)
         if len(composite) < 2 or not composite[1]:
             raise X12Error("SVC01 has no procedure code", index)
-        original = _element(elements, 6)
+        size = len(elements)
+        original = elements[6] or None if size > 6 else None
+        if original and component in original:
+            original = original.split(component)[1]
         line = RemitLine(
-            code=composite[1],
-            modifiers=[m for m in composite[2:6] if m],
-            charge=_amount(elements, 2, index, "SVC02", None),
-            paid=_amount(elements, 3, index, "SVC03", None),
-            units=_amount(elements, 5, index, "SVC05", Decimal(1)),
-            qualifier=composite[0],
-            revenue_code=_element(elements, 4),
-            original_code=original.split(self.separators.component)[1]
-            if original and self.separators.component in original
-            else original,
-            adjustments=[],
-            remarks=[],
-            segment=index,
+            composite[1],
+            [m for m in composite[2:6] if m],
+            _amount(elements, 2, index, "SVC02", None),
+            _amount(elements, 3, index, "SVC03", None),
+            _amount(elements, 5, index, "SVC05", ONE),
+            composite[0],
+            (elements[4] or None) if size > 4 else None,
+            original,
+            None,
+            None,
+            None,
+            [],
+            [],
+            index,
         )
-        self.claim.lines.append(line)
+        claim.lines.append(line)
         self.line = line
 
     def dtm(self, elements: list[str], index: int) -> None:
@@ -441,53 +459,46 @@ def _balance(payments: list[Payment], claims: list[RemitClaim], plb: list[Provid
     """Transaction: sum of CLP04 less PLB equals BPR02. Claim: CLP03 - CLP04 equals the claim and line
     CAS totals. Line: SVC02 - SVC03 equals the line's CAS total."""
     found = []
-    for number, payment in enumerate(payments):
-        paid = sum((c.paid for c in claims if c.payment == number), ZERO)
-        taken = sum((a.amount for a in plb if a.payment == number), ZERO)
-        if paid - taken != payment.amount:
-            found.append(
-                Imbalance(
-                    payment.segment,
-                    "transaction",
-                    (
-                        f"transaction {payment.control_number}: claims paid {paid} less provider adjustments {taken} "
-                        f"= {paid - taken}, but BPR02 is {payment.amount}"
-                    ),
-                )
-            )
+    paid_by_payment = [ZERO] * len(payments)
     for claim in claims:
-        adjusted = sum((a.amount for a in claim.adjustments), ZERO)
-        adjusted += sum((a.amount for line in claim.lines for a in line.adjustments), ZERO)
-        if claim.charge - claim.paid != adjusted:
-            found.append(
-                Imbalance(
-                    claim.segment,
-                    "claim",
-                    (
-                        f"claim {claim.id}: charge {claim.charge} less paid {claim.paid} = "
-                        f"{claim.charge - claim.paid}, but the adjustments total {adjusted}"
-                    ),
-                )
-            )
+        if claim.payment < len(payments):
+            paid_by_payment[claim.payment] += claim.paid
+        adjusted = ZERO
+        for adjustment in claim.adjustments:
+            adjusted += adjustment.amount
         for line in claim.lines:
-            line_adjusted = sum((a.amount for a in line.adjustments), ZERO)
+            line_adjusted = ZERO
+            for adjustment in line.adjustments:
+                line_adjusted += adjustment.amount
+            adjusted += line_adjusted
             if line.charge - line.paid != line_adjusted:
-                found.append(
-                    Imbalance(
-                        line.segment,
-                        "line",
-                        (
-                            f"claim {claim.id} line {line.code}: charge {line.charge} less paid {line.paid} = "
-                            f"{line.charge - line.paid}, but the adjustments total {line_adjusted}"
-                        ),
-                    )
+                message = (
+                    f"claim {claim.id} line {line.code}: charge {line.charge} less paid {line.paid} = "
+                    f"{line.charge - line.paid}, but the adjustments total {line_adjusted}"
                 )
-    return found
+                found.append(Imbalance(line.segment, "line", message))
+        if claim.charge - claim.paid != adjusted:
+            message = (
+                f"claim {claim.id}: charge {claim.charge} less paid {claim.paid} = "
+                f"{claim.charge - claim.paid}, but the adjustments total {adjusted}"
+            )
+            found.append(Imbalance(claim.segment, "claim", message))
+    for number, payment in enumerate(payments):
+        taken = sum((a.amount for a in plb if a.payment == number), ZERO)
+        paid = paid_by_payment[number]
+        if paid - taken != payment.amount:
+            message = (
+                f"transaction {payment.control_number}: claims paid {paid} less provider adjustments {taken} "
+                f"= {paid - taken}, but BPR02 is {payment.amount}"
+            )
+            found.append(Imbalance(payment.segment, "transaction", message))
+    return sorted(found, key=lambda imbalance: imbalance.segment)
 
 
 def read_835(data: str | bytes) -> Remittance:
     """Read a whole 835 interchange. Raises X12Error for a file that cannot be read."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
     separators = read_separators(text)
-    segments = split_segments(text, separators)
-    return _Reader(segments, separators).read()
+    with collector_paused():
+        segments = split_segments(text, separators)
+        return _Reader(segments, separators).read()
