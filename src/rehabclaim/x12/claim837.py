@@ -13,19 +13,25 @@ from decimal import Decimal
 
 import msgspec
 
-from rehabclaim.x12.core import Separators, render
+from rehabclaim.x12.core import Separators, collector_paused, render
 
 Segments = list[list[str]]
 
 
+CENT = Decimal("0.01")
+
+
 def money(amount: Decimal) -> str:
-    """X12 decimal: no trailing zeros after the point, no point for whole amounts (120, 65.5)."""
-    text = f"{amount.quantize(Decimal('0.01')):f}"
+    """X12 decimal: cents at most, no trailing zeros after the point, no point for whole amounts (120, 65.5)."""
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        amount = amount.quantize(CENT)
+    text = f"{amount:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def d8(day: date) -> str:
-    return day.strftime("%Y%m%d")
+    """CCYYMMDD."""
+    return day.isoformat().replace("-", "")
 
 
 class Address(msgspec.Struct, frozen=True):
@@ -268,4 +274,5 @@ class Interchange(msgspec.Struct, frozen=True):
         return [isa, gs, *transaction, *trailer]
 
     def render(self) -> str:
-        return render(self.segments(), self.separators)
+        with collector_paused():  # a large interchange is a large tree of short lists
+            return render(self.segments(), self.separators)
