@@ -296,3 +296,15 @@ def test_claim_command_with_cms1500(tmp_path: Path) -> None:
     assert form["1a"] == "1EG4TE5MK73" and form["2"] == "DIAZ, ANA" and form["21"]["A"] == "M5450"
     assert form["24"][0]["D"] == {"code": "97110", "modifiers": ["GP"]} and form["24"][0]["G"] == 2
     assert form["28"] == form["24"][0]["F"] and form["33"]["npi"] == "1234567893"
+
+
+def test_rendering_provider_only_when_it_differs_from_billing(ledger: Any, tmp_path: Path) -> None:
+    out = tmp_path / "claims.x12"
+    other = {"npi": "1987654328", "first_name": "Lee", "last_name": "Park"}
+    write_claims(
+        [claim_visit(id="same"), claim_visit(id="other", rendering_provider=other)], Engine(), ledger, out, now=NOW
+    )
+    rows = segments(out)
+    rendering = [r for r in rows if r[:2] == ["NM1", "82"]]
+    assert rendering == [["NM1", "82", "1", "PARK", "LEE", "", "", "", "XX", "1987654328"]]
+    assert validate(out)[0]

@@ -57,6 +57,8 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
         for number, line in enumerate((line for line in result.lines if line.units > 0), start=1)
     )
     rendering = visit.rendering_provider
+    if rendering is not None and rendering.npi == settings.billing_provider.npi:
+        rendering = None  # 2310B only when the rendering provider differs from the billing provider
     claim = x12.Claim(
         control_number=visit.id,
         payer=x12.PayerId(name=payer.name, id=payer.id, filing_indicator=payer.filing_indicator),

@@ -70,14 +70,19 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def split_segments(text: str, separators: Separators) -> list[list[str]]:
-    """Every segment as its list of elements (element 0 is the tag), in file order."""
+def iter_segments(text: str, separators: Separators) -> Iterator[list[str]]:
+    """Every segment as its list of elements (element 0 is the tag), in file order, one at a time: a large
+    file never holds all its element lists at once."""
     element, terminator = separators.element, separators.segment
     if terminator not in "\r\n":
         # Line breaks are only ever layout between segments: drop them in one pass.
         text = text.replace("\r", "").replace("\n", "")
-        return [raw.split(element) for raw in text.split(terminator) if raw and not raw.isspace()]
-    return [raw.strip().split(element) for raw in text.split(terminator) if raw.strip()]
+        return (raw.split(element) for raw in text.split(terminator) if raw and not raw.isspace())
+    return (raw.strip().split(element) for raw in text.split(terminator) if raw.strip())
+
+
+def split_segments(text: str, separators: Separators) -> list[list[str]]:
+    return list(iter_segments(text, separators))
 
 
 def render(segments: list[list[str]], separators: Separators, newline: bool = True) -> str:

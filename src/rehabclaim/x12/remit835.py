@@ -12,11 +12,12 @@ A file that is truncated, garbled or wrongly enveloped raises X12Error naming th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 import msgspec
 
-from rehabclaim.x12.core import Separators, X12Error, collector_paused, read_separators, split_segments
+from rehabclaim.x12.core import Separators, X12Error, collector_paused, iter_segments, read_separators
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -157,24 +158,22 @@ def _element(elements: list[str], position: int) -> str | None:
 
 def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
     """Every (reason, amount, quantity) triple of a CAS segment: up to six after the group code."""
-    group = elements[1] if len(elements) > 1 else ""
+    size = len(elements)
+    group = elements[1] if size > 1 else ""
     if group not in GROUPS:
         raise X12Error(f"CAS01 {group!r} is not an adjustment group code (CO, OA, PI, PR)", index)
+    if size in (4, 5) and elements[2]:  # the usual CAS: one triple, no quantity
+        quantity = _amount(elements, 4, index, "CAS04") if size == 5 and elements[4] else None
+        return [Adjustment(group, elements[2], _amount(elements, 3, index, "CAS03", None), quantity)]
     found = []
-    size = len(elements)
     for position in range(2, min(size, 20), 3):
         reason = elements[position]
         if not reason:
             continue
-        amount = _amount(
-            elements, position + 1, index, f"CAS{position + 1:02d}" if size <= position + 1 else "CAS amount", None
-        )
-        quantity = elements[position + 2] if position + 2 < size and elements[position + 2] else None
-        found.append(
-            Adjustment(
-                group, reason, amount, _amount(elements, position + 2, index, "CAS quantity") if quantity else None
-            )
-        )
+        amount = _amount(elements, position + 1, index, f"CAS{position + 1:02d}", None)
+        has_quantity = position + 2 < size and elements[position + 2]
+        quantity = _amount(elements, position + 2, index, f"CAS{position + 2:02d}") if has_quantity else None
+        found.append(Adjustment(group, reason, amount, quantity))
     if not found:
         raise X12Error("CAS has no reason code", index)
     return found
@@ -183,8 +182,9 @@ def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
 class _Reader:
     """One pass over the segments; each segment goes to the loop it belongs to."""
 
-    def __init__(self, segments: list[list[str]], separators: Separators) -> None:
+    def __init__(self, segments: Iterable[list[str]], separators: Separators) -> None:
         self.segments = segments
+        self.count = 0
         self.separators = separators
         self.payments: list[Payment] = []
         self.claims: list[RemitClaim] = []
@@ -224,6 +224,7 @@ class _Reader:
             "IEA": self.iea,
         }
         outside = ("ISA", "GS", "ST", "GE", "IEA")
+        index = 0
         for index, elements in enumerate(self.segments, start=1):
             tag = elements[0]
             if self.payment is None:  # between transactions only the envelope may appear
@@ -234,12 +235,11 @@ class _Reader:
             handler = handlers.get(tag)
             if handler is not None:
                 handler(elements, index)
+        self.count = index
         if self.payment is not None:
-            raise X12Error(
-                f"transaction {self.payment.control_number} has no SE trailer (truncated)", len(self.segments)
-            )
+            raise X12Error(f"transaction {self.payment.control_number} has no SE trailer (truncated)", self.count)
         if self.interchange is not None:
-            raise X12Error("the interchange has no IEA trailer (truncated)", len(self.segments))
+            raise X12Error("the interchange has no IEA trailer (truncated)", self.count)
         return self.finish()
 
     # envelope
@@ -333,22 +333,24 @@ class _Reader:
 
     # 2100 claim payment
     def clp(self, elements: list[str], index: int) -> None:
-        status = _element(elements, 2) or ""
+        size = len(elements)
+        status = elements[2] if size > 2 else ""
         claim = RemitClaim(
-            id=_element(elements, 1) or "",
-            status=status,
-            charge=_amount(elements, 3, index, "CLP03", None),
-            paid=_amount(elements, 4, index, "CLP04", None),
-            patient_responsibility=_amount(elements, 5, index, "CLP05"),
-            payer_claim_id=_element(elements, 7),
-            status_meaning=CLAIM_STATUS.get(status, "unknown status"),
-            filing_indicator=_element(elements, 6),
-            frequency=_element(elements, 9),
-            adjustments=[],
-            remarks=[],
-            lines=[],
-            payment=len(self.payments),
-            segment=index,
+            elements[1] if size > 1 else "",
+            status,
+            _amount(elements, 3, index, "CLP03", None),
+            _amount(elements, 4, index, "CLP04", None),
+            _amount(elements, 5, index, "CLP05"),
+            (elements[7] or None) if size > 7 else None,
+            CLAIM_STATUS.get(status, "unknown status"),
+            (elements[6] or None) if size > 6 else None,
+            (elements[9] or None) if size > 9 else None,
+            None,
+            [],
+            [],
+            [],
+            len(self.payments),
+            index,
         )
         self.claims.append(claim)
         self.claim, self.line, self.party = claim, None, None
@@ -360,7 +362,7 @@ class _Reader:
         target.adjustments.extend(_adjustments(elements, index))
 
     def nm1(self, elements: list[str], index: int) -> None:
-        if self.claim is not None and self.line is None and _element(elements, 1) == "QC":
+        if self.claim is not None and self.line is None and len(elements) > 1 and elements[1] == "QC":
             names = [_element(elements, 3), _element(elements, 4)]
             self.claim.patient_name = " ".join(n for n in names if n) or None
 
@@ -451,7 +453,7 @@ class _Reader:
             payments=self.payments,
             imbalances=imbalances,
             interchange_control_number=getattr(self, "interchange_control", ""),
-            segments=len(self.segments),
+            segments=self.count,
         )
 
 
@@ -500,5 +502,4 @@ def read_835(data: str | bytes) -> Remittance:
     text = data.decode("latin-1") if isinstance(data, bytes) else data
     separators = read_separators(text)
     with collector_paused():
-        segments = split_segments(text, separators)
-        return _Reader(segments, separators).read()
+        return _Reader(iter_segments(text, separators), separators).read()
