@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).parent
 OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+from generate import visit  # noqa: E402
 
 MAKE_835 = """
 import random, sys
@@ -60,8 +64,9 @@ started = time.perf_counter()
 result = oxedi.parse_file(sys.argv[1])
 claims = result.count_claims()
 seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"claims": claims, "seconds": seconds, "bytes": os.path.getsize(sys.argv[1]),
-                  "detail": f"oxedi {oxedi.__name__} tables", "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "detail": "oxedi typed tables", "peak_mb": peak}))
 """
 
 READ_PYX12 = """
@@ -96,17 +101,16 @@ seconds = time.perf_counter() - started
 mode = sys.argv[4]
 if mode == "render":
     from rehabclaim.x12 import claim837
-    import msgspec
     interchange_claims = tuple(run.written)
-    practice = engine.fees.practice.claims
     started = time.perf_counter()
     text = claim837.Interchange("S", "R", 1, 1, 1, datetime(2026, 6, 2, tzinfo=UTC),
         claim837.Submitter("A", "B", "C", "1"), claim837.Receiver("R", "R1"),
         claim837.BillingProvider("B", "1234567893", "1", claim837.Address("1 MAIN", "RALEIGH", "NC", "276011234")),
         interchange_claims).render()
     seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"claims": len(run.written), "seconds": seconds, "bytes": Path(sys.argv[3]).stat().st_size,
-                  "detail": f"{len(run.held_back)} held back", "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "detail": f"{len(run.held_back)} held back", "peak_mb": peak}))
 """
 
 
@@ -116,16 +120,16 @@ def measure(code: str, *args: str) -> dict[str, float | str]:
 
 
 def claim_ready_visits(count: int, path: Path) -> None:
-    sys.path.insert(0, str(HERE))
-    import random
-
-    from generate import visit  # noqa: PLC0415
-
     rng = random.Random(5)
-    patient = {"first_name": "Ana", "last_name": "Diaz", "birth_date": "1950-04-12", "sex": "F",
-               "member_id": "1EG4TE5MK73", "address": {"line1": "12 Oak St", "city": "Raleigh", "state": "NC", "zip": "27601"}}
-    from datetime import date
-
+    address = {"line1": "12 Oak St", "city": "Raleigh", "state": "NC", "zip": "27601"}
+    patient = {
+        "first_name": "Ana",
+        "last_name": "Diaz",
+        "birth_date": "1950-04-12",
+        "sex": "F",
+        "member_id": "1EG4TE5MK73",
+        "address": address,
+    }
     with path.open("w") as out:
         written = 0
         while written < count:
@@ -133,9 +137,12 @@ def claim_ready_visits(count: int, path: Path) -> None:
             record["patient"] = {**record["patient"], **patient}
             record["payer"] = "medicare"
             record["diagnoses"] = [d for d in record["diagnoses"] if d != "M54.5"] or ["M54.50"]
-            record["services"] = [{**s, "distinct": True} for s in record["services"]
-                                  if s["code"] not in ("97762", "97130", "97760", "97035")
-                                  and not (s["code"] == "97110" and "minutes" not in s)]
+            record["services"] = [
+                {**s, "distinct": True}
+                for s in record["services"]
+                if s["code"] not in ("97762", "97130", "97760", "97035")
+                and not (s["code"] == "97110" and "minutes" not in s)
+            ]
             record.pop("initial_orthotic_encounter", None)
             record["plan_of_care"] = {"certified_from": "2026-03-01", "certified_through": "2026-12-31"}
             if not record["services"]:
@@ -169,8 +176,10 @@ def main() -> None:
     print(f"{'run':<42}{'claims':>9}{'claims/s':>11}{'MB/s':>8}{'peak MB':>9}  detail")
     for name, figures in rows:
         seconds = float(figures["seconds"])
-        print(f"{name:<42}{figures['claims']:>9}{float(figures['claims']) / seconds:>11,.0f}"
-              f"{float(figures['bytes']) / 1e6 / seconds:>8.1f}{float(figures['peak_mb']):>9.0f}  {figures['detail']}")
+        print(
+            f"{name:<42}{figures['claims']:>9}{float(figures['claims']) / seconds:>11,.0f}"
+            f"{float(figures['bytes']) / 1e6 / seconds:>8.1f}{float(figures['peak_mb']):>9.0f}  {figures['detail']}"
+        )
 
 
 if __name__ == "__main__":
