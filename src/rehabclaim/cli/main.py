@@ -183,6 +183,13 @@ def _open_ledger(database_url: str | None) -> Any:
         raise _fail(f"--database-url: cannot open the ledger ({exc.__class__.__name__}: {exc})") from None
 
 
+def _visits_or_fail(path: Path) -> list[Any]:
+    try:
+        return _read_visits(path)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _scrub_and_print(
     visits: list[Any], as_json: bool, practice: Path | None = None, ledger: Any = None, post: bool = False
 ) -> None:
@@ -242,10 +249,7 @@ def scrub(
     database_url: DatabaseOption = None,
 ) -> None:
     """Scrub visits into claim lines with units, modifiers, findings and the expected payment."""
-    try:
-        visits = _read_visits(path)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
+    visits = _visits_or_fail(path)
     ledger = _open_ledger(database_url) if use_ledger or post else None
     _scrub_and_print(visits, as_json, practice, ledger, post)
 
@@ -442,10 +446,7 @@ def claim(
     """Write one 837P interchange for the visits; visits with errors are held back and listed."""
     from rehabclaim.claims.run import ClaimRunError, write_claims
 
-    try:
-        visits = _read_visits(path)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
+    visits = _visits_or_fail(path)
     engine, ledger = _engine(practice), _open_ledger(database_url)
     try:
         run = write_claims(visits, engine, ledger, x837, cms1500_out)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import msgspec
 
-from rehabclaim.x12.core import Separators, collector_paused, render
+from rehabclaim.x12.core import Envelope, Separators, collector_paused, render
 
 Segments = list[list[str]]
 
@@ -240,38 +240,17 @@ class Interchange(msgspec.Struct, frozen=True):
             claim_segments, hl = claim.segments(hl, 1, s)
             transaction += claim_segments
         transaction.append(["SE", str(len(transaction) + 1), f"{self.transaction_control_number:04d}"])
-        isa = [
-            "ISA",
-            "00",
-            " " * 10,
-            "00",
-            " " * 10,
-            "ZZ",
-            self.sender_id.ljust(15)[:15],
-            "ZZ",
-            self.receiver_id.ljust(15)[:15],
-            created.strftime("%y%m%d"),
-            created.strftime("%H%M"),
-            s.repetition,
-            "00501",
-            f"{self.interchange_control_number:09d}",
-            "0",
-            self.usage,
-            s.component,
-        ]
-        gs = [
-            "GS",
-            "HC",
+        envelope = Envelope(
             self.sender_id,
             self.receiver_id,
-            d8(created.date()),
-            created.strftime("%H%M"),
-            str(self.group_control_number),
-            "X",
+            self.interchange_control_number,
+            self.group_control_number,
+            created,
+            "HC",
             "005010X222A1",
-        ]
-        trailer = [["GE", "1", str(self.group_control_number)], ["IEA", "1", f"{self.interchange_control_number:09d}"]]
-        return [isa, gs, *transaction, *trailer]
+            self.usage,
+        )
+        return [*envelope.header(s), *transaction, *envelope.trailer()]
 
     def render(self) -> str:
         with collector_paused():  # a large interchange is a large tree of short lists

@@ -12,6 +12,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 ISA_LENGTH = 106
 
@@ -83,6 +84,57 @@ def iter_segments(text: str, separators: Separators) -> Iterator[list[str]]:
 
 def split_segments(text: str, separators: Separators) -> list[list[str]]:
     return list(iter_segments(text, separators))
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The ISA/GS header and GE/IEA trailer around one transaction set (one functional group)."""
+
+    sender_id: str
+    receiver_id: str
+    control_number: int  # ISA13 (GS06 may differ)
+    group_control_number: int
+    created: datetime
+    functional_id: str  # GS01: HC claims, HP payments
+    version: str  # GS08: 005010X222A1, 005010X221A1
+    usage: str = "P"
+
+    def header(self, separators: Separators) -> list[list[str]]:
+        when = self.created
+        isa = [
+            "ISA",
+            "00",
+            " " * 10,
+            "00",
+            " " * 10,
+            "ZZ",
+            self.sender_id.ljust(15)[:15],
+            "ZZ",
+            self.receiver_id.ljust(15)[:15],
+            when.strftime("%y%m%d"),
+            when.strftime("%H%M"),
+            separators.repetition,
+            "00501",
+            f"{self.control_number:09d}",
+            "0",
+            self.usage,
+            separators.component,
+        ]
+        gs = [
+            "GS",
+            self.functional_id,
+            self.sender_id,
+            self.receiver_id,
+            when.strftime("%Y%m%d"),
+            when.strftime("%H%M"),
+            str(self.group_control_number),
+            "X",
+            self.version,
+        ]
+        return [isa, gs]
+
+    def trailer(self) -> list[list[str]]:
+        return [["GE", "1", str(self.group_control_number)], ["IEA", "1", f"{self.control_number:09d}"]]
 
 
 def render(segments: list[list[str]], separators: Separators, newline: bool = True) -> str:

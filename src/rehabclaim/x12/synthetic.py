@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from rehabclaim.x12.core import Separators, render
+from rehabclaim.x12.core import Envelope, Separators, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,27 +104,7 @@ def _chunks(claims: Iterable[PaidClaim], trace: str, payer: str, control: int, s
     ]
     transaction = header + body
     transaction.append(["SE", str(len(transaction) + 1), "0001"])
-    isa = [
-        "ISA",
-        "00",
-        " " * 10,
-        "00",
-        " " * 10,
-        "ZZ",
-        "PAYER".ljust(15),
-        "ZZ",
-        "DEMOCLINIC01".ljust(15),
-        "260615",
-        "1200",
-        separators.repetition,
-        "00501",
-        f"{control:09d}",
-        "0",
-        "P",
-        separators.component,
-    ]
-    yield render(
-        [isa, ["GS", "HP", "PAYER", "DEMOCLINIC01", "20260615", "1200", str(control), "X", "005010X221A1"]], separators
-    )
+    envelope = Envelope("PAYER", "DEMOCLINIC01", control, control, datetime(2026, 6, 15, 12, 0), "HP", "005010X221A1")
+    yield render(envelope.header(separators), separators)
     yield render(transaction, separators)
-    yield render([["GE", "1", str(control)], ["IEA", "1", f"{control:09d}"]], separators)
+    yield render(envelope.trailer(), separators)
