@@ -76,9 +76,10 @@ class Engine:
         self.fees = FeeSchedule(practice or demo_practice(), tables or cms_tables(), medicare_payment())
         self.history = history or VisitHistory()
         self.rules = rules
-        # bound once per stage: the hot loop
+        # bound once per stage, with each rule's trigger codes: the hot loop
         self._stages = [
-            [(rule.check, rule.id, rule.severity) for rule in rules if rule.stage == stage] for stage in STAGES
+            [(rule.check, rule.id, rule.severity, self._triggers(rule)) for rule in rules if rule.stage == stage]
+            for stage in STAGES
         ]
 
     def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
@@ -118,12 +119,18 @@ class Engine:
             total_expected=round(sum(line.expected or 0.0 for line in out), 2),
         )
 
+    def _triggers(self, rule: Rule) -> frozenset[str] | None:
+        return None if rule.triggers is None else frozenset(rule.triggers(self.catalog, self.fees.tables))
+
     def scrub_json(self, data: bytes | str) -> bytes:
         return encode_result(self.scrub(decode_visit(data)))
 
 
-def _run(stage: list[tuple[CheckFunction, str, Severity]], ctx: ScrubContext) -> None:
-    for check, rule_id, severity in stage:
+def _run(stage: list[tuple[CheckFunction, str, Severity, frozenset[str] | None]], ctx: ScrubContext) -> None:
+    codes = ctx.codes
+    for check, rule_id, severity, triggers in stage:
+        if triggers is not None and triggers.isdisjoint(codes):
+            continue  # the rule can only fire for codes this visit does not have
         for code, message in check(ctx):
             ctx.findings.append(Finding(rule_id, severity, code, message))
 

@@ -5,21 +5,28 @@ documentation (what it checks, why, an example, the fix, the source). It yields 
 each problem it finds; the engine turns those into findings carrying the rule's id and severity. Stages run
 in order: ``modifiers`` (rules that may add modifiers), then the fee estimate, then ``payment`` (rules that
 read the estimate, such as KX), then ``checks``; ``claim`` rules run only when a claim is built.
+
+A rule that can only fire for certain codes names them with ``triggers``: a function of the catalog and the
+CMS tables returning those codes, evaluated once per engine. The engine then skips the rule for a visit
+with none of them, which keeps a batch of thousands of visits from running every rule on every visit.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from rehabclaim.catalog import Catalog, Code
+from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
 from rehabclaim.model import Severity
 
 Stage = Literal["modifiers", "payment", "checks", "claim"]
 Hit = tuple[str | None, str]
 CheckFunction = Callable[[ScrubContext], Iterator[Hit]]
+Triggers = Callable[[Catalog, CmsTables], Iterable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,7 @@ class Rule:
     stage: Stage
     family: str
     check: CheckFunction
+    triggers: Triggers | None = None
 
     @property
     def doc(self) -> str:
@@ -40,8 +48,18 @@ class Rule:
 REGISTRY: list[Rule] = []
 
 
+def codes_where(test: Callable[[Code], bool]) -> Triggers:
+    """Triggers: the catalog codes for which ``test`` holds."""
+    return lambda catalog, _tables: (code.code for code in catalog.codes.values() if test(code))
+
+
 def rule(
-    id: str, name: str, severity: Severity, summary: str, stage: Stage = "checks"
+    id: str,
+    name: str,
+    severity: Severity,
+    summary: str,
+    stage: Stage = "checks",
+    triggers: Triggers | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register ``check`` as rule ``id``."""
 
@@ -49,7 +67,7 @@ def rule(
         if any(existing.id == id for existing in REGISTRY):
             raise ValueError(f"rule id {id} registered twice")
         family = check.__module__.rsplit(".", 1)[-1]
-        REGISTRY.append(Rule(id, name, severity, summary, stage, family, check))
+        REGISTRY.append(Rule(id, name, severity, summary, stage, family, check, triggers))
         return check
 
     return register

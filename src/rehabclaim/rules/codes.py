@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import Hit, codes_where, rule
 
 
-@rule("C001", "deleted-code", "error", "A code billed after its end date; the replacement is named")
+@rule(
+    "C001",
+    "deleted-code",
+    "error",
+    "A code billed after its end date; the replacement is named",
+    triggers=codes_where(lambda code: code.end is not None),
+)
 def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports a code whose end date in the catalog is before the date of service, naming the code that
     replaced it.
@@ -30,7 +36,13 @@ def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
             yield line.code.code, f"{line.code.code} was deleted after {end.isoformat()}{instead}"
 
 
-@rule("C002", "code-not-yet-effective", "error", "A code billed before its effective date")
+@rule(
+    "C002",
+    "code-not-yet-effective",
+    "error",
+    "A code billed before its effective date",
+    triggers=codes_where(lambda code: code.effective is not None),
+)
 def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports a code whose effective date in the catalog is after the date of service.
 
@@ -55,7 +67,13 @@ def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
             )
 
 
-@rule("C003", "addon-without-primary", "error", "An add-on code billed without any of its primary codes")
+@rule(
+    "C003",
+    "addon-without-primary",
+    "error",
+    "An add-on code billed without any of its primary codes",
+    triggers=codes_where(lambda code: code.is_addon),
+)
 def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports an add-on code when none of the codes it may follow is on the same visit. For an add-on
     that the catalog allows beside any therapy primary (0770T), another therapy code on the visit
@@ -91,6 +109,7 @@ def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
     "addon-primary-not-designated",
     "warning",
     "An add-on billed with a therapy code that is not one of its designated primaries",
+    triggers=codes_where(lambda code: code.addon_any_therapy_primary),
 )
 def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when an add-on that accepts other therapy primaries (0770T) is billed only beside therapy

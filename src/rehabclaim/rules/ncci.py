@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from rehabclaim.catalog import Catalog
 from rehabclaim.cms.mue import MAI_MEANING
 from rehabclaim.cms.ptp import PtpEdit
+from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
 from rehabclaim.rules.base import Hit, rule
+
+
+def PTP_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
+    """Codes paired with another in some PTP edit."""
+    return tables.ptp.partners.keys()
+
+
+def MUE_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
+    """Codes with an MUE."""
+    return tables.mue.keys()
 
 
 def _active_edits(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
@@ -20,7 +32,13 @@ def _edit_text(edit: PtpEdit) -> str:
     return f"NCCI PTP edit, modifier indicator {edit.indicator}, effective {edit.effective.isoformat()} ({edit.origin})"
 
 
-@rule("N001", "ptp-never-together", "error", "A column 2 code billed with its column 1 code under a 0-indicator edit")
+@rule(
+    "N001",
+    "ptp-never-together",
+    "error",
+    "A column 2 code billed with its column 1 code under a 0-indicator edit",
+    triggers=PTP_CODES,
+)
 def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports a pair of codes billed on the same date that an active NCCI procedure-to-procedure edit with
     modifier indicator 0 forbids: the column 2 code is not paid, whatever modifier it carries.
@@ -63,6 +81,7 @@ def _documented_distinct(first: WorkLine, second: WorkLine) -> str | None:
     "error",
     "A pair under a 1-indicator edit not documented as distinct services",
     stage="modifiers",
+    triggers=PTP_CODES,
 )
 def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     """For a pair under an active NCCI edit with modifier indicator 1, adds the payer's distinct-service
@@ -129,7 +148,13 @@ def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
         )
 
 
-@rule("N003", "mue-date-of-service", "error", "Units above a date-of-service MUE (adjudication indicator 2 or 3)")
+@rule(
+    "N003",
+    "mue-date-of-service",
+    "error",
+    "Units above a date-of-service MUE (adjudication indicator 2 or 3)",
+    triggers=MUE_CODES,
+)
 def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports a code whose units on the date of service exceed its MUE when the MUE adjudication
     indicator is 2 (policy) or 3 (clinical).
@@ -147,7 +172,7 @@ def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
     return _mue_hits(ctx, per_date_of_service=True)
 
 
-@rule("N004", "mue-line", "warning", "Units above a line MUE (adjudication indicator 1)")
+@rule("N004", "mue-line", "warning", "Units above a line MUE (adjudication indicator 1)", triggers=MUE_CODES)
 def mue_line(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when a code's units exceed its MUE and the adjudication indicator is 1 (line edit).
 

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import Hit, codes_where, rule
+
+INITIAL_ENCOUNTER_CODES = codes_where(lambda code: code.encounter == "initial")
 
 
 def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
@@ -18,6 +20,7 @@ def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
     "initial-code-on-subsequent-encounter",
     "error",
     "An initial-encounter orthotic/prosthetic code billed at a later encounter",
+    triggers=INITIAL_ENCOUNTER_CODES,
 )
 def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports 97760 or 97761 on a visit that says it is not the initial orthotic encounter
@@ -47,6 +50,7 @@ def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     "training-beside-device-too-short",
     "error",
     "97760/97761 beside an orthosis L-code without more than 8 minutes of training",
+    triggers=INITIAL_ENCOUNTER_CODES,
 )
 def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports 97760 or 97761 billed with an orthosis device code (L-code) the same day when the documented
@@ -88,6 +92,7 @@ def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     "same-region-orthotic-and-prosthetic",
     "error",
     "97760 and 97761 on the same visit for the same body region",
+    triggers=codes_where(lambda code: bool(code.same_region_conflicts)),
 )
 def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports an initial orthotic code and an initial prosthetic code billed on one visit for the same
@@ -125,6 +130,7 @@ def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
     "many-initial-orthotic-units",
     "warning",
     "Four or more units of an initial orthotic/prosthetic training code",
+    triggers=INITIAL_ENCOUNTER_CODES,
 )
 def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns when an initial orthotic or prosthetic training code reaches the unit threshold (4) on one
@@ -154,6 +160,7 @@ def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     "initial-code-after-recorded-encounter",
     "error",
     "97760/97761 when the ledger already holds an orthotic encounter for the body region",
+    triggers=INITIAL_ENCOUNTER_CODES,
 )
 def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports 97760 or 97761 when the patient's ledger already holds an orthotic/prosthetic encounter for

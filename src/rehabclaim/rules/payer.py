@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import Hit, codes_where, rule
 
 
 @rule("P001", "payer-unit-limit", "error", "More units than the payer allows per visit or per code")
@@ -103,7 +103,11 @@ def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
 
 
 @rule(
-    "P004", "training-bundled-with-device", "error", "97760/97761 beside an orthosis code for a payer that bundles them"
+    "P004",
+    "training-bundled-with-device",
+    "error",
+    "97760/97761 beside an orthosis code for a payer that bundles them",
+    triggers=codes_where(lambda code: code.encounter == "initial"),
 )
 def training_bundled_with_device(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports an initial orthotic/prosthetic training code billed with an orthosis device code for a payer
@@ -174,6 +178,7 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     "category-iii-not-covered",
     "warning",
     "A Category III code the payer does not cover: likely denial, patient liability notice",
+    triggers=codes_where(lambda code: code.kind == "Category III"),
 )
 def category_iii_not_covered(ctx: ScrubContext) -> Iterator[Hit]:
     """Warns about a Category III code (0770T-0774T) that the payer's policy does not list as covered.
