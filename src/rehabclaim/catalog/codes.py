@@ -106,6 +106,7 @@ class Catalog:
     codes: dict[str, Code]
     modifiers: dict[str, Modifier]
     modifier_for_role: dict[tuple[str, str], str]  # (role, discipline) -> modifier, e.g. GP, CQ
+    modifiers_by_role: dict[str, frozenset[str]]  # role -> modifiers, e.g. distinct -> 59, XE, XS, XP, XU
 
     def get(self, code: str) -> Code | None:
         return self.codes.get(code.strip().upper())
@@ -191,4 +192,12 @@ def load_catalog() -> Catalog:
         m.code: m for m in (_parse_modifier(r, i) for i, r in enumerate(load_toml("modifiers.toml")["modifier"]))
     }
     by_role = {(m.role, m.discipline): m.code for m in modifiers.values() if m.discipline}
-    return Catalog(version=raw_codes["meta"]["version"], codes=codes, modifiers=modifiers, modifier_for_role=by_role)
+    roles = {m.role for m in modifiers.values()}
+    grouped = {role: frozenset(m.code for m in modifiers.values() if m.role == role) for role in roles}
+    return Catalog(
+        version=raw_codes["meta"]["version"],
+        codes=codes,
+        modifiers=modifiers,
+        modifier_for_role=by_role,
+        modifiers_by_role=grouped,
+    )

@@ -106,7 +106,7 @@ def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: CMS NCCI PTP file (indicator 1); CR 8863 (X{EPSU}, 59 only when no X fits); First Coast "CO 236"
     (either code since 2019-07-01); WebPT on 97530/97140 (reference modifiers.md s. 5, ncci-mue.md s. 1, 4).
     """
-    bypass = {code for code, m in ctx.catalog.modifiers.items() if m.role == "distinct"}
+    bypass = ctx.catalog.modifiers_by_role["distinct"]
     for edit, column_1, column_2 in _active_edits(ctx, "1"):
         already = bypass.intersection(column_1.input_modifiers + column_2.input_modifiers + column_2.added_modifiers)
         if already:
