@@ -61,28 +61,30 @@ def cms_total_time(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
         winners = {code for code, _ in ranked[:owed]}
         if owed < len(ranked) and ranked[owed][1] % unit == ranked[owed - 1][1] % unit:
             tie_leftover = ranked[owed][1] % unit
+    tail = (
+        f". Visit total {plan.total_minutes} timed min = {plan.total_units} units "
+        "(CMS total-time method, Pub. 100-04 ch. 5 s. 20.2)"
+    )
     for code, minutes in minutes_by_code:
         blocks, leftover = divmod(minutes, unit)
         extra = code in winners
         plan.units[code] = blocks + extra
-        plan.why[code] = _cms_why(code, minutes, blocks, leftover, extra, plan, leftover == tie_leftover)
+        plan.why[code] = _cms_why(code, minutes, unit, blocks, leftover, extra, leftover == tie_leftover) + tail
     return plan
 
 
-def _cms_why(code: str, minutes: int, blocks: int, leftover: int, extra: bool, plan: UnitPlan, tie: bool) -> str:
+def _cms_why(code: str, minutes: int, unit: int, blocks: int, leftover: int, extra: bool, tie: bool) -> str:
+    """How one code's units came about; the caller adds the visit total."""
     parts = [f"{code}: {minutes} min"]
     if blocks:
-        parts.append(f"{blocks} whole {_unit_table()[0]}-min unit{'s' if blocks > 1 else ''}")
+        parts.append(f"{blocks} whole {unit}-min unit{'s' if blocks > 1 else ''}")
     if extra:
         parts.append(f"+1 unit for the {leftover} leftover min (among the largest leftovers)")
     elif leftover:
         parts.append(f"{leftover} leftover min earned no further unit")
     if tie:
         parts.append("tie on leftover minutes broken by more total minutes, then lower code")
-    return (
-        f"{'; '.join(parts)}. Visit total {plan.total_minutes} timed min = {plan.total_units} units "
-        "(CMS total-time method, Pub. 100-04 ch. 5 s. 20.2)"
-    )
+    return "; ".join(parts)
 
 
 def per_code(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
