@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from rehabclaim.claims.build import address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.engine import Engine
+from rehabclaim.ledger.database import insert_ignoring_duplicates
 from rehabclaim.ledger.models import ClaimSent, ControlNumber
 from rehabclaim.model import Finding, Visit
 from rehabclaim.x12 import claim837 as x12
@@ -54,19 +55,15 @@ class ClaimRun:
 
 
 def next_control_numbers(database: Database) -> dict[str, int]:
-    """The next ISA13, GS06 and ST02, each one more than the last used; row locks keep them unique."""
+    """The next ISA13, GS06 and ST02, each one more than the last used. The UPDATE comes before the read,
+    so it takes the row lock (PostgreSQL) or the write lock (SQLite) first: two runs never share a number."""
     numbers = {}
     with database.begin() as connection:
         for name in CONTROL_NAMES:
-            row = connection.execute(
-                select(ControlNumber.value).where(ControlNumber.name == name).with_for_update()
-            ).first()
-            value = 1 if row is None else row.value % MAX_CONTROL + 1
-            if row is None:
-                connection.execute(insert(ControlNumber).values(name=name, value=value))
-            else:
-                connection.execute(update(ControlNumber).where(ControlNumber.name == name).values(value=value))
-            numbers[name] = value
+            insert_ignoring_duplicates(connection, ControlNumber, {"name": name, "value": 0})
+            current = ControlNumber.name == name
+            connection.execute(update(ControlNumber).where(current).values(value=ControlNumber.value % MAX_CONTROL + 1))
+            numbers[name] = connection.execute(select(ControlNumber.value).where(current)).scalar_one()
     return numbers
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from rehabclaim.settings import data_dir
 
@@ -40,6 +41,12 @@ def open_ledger(url: str | None = None) -> Engine:
         engine = create_engine(resolved, pool_pre_ping=True)
     migrate(engine)
     return engine
+
+
+def insert_ignoring_duplicates(connection: Connection, table: type, values: dict[str, object]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL), so concurrent writers do not collide."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
 
 
 def migrate(engine: Engine) -> None:

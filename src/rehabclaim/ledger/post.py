@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rehabclaim.catalog import load_catalog
 from rehabclaim.history import BENEFIT_OF
+from rehabclaim.ledger.database import insert_ignoring_duplicates
 from rehabclaim.ledger.models import (
     AuthorizationRecord,
     OrthoticEncounter,
@@ -30,12 +31,6 @@ from rehabclaim.model import ScrubResult, Visit
 
 class PostRefused(ValueError):
     """The visit was not posted; the message says why."""
-
-
-def _insert_ignoring_duplicates(connection: Connection, table: type, values: dict[str, object]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, so concurrent posts for a new patient do not collide."""
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _money(value: float | None) -> Decimal | None:
@@ -55,7 +50,7 @@ def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
     now = datetime.now(UTC)
     try:
         with engine.begin() as connection:
-            _insert_ignoring_duplicates(connection, Patient, {"id": patient, "created_at": now})
+            insert_ignoring_duplicates(connection, Patient, {"id": patient, "created_at": now})
             connection.execute(
                 insert(PostedVisit).values(
                     id=visit.id,
