@@ -162,3 +162,12 @@ class RemitLineRecord(Base):
     units: Mapped[Decimal] = mapped_column(Numeric(9, 2))
     adjustments: Mapped[str] = mapped_column(Text)
     remarks: Mapped[str] = mapped_column(Text)
+
+
+class RemitTrace(Base):
+    """A posted payment's trace number (TRN02): unique, so a payment is posted once."""
+
+    __tablename__ = "remit_traces"
+
+    trace_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittances.id"))

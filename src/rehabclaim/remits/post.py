@@ -2,7 +2,8 @@
 number, the visit id), its paid and allowed amounts recorded, the visit's allowed amount updated for KX.
 
 All of it in one transaction. A file that does not balance posts nothing; the same file posted twice is
-refused (its SHA-256 is unique in the ledger), and so is a payment whose trace number was posted before.
+refused (its SHA-256 is unique in the ledger), and so is a payment whose trace number was posted before
+(trace numbers are a primary key).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import msgspec
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from rehabclaim.ledger.models import ClaimSent, PostedVisit, RemitClaimRecord, RemitLineRecord, RemittanceRecord
+from rehabclaim.ledger.models import (
+    ClaimSent,
+    PostedVisit,
+    RemitClaimRecord,
+    RemitLineRecord,
+    RemittanceRecord,
+    RemitTrace,
+)
 from rehabclaim.x12.remit835 import RemitClaim, Remittance
 
 NOT_ALLOWED_GROUPS = frozenset({"CO", "OA", "PI"})  # what the payer took off; PR stays in the allowed amount
@@ -60,7 +68,6 @@ def post_remittance(database: Engine, data: bytes, remittance: Remittance) -> Po
     outcome = PostOutcome()
     try:
         with database.begin() as connection:
-            _refuse_seen_traces(connection, traces)
             remittance_id = connection.execute(
                 insert(RemittanceRecord)
                 .values(
@@ -71,6 +78,7 @@ def post_remittance(database: Engine, data: bytes, remittance: Remittance) -> Po
                 )
                 .returning(RemittanceRecord.id)
             ).scalar_one()
+            _claim_traces(connection, remittance_id, traces)
             sent = _sent_ids(connection, [c.id for c in remittance.claims])
             for claim in remittance.claims:
                 if claim.id not in sent:
@@ -81,15 +89,20 @@ def post_remittance(database: Engine, data: bytes, remittance: Remittance) -> Po
                 outcome.posted.append(claim.id)
             _update_visit_allowed(connection, outcome.posted)
     except IntegrityError:
-        raise RemitRefused("this 835 file was posted before: posting it again is refused") from None
+        raise RemitRefused(
+            "this 835 file, or a payment in it, was posted before: posting it again is refused"
+        ) from None
     return outcome
 
 
-def _refuse_seen_traces(connection: Connection, traces: list[str]) -> None:
-    for row in connection.execute(select(RemittanceRecord.trace_numbers)):
-        seen = set(row.trace_numbers.split(",")) & {t for t in traces if t}
-        if seen:
-            raise RemitRefused(f"payment trace number(s) {', '.join(sorted(seen))} were posted before: refused")
+def _claim_traces(connection: Connection, remittance_id: int, traces: list[str]) -> None:
+    """Record each payment's trace number; one posted before refuses the whole file (the primary key makes
+    this hold even for two processes posting at once)."""
+    for trace in dict.fromkeys(t for t in traces if t):
+        seen = connection.execute(select(RemitTrace.trace_number).where(RemitTrace.trace_number == trace)).first()
+        if seen is not None:
+            raise RemitRefused(f"payment trace number {trace} was posted before: refused")
+        connection.execute(insert(RemitTrace).values(trace_number=trace, remittance_id=remittance_id))
 
 
 def _sent_ids(connection: Connection, ids: list[str]) -> set[str]:
