@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from rehabclaim.errors import validation_field
+
 T = TypeVar("T")
 
 
@@ -30,11 +32,6 @@ def load_toml(name: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DataFileError(f"{name}: {exc}") from exc
-
-
-_ERROR = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 
 
 def line_of(text: str, dotted: str) -> int | None:
@@ -59,15 +56,10 @@ def line_of(text: str, dotted: str) -> int | None:
 
 
 def _conversion_error(origin: str, text: str, message: str) -> DataFileError:
-    match = _ERROR.match(message)
-    reason, path = (match["reason"], (match["path"] or "").lstrip(".")) if match else (message, "")
-    for pattern in (_UNKNOWN, _MISSING):
-        named = pattern.match(reason)
-        if named:
-            path = f"{path}.{named['field']}" if path else named["field"]
+    path, reason = validation_field(message)
     line = line_of(text, path) if path else None
     where = f"{origin} line {line}" if line else origin
-    return DataFileError(f"{where}: {path or 'file'}: {reason.replace('`', '')}")
+    return DataFileError(f"{where}: {path or 'file'}: {reason}")
 
 
 def convert_toml(text: str, kind: type[T], origin: str) -> T:

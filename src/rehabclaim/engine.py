@@ -6,7 +6,6 @@ pure work on one visit, so a batch worker builds one engine and scrubs millions 
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import msgspec
@@ -15,7 +14,7 @@ from rehabclaim.catalog import Catalog, load_catalog
 from rehabclaim.cms.tables import CmsTables, cms_tables
 from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
-from rehabclaim.errors import InputError
+from rehabclaim.errors import MISSING_FIELD, InputError, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.history import History, VisitHistory
@@ -30,8 +29,6 @@ from rehabclaim.units import assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
 _encoder = msgspec.json.Encoder()
-_ERROR_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 
 
 def decode_visit(data: bytes | str) -> Visit:
@@ -45,14 +42,10 @@ def decode_visit(data: bytes | str) -> Visit:
 
 
 def _input_error(message: str) -> InputError:
-    match = _ERROR_PATH.match(message)
-    reason, path = (match["reason"], match["path"] or "") if match else (message, "")
-    path = path.lstrip(".")
-    missing = _MISSING.match(reason)
-    if missing:
-        path = f"{path}.{missing['field']}" if path else missing["field"]
+    path, reason = validation_field(message)
+    if reason.startswith(MISSING_FIELD):
         reason = "required field is missing"
-    return InputError(path or "visit", reason.replace("`", ""))
+    return InputError(path or "visit", reason)
 
 
 def encode_result(result: ScrubResult) -> bytes:

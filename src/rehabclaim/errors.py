@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+_AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_NAMED_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`")
+MISSING_FIELD = "Object missing required field"
+
+
+def validation_field(message: str) -> tuple[str, str]:
+    """Split a msgspec validation message into the dotted field path (``services[0].minutes``; for a
+    missing or unknown field, that field's own path) and the reason, backticks removed."""
+    match = _AT_PATH.match(message)
+    reason, path = (match["reason"], (match["path"] or "").lstrip(".")) if match else (message, "")
+    named = _NAMED_FIELD.match(reason)
+    if named:
+        path = f"{path}.{named['field']}" if path else named["field"]
+    return path, reason.replace("`", "")
+
 
 class InputError(ValueError):
     """Unreadable or invalid input. ``field`` is a path like ``services[2].minutes``."""

@@ -26,7 +26,6 @@ from datetime import date
 from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -156,7 +155,3 @@ def payer_policy(key: str) -> PayerPolicy:
     if found is not None and normalized != DEFAULT_KEY:
         return found
     return msgspec.structs.replace(table[DEFAULT_KEY], key=normalized, configured=False)
-
-
-def load_policy_file(path: Path) -> PayerPolicy:
-    return parse_policy(path.stem.lower(), path.read_text(encoding="utf-8"), str(path))

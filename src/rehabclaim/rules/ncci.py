@@ -23,7 +23,7 @@ def MUE_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
     return tables.mue.keys()
 
 
-def _active_edits(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
+def _edits_with(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
     """Edits with ``indicator`` in force on the date of service between two billed lines."""
     return (found for found in ctx.ptp_edits if found[0].indicator == indicator)
 
@@ -54,7 +54,7 @@ def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
     meanings per First Coast "CO 236" (reference ncci-mue.md s. 1-2). Edits are applied by effective and
     deletion date against the date of service.
     """
-    for edit, column_1, column_2 in _active_edits(ctx, "0"):
+    for edit, column_1, column_2 in _edits_with(ctx, "0"):
         yield (
             column_2.code.code,
             (
@@ -107,7 +107,7 @@ def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     (either code since 2019-07-01); WebPT on 97530/97140 (reference modifiers.md s. 5, ncci-mue.md s. 1, 4).
     """
     bypass = ctx.catalog.modifiers_by_role["distinct"]
-    for edit, column_1, column_2 in _active_edits(ctx, "1"):
+    for edit, column_1, column_2 in _edits_with(ctx, "1"):
         already = bypass.intersection(column_1.input_modifiers + column_2.input_modifiers + column_2.added_modifiers)
         if already:
             continue

@@ -82,10 +82,6 @@ def iter_segments(text: str, separators: Separators) -> Iterator[list[str]]:
     return (raw.strip().split(element) for raw in text.split(terminator) if raw.strip())
 
 
-def split_segments(text: str, separators: Separators) -> list[list[str]]:
-    return list(iter_segments(text, separators))
-
-
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """The ISA/GS header and GE/IEA trailer around one transaction set (one functional group)."""
