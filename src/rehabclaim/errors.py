@@ -7,6 +7,16 @@ import re
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`")
 MISSING_FIELD = "Object missing required field"
+QUOTE_LIMIT = 24  # characters of a bad value a message may show: enough to find it, too few to leak a record
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A bad value for a message: its repr, cut to ``limit`` characters with the full length said, so no
+    message echoes a whole field (which may hold patient data put in the wrong place) or megabytes."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def validation_field(message: str) -> tuple[str, str]:

@@ -165,9 +165,27 @@ class RemitLineRecord(Base):
 
 
 class RemitTrace(Base):
-    """A posted payment's trace number (TRN02): unique, so a payment is posted once."""
+    """A posted payment's trace: TRN02 (the check or EFT number) with TRN03 (its originator, the payer's
+    identifier), which together identify a payment (835 guide, TRN segment). Unique, so a payment is posted
+    once; two payers may use the same check number."""
 
     __tablename__ = "remit_traces"
 
     trace_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    originator: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for traces posted before 0004
     remittance_id: Mapped[int] = mapped_column(ForeignKey("remittances.id"))
+
+
+class InterchangeRecord(Base):
+    """An 837P interchange, recorded as ``pending`` before its file is renamed into place and marked
+    ``sent`` after. A pending row left by a process that died is resolved on the next run: its file exists
+    with this ISA13 (sent) or not (the claims were never sent and the row goes)."""
+
+    __tablename__ = "interchanges"
+
+    control_number: Mapped[int] = mapped_column(Integer, primary_key=True)  # ISA13
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8))  # pending or sent
+    host: Mapped[str] = mapped_column(String(255))  # the writer's host and process, to tell a dead one
+    pid: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -102,7 +102,7 @@ def _claim_traces(connection: Connection, remittance_id: int, traces: list[str])
         seen = connection.execute(select(RemitTrace.trace_number).where(RemitTrace.trace_number == trace)).first()
         if seen is not None:
             raise RemitRefused(f"payment trace number {trace} was posted before: refused")
-        connection.execute(insert(RemitTrace).values(trace_number=trace, remittance_id=remittance_id))
+        connection.execute(insert(RemitTrace).values(trace_number=trace, originator="", remittance_id=remittance_id))
 
 
 def _sent_ids(connection: Connection, ids: list[str]) -> set[str]:

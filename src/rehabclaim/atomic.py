@@ -1,0 +1,87 @@
+"""Writing a file whole or not at all: a temporary file beside the target, flushed to disk, then renamed.
+
+The temporary file's name carries the writer's process id (``.<name>.<pid>.<random>.tmp``), so a later run
+can find temporaries left by a process that was killed (``remove_stale_temporaries``) and delete them
+without touching those of a writer that is still running.
+
+Files that hold patient data are created owner-only (0600) whatever the umask; others get the usual
+mode (0666 less the umask), like any file a program creates.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+PRIVATE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete temporaries of ``target`` left by writers that are no longer running; the paths removed."""
+    removed: list[Path] = []
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        return removed
+    for candidate in folder.iterdir():
+        match = _TEMPORARY.match(candidate.name)
+        if match and match["name"] == target.name and not _pid_alive(int(match["pid"])):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+@contextmanager
+def atomic_writer(target: Path, *, private: bool) -> Iterator[IO[bytes]]:
+    """A binary handle on a temporary file that replaces ``target`` when the block ends without an error;
+    on any error (or KeyboardInterrupt, SystemExit) the temporary file is removed and ``target`` is left as
+    it was. ``private``: the file holds patient data and is made owner-only."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, PRIVATE_MODE if private else 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(target: Path, data: bytes, *, private: bool) -> None:
+    """Write ``data`` to ``target`` whole or not at all (see ``atomic_writer``)."""
+    with atomic_writer(target, private=private) as out:
+        out.write(data)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same existing file (links and relative paths resolved)."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
