@@ -2,7 +2,8 @@
 its claims need (billing provider, submitter, receiver, payer ids, X12 separators).
 
 ``data/practice-demo.toml`` is the bundled demo practice, used when no ``--practice FILE`` is given. The
-file is validated on load; an error names the file, the line and the field.
+file is validated on load (UTF-8 text; charges finite, never negative, by plain HCPCS/CPT code; a locality
+as the GPCI file writes it); an error names the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Literal
 
 import msgspec
 
-from rehabclaim.datafiles import convert_toml
+from rehabclaim.cms.pfs import LOCALITY_NUMBER, MAC
+from rehabclaim.datafiles import check_toml_codes, check_toml_number, convert_toml, read_utf8, toml_field_error
 
 
 class Locality(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -86,13 +88,26 @@ class Practice(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def load_practice(path: Path | None = None) -> Practice:
+    """The practice in ``path`` (the demo when None); an unreadable or bad file raises DataFileError."""
     if path is None:
         return demo_practice()
-    practice = convert_toml(path.read_text(encoding="utf-8"), Practice, str(path))
-    return msgspec.structs.replace(practice, origin=str(path))
+    return parse_practice(read_utf8(path), str(path))
+
+
+def parse_practice(text: str, origin: str) -> Practice:
+    practice = convert_toml(text, Practice, origin)
+    locality = practice.locality
+    if not MAC.fullmatch(locality.mac):
+        raise toml_field_error(origin, text, "locality.mac", "must be 5 digits, as in the GPCI file")
+    if not LOCALITY_NUMBER.fullmatch(locality.number):
+        raise toml_field_error(origin, text, "locality.number", "must be 1 or 2 digits, as in the GPCI file")
+    check_toml_codes(practice.charges, origin, text, "charges")
+    for code, amount in practice.charges.items():
+        check_toml_number(amount, origin, text, f"charges.{code}")
+    return msgspec.structs.replace(practice, origin=origin)
 
 
 @cache
 def demo_practice() -> Practice:
-    text = resources.files("rehabclaim.data").joinpath("practice-demo.toml").read_text(encoding="utf-8")
-    return msgspec.structs.replace(convert_toml(text, Practice, "practice-demo.toml"), origin="practice-demo.toml")
+    raw = resources.files("rehabclaim.data").joinpath("practice-demo.toml").read_bytes()
+    return parse_practice(raw.decode("utf-8"), "practice-demo.toml")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
-from rehabclaim.datafiles import load_toml, require
+from rehabclaim.datafiles import DataFileError, load_toml, require
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +21,10 @@ class Thresholds:
 @cache
 def load_thresholds() -> Thresholds:
     raw = load_toml("thresholds.toml")
-    assistant, orthotic, units = raw["assistant"], raw["orthotic"], raw["units"]
-    return Thresholds(
+    assistant, orthotic, units = (
+        require(raw, table, dict, "thresholds.toml") for table in ("assistant", "orthotic", "units")
+    )
+    thresholds = Thresholds(
         assistant_de_minimis_percent=require(assistant, "de_minimis_percent", int, "thresholds.toml [assistant]"),
         assistant_required_from=require(assistant, "required_from", date, "thresholds.toml [assistant]"),
         orthotic_device_training_minutes_over=require(
@@ -31,3 +33,9 @@ def load_thresholds() -> Thresholds:
         orthotic_units_warning_at=require(orthotic, "units_warning_at", int, "thresholds.toml [orthotic]"),
         unit_minutes=require(units, "unit_minutes", int, "thresholds.toml [units]"),
     )
+    for name in ("assistant_de_minimis_percent", "orthotic_device_training_minutes_over", "orthotic_units_warning_at"):
+        if getattr(thresholds, name) < 0:
+            raise DataFileError(f"thresholds.toml: {name}: must be 0 or more")
+    if thresholds.unit_minutes < 1:
+        raise DataFileError("thresholds.toml: units.unit_minutes: must be 1 or more")
+    return thresholds

@@ -7,7 +7,8 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from rehabclaim.datafiles import DataFileError, load_toml, optional_date, require
+from rehabclaim.datafiles import DataFileError, is_code, load_toml, optional_date, require
+from rehabclaim.errors import quote
 
 KINDS = frozenset({"CPT", "Category III", "HCPCS"})
 CATEGORIES = frozenset(
@@ -121,12 +122,12 @@ class Catalog:
 def _parse_code(row: dict[str, Any], index: int) -> Code:
     where = f"codes.toml: code #{index + 1}"
     code = require(row, "code", str, where)
-    where = f"codes.toml: code {code}"
+    where = f"codes.toml: code {code}" if is_code(code) else where
     kind = require(row, "kind", str, where)
     category = require(row, "category", str, where)
     disciplines = tuple(require(row, "disciplines", list, where))
     if kind not in KINDS:
-        raise DataFileError(f"{where}: field 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
+        raise DataFileError(f"{where}: field 'kind' must be one of {sorted(KINDS)}, got {quote(kind)}")
     if category not in CATEGORIES:
         raise DataFileError(f"{where}: field 'category' must be one of {sorted(CATEGORIES)}")
     if not set(disciplines) <= DISCIPLINES:
@@ -134,6 +135,8 @@ def _parse_code(row: dict[str, Any], index: int) -> Code:
     encounter = row.get("encounter")
     if encounter is not None and encounter not in ENCOUNTERS:
         raise DataFileError(f"{where}: field 'encounter' must be one of {sorted(ENCOUNTERS)}")
+    if not is_code(code):
+        raise DataFileError(f"{where}: field 'code' must be a 5-character HCPCS/CPT code, got {quote(code)}")
     return Code(
         code=code,
         kind=kind,

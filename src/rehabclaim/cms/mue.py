@@ -3,18 +3,28 @@
 Layout (reference ncci-mue.md s. 3): CSV opening with quoted preamble rows, then the header
 ``HCPCS/CPT Code, Practitioner Services MUE Values, MUE Adjudication Indicator, MUE Rationale``. The
 adjudication indicator (MAI) is a digit and text: 1 line edit, 2 date-of-service edit (policy),
-3 date-of-service edit (clinical). Columns are found by header text; a bad row refuses the file.
+3 date-of-service edit (clinical). Columns are found by header text; a bad row refuses the file, and so
+does a code listed twice with different values.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rehabclaim.datafiles import DataFileError
+from rehabclaim.datafiles import (
+    DataFileError,
+    RowError,
+    add_row,
+    check_width,
+    csv_records,
+    plain_code,
+    plain_whole_number,
+)
+from rehabclaim.errors import quote
 
 MAI_MEANING = {"1": "line edit", "2": "date of service edit: policy", "3": "date of service edit: clinical"}
+FACTS = {"units": "MUE Values", "indicator": "MUE Adjudication Indicator"}  # what two rows of a code must agree on
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +48,14 @@ def _find(header: list[str], words: str, origin: str, number: int) -> int:
 
 
 def parse_mue(lines: Iterable[str], origin: str, keep: frozenset[str] | None = None) -> dict[str, Mue]:
+    """Every row is checked; only codes in ``keep`` (all when None) are returned."""
     table: dict[str, Mue] = {}
-    columns: tuple[int, int, int, int] | None = None
-    for number, row in enumerate(csv.reader(lines), start=1):
-        if columns is None:
+    header: list[str] | None = None
+    columns: tuple[int, int, int, int] = (0, 0, 0, 0)
+    for number, row in csv_records(lines, origin):
+        if header is None:
             if row and row[0].strip().lower().startswith("hcpcs"):
+                header = [" ".join(cell.split()) for cell in row]  # the real header wraps "HCPCS/\nCPT Code"
                 columns = (
                     0,
                     _find(row, "mue values", origin, number),
@@ -52,19 +65,25 @@ def parse_mue(lines: Iterable[str], origin: str, keep: frozenset[str] | None = N
             continue
         if not any(cell.strip() for cell in row):
             continue
-        where = f"{origin} line {number}"
-        code_at, units_at, mai_at, why_at = columns
-        if len(row) <= max(columns):
-            raise DataFileError(f"{where}: expected {max(columns) + 1} columns, got {len(row)}")
-        code, units_text, mai_text = row[code_at].strip().upper(), row[units_at].strip(), row[mai_at].strip()
-        if not units_text.isdigit():
-            raise DataFileError(f"{where}: field 'MUE Values' must be a whole number, got {units_text!r}")
-        if mai_text[:1] not in MAI_MEANING:
-            raise DataFileError(
-                f"{where}: field 'MUE Adjudication Indicator' must start with 1, 2 or 3, got {mai_text!r}"
-            )
-        if keep is None or code in keep:
-            table[code] = Mue(code, int(units_text), mai_text[:1], row[why_at].strip(), where)
-    if columns is None:
+        check_width(row, header, origin, number)
+        mue = _row(row, columns, origin, number)
+        add_row(table, mue.code, mue, FACTS, f"code {mue.code}")
+    if header is None:
         raise DataFileError(f"{origin}: no header row starting with 'HCPCS' (not an MUE file?)")
-    return table
+    return table if keep is None else {code: mue for code, mue in table.items() if code in keep}
+
+
+def _row(row: list[str], columns: tuple[int, int, int, int], origin: str, number: int) -> Mue:
+    code_at, units_at, mai_at, why_at = columns
+    mai_text = row[mai_at].strip()
+    if mai_text[:1] not in MAI_MEANING:
+        raise RowError(
+            origin, number, "MUE Adjudication Indicator", f"must start with 1, 2 or 3, got {quote(mai_text)}"
+        )
+    return Mue(
+        code=plain_code(row[code_at], origin, number, "HCPCS/CPT Code"),
+        units=plain_whole_number(row[units_at], origin, number, "MUE Values"),
+        indicator=mai_text[:1],
+        rationale=row[why_at].strip(),
+        origin=f"{origin} line {number}",
+    )

@@ -4,8 +4,9 @@ Layout (reference ncci-mue.md s. 2): tab-delimited text; a copyright preamble; a
 "Column 1" and "Column 2"; legend rows under it; then data rows: column 1 code, column 2 code, prior-1996
 flag, effective date ``YYYYMMDD``, deletion date ``YYYYMMDD`` or ``*``, modifier indicator 0/1/9 and a
 rationale. Columns are found by header text, never by position. A malformed data row refuses the file
-with its line and field named. Only pairs whose codes are both in ``keep`` are kept: the engine knows
-nothing of other codes, and a full quarter holds over a million edits.
+with its line and field named, and so does an edit deleted before it took effect or a code that is not a
+plain HCPCS/CPT code. Only pairs whose codes are both in ``keep`` are kept: the engine knows nothing of
+other codes, and a full quarter holds over a million edits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from rehabclaim.datafiles import DataFileError
+from rehabclaim.datafiles import DataFileError, RowError, plain_code, yyyymmdd
+from rehabclaim.errors import quote
 
 INDICATORS = frozenset({"0", "1", "9"})
 HEADERS = {
@@ -41,15 +43,6 @@ class PtpEdit:
         return self.effective <= day and (self.deletion is None or day < self.deletion)
 
 
-def parse_yyyymmdd(text: str, where: str, field: str) -> date:
-    if len(text) != 8 or not text.isdigit():
-        raise DataFileError(f"{where}: field '{field}' must be a date YYYYMMDD, got {text!r}")
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        raise DataFileError(f"{where}: field '{field}' is not a real date: {text!r}") from None
-
-
 def _columns(header: list[str], origin: str, number: int) -> dict[str, int]:
     lowered = [cell.strip().lower() for cell in header]
     found = {}
@@ -74,13 +67,13 @@ def parse_ptp(lines: Iterable[str], origin: str, keep: frozenset[str] | None = N
                 columns = _columns(cells, origin, number)
             continue
         effective_text = cells[columns["effective"]].strip() if len(cells) > columns["effective"] else ""
-        if not (len(effective_text) == 8 and effective_text.isdigit()):
+        if not (len(effective_text) == 8 and effective_text.isascii() and effective_text.isdigit()):
             if any(cell.strip() for cell in cells[:2]):
-                raise DataFileError(
-                    f"{origin} line {number}: field 'Effective Date' must be a date YYYYMMDD, got {effective_text!r}"
+                raise RowError(
+                    origin, number, "Effective Date", f"must be a date YYYYMMDD, got {quote(effective_text)}"
                 )
             continue  # legend rows under the header, blank lines
-        edit = _edit(cells, columns, f"{origin} line {number}")
+        edit = _edit(cells, columns, origin, number)
         if keep is None or (edit.column_1 in keep and edit.column_2 in keep):
             edits.append(edit)
     if columns is None:
@@ -88,26 +81,28 @@ def parse_ptp(lines: Iterable[str], origin: str, keep: frozenset[str] | None = N
     return edits
 
 
-def _edit(cells: list[str], columns: dict[str, int], where: str) -> PtpEdit:
+def _edit(cells: list[str], columns: dict[str, int], origin: str, number: int) -> PtpEdit:
     def cell(name: str) -> str:
         index = columns[name]
         return cells[index].strip() if index < len(cells) else ""
 
     indicator = cell("modifier")
     if indicator not in INDICATORS:
-        raise DataFileError(f"{where}: field 'Modifier' must be 0, 1 or 9, got {indicator!r}")
+        raise RowError(origin, number, "Modifier", f"must be 0, 1 or 9, got {quote(indicator)}")
+    effective = yyyymmdd(cell("effective"), origin, number, "Effective Date")
     deletion_text = cell("deletion")
-    column_1, column_2 = cell("column_1").upper(), cell("column_2").upper()
-    if not column_1 or not column_2:
-        raise DataFileError(f"{where}: field 'Column 1'/'Column 2' is empty")
+    deletion = None if deletion_text in ("*", "") else yyyymmdd(deletion_text, origin, number, "Deletion Date")
+    if deletion is not None and deletion < effective:
+        # equal dates are an edit that never applied; earlier is a corrupt row, not a rule
+        raise RowError(origin, number, "Deletion Date", f"{quote(deletion_text)} is before the effective date")
     return PtpEdit(
-        column_1=column_1,
-        column_2=column_2,
-        effective=parse_yyyymmdd(cell("effective"), where, "Effective Date"),
-        deletion=None if deletion_text in ("*", "") else parse_yyyymmdd(deletion_text, where, "Deletion Date"),
+        column_1=plain_code(cell("column_1"), origin, number, "Column 1"),
+        column_2=plain_code(cell("column_2"), origin, number, "Column 2"),
+        effective=effective,
+        deletion=deletion,
         indicator=indicator,
         rationale=cell("rationale"),
-        origin=where,
+        origin=f"{origin} line {number}",
     )
 
 

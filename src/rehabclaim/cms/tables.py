@@ -1,5 +1,8 @@
 """The CMS rule tables the engine uses, loaded once: the bundled samples, or the official files the user
-dropped into the rules folder (``<rules dir>/ncci``, ``/mue``, ``/pfs``), which replace the samples."""
+dropped into the rules folder (``<rules dir>/ncci``, ``/mue``, ``/pfs``), which replace the samples.
+
+Several files of a kind are read as one table: a code (MUE, PPRRVU of one year) or locality (GPCI of one
+year) that two files give different values refuses both, naming each file and line."""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from rehabclaim.catalog import load_catalog
+from rehabclaim.cms.mue import FACTS as MUE_FACTS
 from rehabclaim.cms.mue import Mue, parse_mue
-from rehabclaim.cms.pfs import Gpci, Rvu, parse_gpci, parse_rvus
+from rehabclaim.cms.pfs import GPCI_FACTS, RVU_FACTS, Gpci, Rvu, parse_gpci, parse_rvus
 from rehabclaim.cms.ptp import PtpTable, parse_ptp
+from rehabclaim.datafiles import Sourced, merge_rows, read_bytes
 from rehabclaim.settings import drop_in_files
 
 BUNDLED = {
@@ -25,7 +30,7 @@ BUNDLED = {
 }
 T = TypeVar("T")
 K = TypeVar("K")
-V = TypeVar("V")
+R = TypeVar("R", bound=Sourced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,7 @@ def _sources(kind: str, folder: str, pattern: str) -> list[tuple[str, Iterable[s
 
 def _lines(path: Path) -> list[str]:
     # CMS text files are Latin-1 or UTF-8 depending on the year; Latin-1 never fails to decode.
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     try:
         return raw.decode("utf-8-sig").splitlines(True)
     except UnicodeDecodeError:
@@ -67,18 +72,11 @@ def year_of(origin: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _by_year(parts: list[dict[K, V]], files: list[str]) -> dict[int, dict[K, V]]:
-    years: dict[int, dict[K, V]] = {}
+def _by_year(parts: list[dict[K, R]], files: list[str], facts: dict[str, str], name: str) -> dict[int, dict[K, R]]:
+    years: dict[int, list[dict[K, R]]] = {}
     for part, origin in zip(parts, files, strict=True):
-        years.setdefault(year_of(origin), {}).update(part)
-    return years
-
-
-def _merge(parts: Iterable[dict[str, V]]) -> dict[str, V]:
-    merged: dict[str, V] = {}
-    for part in parts:
-        merged.update(part)
-    return merged
+        years.setdefault(year_of(origin), []).append(part)
+    return {year: merge_rows(same_year, facts, name) for year, same_year in years.items()}
 
 
 def _load(kind: str, folder: str, pattern: str, parse: Callable[[Iterable[str], str], T]) -> tuple[list[T], list[str]]:
@@ -102,8 +100,8 @@ def load_cms_tables() -> CmsTables:
     gpci_parts, gpci_files = _load("gpci", "pfs", "GPCI*", parse_gpci)
     return CmsTables(
         ptp=PtpTable(edit for part in ptp_parts for edit in part),
-        mue=_merge(mue_parts),
-        rvus=_by_year(rvu_parts, rvu_files),
-        gpci=_by_year(gpci_parts, gpci_files),
+        mue=merge_rows(mue_parts, MUE_FACTS, "code"),
+        rvus=_by_year(rvu_parts, rvu_files, RVU_FACTS, "code"),
+        gpci=_by_year(gpci_parts, gpci_files, GPCI_FACTS, "MAC and locality"),
         files=tuple(ptp_files + mue_files + rvu_files + gpci_files),
     )

@@ -1,4 +1,7 @@
-"""Medicare payment figures by date of service, from ``data/medicare-payment.toml``."""
+"""Medicare payment figures by date of service, from ``data/medicare-payment.toml``.
+
+Every amount is checked on load: finite (TOML and Decimal both allow NaN and infinity), a conversion
+factor above 0, a percent from 0 to 100, a threshold 0 or more; a bad figure refuses the file."""
 
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ from importlib import resources
 
 import msgspec
 
-from rehabclaim.datafiles import convert_toml
+from rehabclaim.datafiles import ZERO, DataFileError, convert_toml
+from rehabclaim.errors import quote
+
+ORIGIN = "medicare-payment.toml"
+HUNDRED = Decimal(100)
 
 
 class Dated(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -89,5 +96,28 @@ class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 @cache
 def medicare_payment() -> MedicarePayment:
-    text = resources.files("rehabclaim.data").joinpath("medicare-payment.toml").read_text(encoding="utf-8")
-    return convert_toml(text, MedicarePayment, "medicare-payment.toml")
+    raw = resources.files("rehabclaim.data").joinpath(ORIGIN).read_bytes()
+    return check_payment(convert_toml(raw.decode("utf-8"), MedicarePayment, ORIGIN))
+
+
+def check_payment(payment: MedicarePayment) -> MedicarePayment:
+    """``payment`` itself when every figure is in range; else DataFileError naming the field."""
+    for index, factor in enumerate(payment.conversion_factor):
+        _in_range(factor.amount, f"conversion_factor[{index}].amount", ZERO, None, above=True)
+        if factor.qp_amount is not None:
+            _in_range(factor.qp_amount, f"conversion_factor[{index}].qp_amount", ZERO, None, above=True)
+    for table, rows in (("mppr", payment.mppr), ("assistant_payment", payment.assistant_payment)):
+        for index, row in enumerate(rows):
+            _in_range(row.percent, f"{table}[{index}].percent", ZERO, HUNDRED)
+    for index, year in enumerate(payment.kx_threshold):
+        _in_range(year.amount, f"kx_threshold[{index}].amount", ZERO, None)
+    for index, years in enumerate(payment.review_threshold):
+        _in_range(years.amount, f"review_threshold[{index}].amount", ZERO, None)
+    return payment
+
+
+def _in_range(value: Decimal, field: str, low: Decimal, high: Decimal | None, above: bool = False) -> None:
+    too_low = value <= low if above else value < low
+    if not value.is_finite() or too_low or (high is not None and value > high):
+        bounds = f"above {low}" if above else f"from {low}" + (f" to {high}" if high is not None else " up")
+        raise DataFileError(f"{ORIGIN}: {field}: must be a finite number {bounds}, got {quote(value)}")

@@ -16,8 +16,10 @@ Schema (every table optional except ``name``, ``source`` and ``[units]``; see do
     [fees]         schedule = "medicare" | "percent-of-medicare" | "contracted"; percent_of_medicare;
                    contracted = {"97110" = 31.50}
 
-A file that does not fit is refused whole: the error names the file, the line and the field. Payer files
-in the drop-in folder (``<rules dir>/payers/*.toml``) replace bundled ones with the same name.
+A file that does not fit is refused whole: the error names the file, the line and the field. Numbers are
+finite and never negative; codes are plain HCPCS/CPT codes as billed (``97110``, ``L3809``). Payer files in
+the drop-in folder (``<rules dir>/payers/*.toml``) replace bundled ones with the same name (ignoring case).
+The table is loaded whole when an engine is built, so a bad file stops a command before any visit.
 """
 
 from __future__ import annotations
@@ -26,20 +28,32 @@ from datetime import date
 from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from rehabclaim.datafiles import DataFileError, convert_toml, line_of
+from rehabclaim.datafiles import (
+    DataFileError,
+    check_toml_codes,
+    check_toml_number,
+    convert_toml,
+    decode_utf8,
+    line_of,
+    place,
+    read_utf8,
+    toml_field_error,
+)
 from rehabclaim.settings import drop_in_files
 
 DEFAULT_KEY = "default"
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 # Policy tables reject unknown fields: a typo must not silently turn a rule off.
 class UnitPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     method: Literal["cms", "per-code"]
-    max_per_visit: int | None = None
+    max_per_visit: NonNegative | None = None
     max_per_code: dict[str, int] = {}
 
 
@@ -74,11 +88,11 @@ class CategoryIIIPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 class PlanOfCarePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     certification_required: bool = False
-    progress_report_every_treatment_days: int | None = None
+    progress_report_every_treatment_days: Positive | None = None
 
 
 class ClaimPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    timely_filing_days: int | None = None
+    timely_filing_days: Positive | None = None
 
 
 class FeePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -108,23 +122,47 @@ class PayerPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 def parse_policy(key: str, text: str, origin: str) -> PayerPolicy:
     """Validate one payer file's text; raise DataFileError naming file, line and field."""
     policy = convert_toml(text, PayerPolicy, origin)
-    for code, limit in policy.units.max_per_code.items():
+    _check_units(policy.units, text, origin)
+    _check_fees(policy.fees, text, origin)
+    _check_telehealth(policy.telehealth, text, origin)
+    check_toml_codes(policy.category_iii.covered, origin, text, "category_iii.covered")
+    return msgspec.structs.replace(policy, key=key, origin=origin)
+
+
+def _check_units(units: UnitPolicy, text: str, origin: str) -> None:
+    check_toml_codes(units.max_per_code, origin, text, "units.max_per_code")
+    for code, limit in units.max_per_code.items():
         if limit < 0:
-            raise DataFileError(
-                f"{origin} line {line_of(text, 'units.max_per_code')}: units.max_per_code.{code}: must be 0 or more"
-            )
-    if policy.fees.schedule == "percent-of-medicare" and policy.fees.percent_of_medicare is None:
+            raise toml_field_error(origin, text, f"units.max_per_code.{code}", "must be 0 or more")
+
+
+def _check_fees(fees: FeePolicy, text: str, origin: str) -> None:
+    if fees.schedule == "percent-of-medicare" and fees.percent_of_medicare is None:
         raise DataFileError(
-            f"{origin} line {line_of(text, 'fees.schedule')}: fees.percent_of_medicare: "
+            f"{place(origin, line_of(text, 'fees.schedule'))}: fees.percent_of_medicare: "
             "required when schedule is percent-of-medicare"
         )
-    return msgspec.structs.replace(policy, key=key, origin=origin)
+    if fees.percent_of_medicare is not None:
+        check_toml_number(fees.percent_of_medicare, origin, text, "fees.percent_of_medicare")
+    check_toml_codes(fees.contracted, origin, text, "fees.contracted")
+    for code, amount in fees.contracted.items():
+        check_toml_number(amount, origin, text, f"fees.contracted.{code}")
+
+
+def _check_telehealth(telehealth: TelehealthPolicy, text: str, origin: str) -> None:
+    check_toml_codes(telehealth.codes, origin, text, "telehealth.codes")
+    start, end = telehealth.allowed_from, telehealth.allowed_through
+    if start is not None and end is not None and end < start:
+        raise toml_field_error(origin, text, "telehealth.allowed_through", f"{end} is before allowed_from {start}")
 
 
 def _bundled_files() -> dict[str, tuple[str, str]]:
     folder = resources.files("rehabclaim.data").joinpath("payers")
     return {
-        entry.name.removesuffix(".toml"): (entry.read_text(encoding="utf-8"), f"payers/{entry.name}")
+        entry.name.removesuffix(".toml"): (
+            decode_utf8(entry.read_bytes(), f"payers/{entry.name}"),
+            f"payers/{entry.name}",
+        )
         for entry in folder.iterdir()
         if entry.name.endswith(".toml")
     }
@@ -133,10 +171,15 @@ def _bundled_files() -> dict[str, tuple[str, str]]:
 @cache
 def payer_table() -> dict[str, PayerPolicy]:
     """Every payer policy, bundled and drop-in; any bad file refuses the whole table."""
-    sources = _bundled_files()
+    sources = {key.lower(): source for key, source in _bundled_files().items()}
+    dropped: dict[str, str] = {}
     for path in drop_in_files("payers", "*.toml"):
-        sources[path.stem] = (path.read_text(encoding="utf-8"), str(path))
-    table = {key.lower(): parse_policy(key.lower(), text, origin) for key, (text, origin) in sources.items()}
+        key = path.stem.lower()
+        if key in dropped:  # Acme.toml and acme.toml: one would silently win
+            raise DataFileError(f"{path}: the same payer as {dropped[key]} (names ignore case); keep one")
+        dropped[key] = str(path)
+        sources[key] = (read_utf8(path), str(path))
+    table = {key: parse_policy(key, text, origin) for key, (text, origin) in sources.items()}
     if DEFAULT_KEY not in table:
         raise DataFileError(f"payers: no {DEFAULT_KEY}.toml (the profile for payers not configured)")
     return table
