@@ -9,6 +9,8 @@ FAMILY_TITLES = {
     "codes": "Codes",
     "units": "Units",
     "orthotics": "Orthotics",
+    "evaluations": "Evaluations",
+    "xr": "XR and VR codes",
     "diagnoses": "Diagnoses",
     "ncci": "NCCI edits",
     "payer": "Payer policy",

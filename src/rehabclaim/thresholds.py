@@ -16,13 +16,14 @@ class Thresholds:
     orthotic_device_training_minutes_over: int
     orthotic_units_warning_at: int
     unit_minutes: int
+    plan_of_care_certified_days_max: int
 
 
 @cache
 def load_thresholds() -> Thresholds:
     raw = load_toml("thresholds.toml")
-    assistant, orthotic, units = (
-        require(raw, table, dict, "thresholds.toml") for table in ("assistant", "orthotic", "units")
+    assistant, orthotic, units, plan_of_care = (
+        require(raw, table, dict, "thresholds.toml") for table in ("assistant", "orthotic", "units", "plan_of_care")
     )
     thresholds = Thresholds(
         assistant_de_minimis_percent=require(assistant, "de_minimis_percent", int, "thresholds.toml [assistant]"),
@@ -32,10 +33,15 @@ def load_thresholds() -> Thresholds:
         ),
         orthotic_units_warning_at=require(orthotic, "units_warning_at", int, "thresholds.toml [orthotic]"),
         unit_minutes=require(units, "unit_minutes", int, "thresholds.toml [units]"),
+        plan_of_care_certified_days_max=require(
+            plan_of_care, "certified_days_max", int, "thresholds.toml [plan_of_care]"
+        ),
     )
     for name in ("assistant_de_minimis_percent", "orthotic_device_training_minutes_over", "orthotic_units_warning_at"):
         if getattr(thresholds, name) < 0:
             raise DataFileError(f"thresholds.toml: {name}: must be 0 or more")
     if thresholds.unit_minutes < 1:
         raise DataFileError("thresholds.toml: units.unit_minutes: must be 1 or more")
+    if thresholds.plan_of_care_certified_days_max < 1:
+        raise DataFileError("thresholds.toml: plan_of_care.certified_days_max: must be 1 or more")
     return thresholds

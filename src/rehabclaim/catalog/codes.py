@@ -26,6 +26,7 @@ CATEGORIES = frozenset(
 )
 DISCIPLINES = frozenset({"PT", "OT", "SLP"})
 ENCOUNTERS = frozenset({"initial", "subsequent"})
+EVALUATIONS = frozenset({"initial", "re-evaluation"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class Code:
     subsequent_code: str | None = None
     same_region_conflicts: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    evaluation: str | None = None  # "initial" or "re-evaluation": a clinician's service, never an assistant's
+    evaluation_group: str | None = None  # evaluations of one group: one code, once, on a date of service
+    min_age_years: int | None = None  # not reported for a younger patient
+    minutes_per_unit: int | None = None  # a non-therapy code billed per this many minutes of its own time
 
     @property
     def is_addon(self) -> bool:
@@ -77,6 +82,10 @@ class Code:
             "encounter": self.encounter,
             "subsequent_code": self.subsequent_code,
             "keywords": list(self.keywords),
+            "evaluation": self.evaluation,
+            "evaluation_group": self.evaluation_group,
+            "min_age_years": self.min_age_years,
+            "minutes_per_unit": self.minutes_per_unit,
             "source": self.source,
         }
 
@@ -135,6 +144,9 @@ def _parse_code(row: dict[str, Any], index: int) -> Code:
     encounter = row.get("encounter")
     if encounter is not None and encounter not in ENCOUNTERS:
         raise DataFileError(f"{where}: field 'encounter' must be one of {sorted(ENCOUNTERS)}")
+    evaluation = row.get("evaluation")
+    if evaluation is not None and evaluation not in EVALUATIONS:
+        raise DataFileError(f"{where}: field 'evaluation' must be one of {sorted(EVALUATIONS)}")
     if not is_code(code):
         raise DataFileError(f"{where}: field 'code' must be a 5-character HCPCS/CPT code, got {quote(code)}")
     return Code(
@@ -155,7 +167,23 @@ def _parse_code(row: dict[str, Any], index: int) -> Code:
         subsequent_code=row.get("subsequent_code"),
         same_region_conflicts=tuple(row.get("same_region_conflicts", ())),
         keywords=tuple(row.get("keywords", ())),
+        evaluation=evaluation,
+        evaluation_group=_optional(row, "evaluation_group", str, where),
+        min_age_years=_optional_count(row, "min_age_years", 0, where),
+        minutes_per_unit=_optional_count(row, "minutes_per_unit", 1, where),
     )
+
+
+def _optional(row: dict[str, Any], field: str, kind: type, where: str) -> Any:
+    return require(row, field, kind, where) if field in row else None
+
+
+def _optional_count(row: dict[str, Any], field: str, least: int, where: str) -> int | None:
+    """A whole number of at least ``least``, or None when the row does not give it."""
+    value: int | None = _optional(row, field, int, where)
+    if value is not None and value < least:
+        raise DataFileError(f"{where}: field '{field}' must be {least} or more, got {value}")
+    return value
 
 
 def _parse_modifier(row: dict[str, Any], index: int) -> Modifier:

@@ -1,13 +1,14 @@
 """The rules, one module per family; each rule is found by its id in ``RULES_BY_ID``.
 
-Families: modifiers (M), codes (C), units (U), orthotics (O), diagnoses (D), ncci (N), payer (P),
-kx (K), plan_of_care (R), claim (X: only when claims are built).
+Families: modifiers (M), codes (C), units (U), orthotics (O), evaluations (E), xr (V), diagnoses (D),
+ncci (N), payer (P), kx (K), plan_of_care (R), claim (X: only when claims are built).
 """
 
 from rehabclaim.rules import (  # noqa: F401  (importing a family registers its rules)
     claim,
     codes,
     diagnoses,
+    evaluations,
     kx,
     modifiers,
     ncci,
@@ -15,6 +16,7 @@ from rehabclaim.rules import (  # noqa: F401  (importing a family registers its 
     payer,
     plan_of_care,
     units,
+    xr,
 )
 from rehabclaim.rules.base import REGISTRY, Rule
 

@@ -91,7 +91,8 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     The visit's ``rendered_by: "assistant"`` means the assistant furnished all of every service; a
     service's ``assistant_minutes`` are the minutes the assistant furnished independently of the therapist
     (time treating together counts as the therapist's). The 10% de minimis share is applied per unit for
-    timed codes and to the whole service for untimed codes.
+    timed codes and to the whole service for untimed codes. An evaluation never carries CQ/CO: an assistant
+    may not furnish it at all, which E001 reports as an error.
 
     Why: claims for services furnished in whole or in part by a PTA/OTA must carry CQ/CO from 2020-01-01;
     Medicare pays those services at 85% from 2022-01-01.
@@ -112,8 +113,8 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
         return
     whole_visit = ctx.visit.rendered_by == "assistant"
     for line in ctx.lines:
-        if not line.code.therapy or line.units == 0:
-            continue
+        if not line.code.therapy or line.units == 0 or line.code.evaluation is not None:
+            continue  # an evaluation is the therapist's or an error (E001), never a reduced-rate CQ/CO line
         if whole_visit:
             line.assistant_minutes = line.counted_minutes
             line.assistant_units = line.units

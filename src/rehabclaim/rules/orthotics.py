@@ -195,3 +195,41 @@ def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
                     ),
                 )
                 break
+
+
+@rule(
+    "O006",
+    "later-encounter-code-on-initial-encounter",
+    "error",
+    "97763 billed at the initial orthotic/prosthetic encounter",
+    triggers=codes_where(lambda code: code.encounter == "subsequent"),
+)
+def subsequent_code_on_initial_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports 97763 on a visit that says it is the initial orthotic or prosthetic encounter
+    (``"initial_orthotic_encounter": true``), naming the initial-encounter codes. A 97763 for a stated body
+    region other than that of a 97760/97761 on the same visit passes: a later encounter for another device.
+
+    Why: 97763 is for the encounters after the first; the first encounter is 97760 (orthotic) or 97761
+    (prosthetic). 97763 at the initial encounter is the wrong code and is denied or corrected on review.
+
+    Example: 97763 with ``initial_orthotic_encounter: true`` -> error "bill 97760 or 97761".
+
+    Fix: bill 97760 (orthotic management and training) or 97761 (prosthetic training) for the same minutes.
+
+    Source: AOTA "Orthotics"; PT Management 2018 changes (reference orthotics.md s. 1-2); encounter codes
+    in ``data/codes.toml``.
+    """
+    if ctx.visit.initial_orthotic_encounter is not True:
+        return
+    initial_regions = {region for line in _initial_encounter_lines(ctx) for region in line.regions}
+    for line in ctx.lines:
+        if line.code.encounter != "subsequent":
+            continue
+        if line.regions and initial_regions and not line.regions & initial_regions:
+            continue  # the initial encounter is for another device
+        initial = sorted(code.code for code in ctx.catalog.codes.values() if code.subsequent_code == line.code.code)
+        instead = f"; bill {' or '.join(initial)}" if initial else ""
+        yield (
+            line.code.code,
+            f"{line.code.code} is for encounters after the initial one and this is the initial encounter{instead}",
+        )

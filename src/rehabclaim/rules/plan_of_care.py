@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.rules.base import Hit, rule
@@ -40,16 +41,21 @@ def progress_report_due(ctx: ScrubContext) -> Iterator[Hit]:
 @rule("R002", "outside-plan-of-care", "error", "Treatment outside the certified plan-of-care dates")
 def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
     """Reports a visit whose date of service falls outside the certified plan of care, for payers that
-    require certification.
+    require certification: before its first day, after its last, or after the most a certification covers
+    (90 calendar days, its first day counted as day 1) when the plan runs longer.
 
-    Why: Medicare pays therapy only under a plan of care certified by a physician/NPP; the certified
-    duration is at most 90 calendar days, and recertification is needed to go on.
+    Why: Medicare pays therapy only under a plan of care certified by a physician/NPP; a certification
+    covers the plan's duration or 90 calendar days, whichever is less, and recertification is needed to
+    go on. A plan written for 120 days is certified for its first 90 only.
 
-    Example: plan certified 2026-03-01 to 2026-05-29, visit on 2026-06-01 -> error.
+    Example: plan certified 2026-03-01 to 2026-05-29, visit on 2026-06-01 -> error; plan certified
+    2026-03-01 to 2026-07-15, visit on 2026-06-01 -> error "covers at most 90 calendar days (through
+    2026-05-29)".
 
     Fix: obtain a recertification covering the date (delayed certification needs evidence of diligence).
 
-    Source: Pub. 100-02 ch. 15 s. 220.1.3 (reference medicare-policy.md s. 1).
+    Source: Pub. 100-02 ch. 15 s. 220.1.3, "the lesser of" the plan's duration and 90 calendar days (BPM
+    p.181; reference medicare-policy.md s. 1); the 90 days in ``data/thresholds.toml``.
     """
     if not ctx.payer.plan_of_care.certification_required:
         return
@@ -57,12 +63,20 @@ def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
     if found is None:
         return
     plan, day = found.value, ctx.visit.date
+    certified = (
+        f"the plan of care is certified {plan.certified_from.isoformat()} to {plan.certified_through.isoformat()}"
+    )
     if not plan.certified_from <= day <= plan.certified_through:
+        yield None, f"{certified}, not {day.isoformat()} (from the {found.source})"
+        return
+    most = ctx.thresholds.plan_of_care_certified_days_max
+    if (day - plan.certified_from).days >= most:
+        through = plan.certified_from + timedelta(days=most - 1)
         yield (
             None,
             (
-                f"the plan of care is certified {plan.certified_from.isoformat()} to "
-                f"{plan.certified_through.isoformat()}, not {day.isoformat()} (from the {found.source})"
+                f"{certified}, but a certification covers at most {most} calendar days (through "
+                f"{through.isoformat()}), not {day.isoformat()} (from the {found.source}): recertify"
             ),
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rehabclaim.lines import WorkLine
-from rehabclaim.units.methods import UnitPlan, allocate_units
+from rehabclaim.units.methods import UnitPlan, allocate_units, units_past_midpoint
 
 
 def counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
@@ -37,6 +37,20 @@ def assign_units(lines: list[WorkLine], method: str) -> UnitPlan:
             line.units = 1
             line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes (units.md s. 5)"
         else:
-            line.units = 1 if line.stated_units is None else line.stated_units
-            line.why = f"{line.code.code}: {line.units} unit(s) as documented (not a timed therapy code)"
+            line.units, line.why = _other_units(line)
     return plan
+
+
+def _other_units(line: WorkLine) -> tuple[int, str]:
+    """Units of a code that is not a therapy code: from its own minutes when it is billed per so many
+    minutes (0772T/0774T: each further 15 minutes of intraservice time) and they are documented, else as
+    stated (one when not stated)."""
+    code, per_unit = line.code.code, line.code.minutes_per_unit
+    if per_unit is not None and line.minutes is not None:
+        units = units_past_midpoint(line.minutes, per_unit)
+        return units, (
+            f"{code}: {line.minutes} min of its own time = {units} unit(s) of {per_unit} min "
+            "(a unit once more than half of it has passed; CPT time convention, units.md s. 6)"
+        )
+    units = 1 if line.stated_units is None else line.stated_units
+    return units, f"{code}: {units} unit(s) as documented (not a timed therapy code)"

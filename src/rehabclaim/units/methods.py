@@ -47,6 +47,12 @@ def units_for_minutes(minutes: int) -> int:
     return (minutes + unit - least) // unit
 
 
+def units_past_midpoint(minutes: int, unit: int) -> int:
+    """Units of ``unit`` minutes each, a unit counting once more than half of it has passed (CPT's time
+    convention, units.md s. 6): for 15-minute units 0-7 -> 0, 8-22 -> 1, 23-37 -> 2, ..."""
+    return (minutes + unit - (unit // 2 + 1)) // unit
+
+
 def cms_total_time(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
     """Allocate units by the CMS total-time method. ``minutes_by_code`` holds each timed code once."""
     unit, _ = _unit_table()
