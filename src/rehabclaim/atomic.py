@@ -10,10 +10,11 @@ mode (0666 less the umask), like any file a program creates.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -39,18 +40,46 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Delete temporaries of ``target`` left by writers that are no longer running; the paths removed."""
+def _remove_temporaries(target: Path, whose: Callable[[int], bool]) -> list[Path]:
+    """Delete the temporaries of ``target`` whose writer's pid ``whose`` accepts; the paths removed."""
     removed: list[Path] = []
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         return removed
     for candidate in folder.iterdir():
         match = _TEMPORARY.match(candidate.name)
-        if match and match["name"] == target.name and not _pid_alive(int(match["pid"])):
+        if match and match["name"] == target.name and whose(int(match["pid"])):
             candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete temporaries of ``target`` left by writers that are no longer running; the paths removed."""
+    return _remove_temporaries(target, lambda pid: not _pid_alive(pid))
+
+
+def remove_own_temporaries(target: Path) -> list[Path]:
+    """Delete this process's temporaries of ``target``: for a signal handler about to end the process
+    without unwinding (so ``atomic_writer`` gets no chance to clean up)."""
+    own = os.getpid()
+    return _remove_temporaries(target, lambda pid: pid == own)
+
+
+def make_folder(folder: Path, *, private: bool) -> None:
+    """Create ``folder`` and its missing parents. For patient data every level created here is owner-only
+    (0700) whatever the umask; a folder that already exists is left as it is (its owner chose its mode)."""
+    if not private:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    missing: list[Path] = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # a concurrent run made it first: theirs is private too
+            level.mkdir(mode=PRIVATE_DIR_MODE)
+            os.chmod(level, PRIVATE_DIR_MODE)
 
 
 @contextmanager
@@ -58,7 +87,7 @@ def atomic_writer(target: Path, *, private: bool) -> Iterator[IO[bytes]]:
     """A binary handle on a temporary file that replaces ``target`` when the block ends without an error;
     on any error (or KeyboardInterrupt, SystemExit) the temporary file is removed and ``target`` is left as
     it was. ``private``: the file holds patient data and is made owner-only."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent, private=private)
     remove_stale_temporaries(target)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     try:

@@ -1,7 +1,8 @@
 """Where rehabclaim keeps user data and where it looks for drop-in rule files.
 
 - ``REHABCLAIM_DATA_DIR`` (default ``$XDG_DATA_HOME/rehabclaim`` or ``~/.local/share/rehabclaim``): the
-  default SQLite ledger lives here.
+  default SQLite ledger lives here. It holds patient data: the folders rehabclaim creates for it are 0700
+  and the ledger file 0600 (``rehabclaim.ledger.database``); a folder that already exists keeps its mode.
 - ``REHABCLAIM_RULES_DIR`` (default ``<data dir>/rules`` when it exists): files placed here replace or add
   to the bundled samples without a new release: ``payers/*.toml``, ``ncci/*`` (PTP files), ``mue/*`` (MUE
   files), ``pfs/*`` (PPRRVU and GPCI files), in the layouts CMS publishes.
@@ -30,8 +31,12 @@ def rules_dir() -> Path | None:
 
 
 def drop_in_files(kind: str, pattern: str = "*") -> list[Path]:
-    """Files of ``kind`` (a sub-folder) in the drop-in rules folder, sorted by name."""
+    """Files of ``kind`` (a sub-folder) in the drop-in rules folder whose names match ``pattern``, sorted by
+    name; folder and file names are compared case-insensitively (``pfs/pprrvu2026.csv`` is read). Anything
+    in the rules folder that no kind reads raises DataFileError rather than being silently ignored."""
+    from rehabclaim.datafiles import drop_in_listing, matches  # datafiles is the one place kinds are listed
+
     folder = rules_dir()
-    if folder is None or not (folder / kind).is_dir():
+    if folder is None:
         return []
-    return sorted(p for p in (folder / kind).glob(pattern) if p.is_file() and not p.name.startswith("."))
+    return [path for path in drop_in_listing(folder).get(kind, []) if matches(path.name, pattern)]

@@ -2,15 +2,15 @@
 
 Importing that package costs about 2 s and 190 MB, too much for each CLI call or batch worker. The first
 use writes every category/subcategory code with a billable flag to a small text file in the cache folder,
-named by the package version; later processes read that file (tens of milliseconds). Writes go to a
-temporary file renamed into place, so concurrent first runs never see half a file.
+named by the package version; later processes read that file (tens of milliseconds). It is written through
+``rehabclaim.atomic`` (a temporary file renamed into place), so concurrent first runs never see half a file
+and a failed build leaves nothing behind; it holds no patient data, so it gets the usual mode.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +19,7 @@ from importlib.metadata import version
 from itertools import islice
 from pathlib import Path
 
+from rehabclaim.atomic import write_atomic
 from rehabclaim.datafiles import load_toml
 
 PACKAGE = "simple-icd-10-cm"
@@ -107,12 +108,7 @@ def _derive_index_lines() -> list[str]:
 
 def _read_or_build(path: Path) -> dict[str, bool]:
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="ascii") as out:
-            out.write("\n".join(_derive_index_lines()) + "\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        write_atomic(path, ("\n".join(_derive_index_lines()) + "\n").encode("ascii"), private=False)
     index = {}
     with path.open(encoding="ascii") as lines:
         for line in lines:
