@@ -103,8 +103,8 @@ if mode == "render":
     from rehabclaim.x12 import claim837
     interchange_claims = tuple(run.written)
     started = time.perf_counter()
-    text = claim837.Interchange("S", "R", 1, 1, 1, datetime(2026, 6, 2, tzinfo=UTC),
-        claim837.Submitter("A", "B", "C", "1"), claim837.Receiver("R", "R1"),
+    text = claim837.Interchange("SENDER", "RECEIVER", 1, 1, 1, datetime(2026, 6, 2, tzinfo=UTC),
+        claim837.Submitter("A", "BB", "C", "1"), claim837.Receiver("R", "R1"),
         claim837.BillingProvider("B", "1234567893", "1", claim837.Address("1 MAIN", "RALEIGH", "NC", "276011234")),
         interchange_claims).render()
     seconds = time.perf_counter() - started

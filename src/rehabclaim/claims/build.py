@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from rehabclaim.claims.text import name, plain
 from rehabclaim.diagnoses.icd10 import normalize
 from rehabclaim.model import Address, Patient, ScrubResult, Subscriber, Visit
 from rehabclaim.practice import ClaimSettings, PracticeAddress
@@ -17,14 +18,17 @@ class ClaimBuildError(ValueError):
 
 
 def address(value: Address | PracticeAddress) -> x12.Address:
-    return x12.Address(line1=value.line1, city=value.city, state=value.state, zip=value.zip, line2=value.line2)
+    """As ``claims.text.claim_fields`` lists it: lines and city in plain ASCII."""
+    line2 = plain(value.line2) if value.line2 else None
+    return x12.Address(line1=plain(value.line1), city=plain(value.city), state=value.state, zip=value.zip, line2=line2)
 
 
 def _person(who: Patient | Subscriber, member_id: str | None) -> x12.Person:
-    assert who.last_name and who.first_name and who.birth_date and who.sex and who.address
+    assert who.last_name is not None and who.first_name is not None
+    assert who.birth_date and who.sex and who.address
     return x12.Person(
-        last_name=who.last_name.upper(),
-        first_name=who.first_name.upper(),
+        last_name=name(who.last_name),
+        first_name=name(who.first_name),
         birth_date=who.birth_date,
         sex=who.sex,
         address=address(who.address),
@@ -33,7 +37,8 @@ def _person(who: Patient | Subscriber, member_id: str | None) -> x12.Person:
 
 
 def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x12.Claim:
-    """The 837P claim for a visit whose scrub (with the claim rules) found no error."""
+    """The 837P claim for a visit whose scrub (with the claim rules) found no error. ``X12WriteError`` if
+    an element would still be bad (the claim-data rules missed it): the caller holds the visit back."""
     patient = visit.patient
     assert patient is not None
     payer = settings.payers[result.payer]
@@ -74,7 +79,7 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
         rendering_provider=None
         if rendering is None
         else x12.RenderingProvider(
-            npi=rendering.npi, last_name=rendering.last_name.upper(), first_name=rendering.first_name.upper()
+            npi=rendering.npi, last_name=name(rendering.last_name), first_name=name(rendering.first_name)
         ),
     )
     verify_claim(claim, result)

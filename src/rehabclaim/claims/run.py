@@ -1,35 +1,61 @@
-"""Building one 837P interchange from many visits: scrub each with the claim rules, hold back the ones
-with errors, allocate control numbers in the ledger, write the file whole (temporary file, then rename),
-and record the claims sent so remittances can be matched to them."""
+"""Building one 837P interchange from many visits, so that no claim goes out twice and the ledger and the
+files never disagree, even when runs overlap or one is killed.
+
+1. Pending interchanges left by writers that died (same host; process gone, or its id now another's) are
+   resolved first: the file at their path holds their ISA13 -> they were sent; otherwise their claims were
+   never sent and the record goes (``resolve_pending``).
+2. Every visit is scrubbed with the claim rules and its claim built and checked; visits with errors are
+   held back. No control number is taken yet, so a refused visit never costs one.
+3. One transaction: take the control numbers (the UPDATE serialises concurrent runs: row lock on
+   PostgreSQL, write lock on SQLite), drop the visits already sent (a ``claims_sent`` row for the same visit,
+   payer and frequency, whose interchange is pending or sent) unless ``resend``, refuse a path that holds
+   (or is being written with) a recorded interchange, render the interchange (its final check raises on
+   any bad element), record the interchange ``pending`` with its claims; commit. With nothing left to send
+   the transaction is rolled back: no number used, no file written.
+4. The file is written whole (temporary file, fsync, rename; owner-only) at the recorded path; if that
+   fails, the pending record and its claims are removed again (nothing was sent).
+5. The interchange is marked ``sent``. A crash between 3 and 5 is what step 1 resolves.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy import Engine as Database
-from sqlalchemy import insert, select, update
 
+from rehabclaim.atomic import _pid_alive, remove_stale_temporaries, write_atomic
 from rehabclaim.claims.build import address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
+from rehabclaim.claims.text import practice_fields
 from rehabclaim.engine import Engine
 from rehabclaim.ledger.database import insert_ignoring_duplicates
-from rehabclaim.ledger.models import ClaimSent, ControlNumber
+from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord
 from rehabclaim.model import Finding, Visit
+from rehabclaim.practice import ClaimSettings
+from rehabclaim.rules import RULES
 from rehabclaim.x12 import claim837 as x12
-from rehabclaim.x12.core import Separators
+from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError, read_separators
 
 CONTROL_NAMES = ("isa", "gs", "st")
 MAX_CONTROL = 999_999_999  # ISA13 is nine digits
+PENDING, SENT = "pending", "sent"
+QUERY_CHUNK = 500  # visit ids per IN (...) query, well under every database's parameter limit
+
+CLAIM_RULES = frozenset(rule.id for rule in RULES if rule.stage == "claim")  # their info goes with the claim
+ClaimKey = tuple[str, str, str]  # visit id, payer id, frequency: the same claim if all three match
 
 
 class ClaimRunError(ValueError):
-    """The practice file cannot produce claims (no [claims] section)."""
+    """The practice file cannot produce claims, or the output cannot be written (exit status 2)."""
 
 
 @dataclass(slots=True)
@@ -37,6 +63,9 @@ class ClaimRun:
     written: list[x12.Claim] = field(default_factory=list)
     held_back: list[tuple[str, list[Finding]]] = field(default_factory=list)
     interchange_control_number: int | None = None
+    already_sent: list[str] = field(default_factory=list)  # visit ids not sent again (no --resend)
+    recovered: list[tuple[int, str]] = field(default_factory=list)  # (ISA13, "sent" or "not sent")
+    notes: list[tuple[str, list[Finding]]] = field(default_factory=list)  # claim-rule info on claims written
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,60 +80,251 @@ class ClaimRun:
                 {"id": visit_id, "findings": [msgspec.structs.asdict(f) for f in findings]}
                 for visit_id, findings in self.held_back
             ],
+            "already_sent": self.already_sent,
+            "recovered_interchanges": [
+                {"interchange_control_number": number, "outcome": outcome} for number, outcome in self.recovered
+            ],
+            "notes": [
+                {"id": visit_id, "findings": [msgspec.structs.asdict(f) for f in findings]}
+                for visit_id, findings in self.notes
+            ],
         }
+
+
+def _take_control_numbers(connection: Connection) -> dict[str, int]:
+    numbers = {}
+    for name in CONTROL_NAMES:
+        insert_ignoring_duplicates(connection, ControlNumber, {"name": name, "value": 0})
+        current = ControlNumber.name == name
+        connection.execute(update(ControlNumber).where(current).values(value=ControlNumber.value % MAX_CONTROL + 1))
+        numbers[name] = connection.execute(select(ControlNumber.value).where(current)).scalar_one()
+    return numbers
 
 
 def next_control_numbers(database: Database) -> dict[str, int]:
     """The next ISA13, GS06 and ST02, each one more than the last used. The UPDATE comes before the read,
     so it takes the row lock (PostgreSQL) or the write lock (SQLite) first: two runs never share a number."""
-    numbers = {}
     with database.begin() as connection:
-        for name in CONTROL_NAMES:
-            insert_ignoring_duplicates(connection, ControlNumber, {"name": name, "value": 0})
-            current = ControlNumber.name == name
-            connection.execute(update(ControlNumber).where(current).values(value=ControlNumber.value % MAX_CONTROL + 1))
-            numbers[name] = connection.execute(select(ControlNumber.value).where(current)).scalar_one()
-    return numbers
+        return _take_control_numbers(connection)
 
 
-def _write_whole(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def check_settings(settings: ClaimSettings, origin: str) -> Separators:
+    """The interchange's separators, once every practice value the 837P carries fits its element."""
+    chosen = settings.separators
+    separators = Separators(chosen.element, chosen.component, chosen.repetition, chosen.segment)
     try:
-        with os.fdopen(handle, "w", encoding="ascii", newline="") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        separators.check()
+    except ValueError as exc:
+        raise ClaimRunError(f"{origin}: claims.separators: {exc}") from None
+    problems = [
+        f"{path} {reason} (837P element {reference})"
+        for path, reference, value in practice_fields(settings)
+        if (reason := x12.value_problem(reference, value, separators)) is not None
+    ]
+    if problems:
+        raise ClaimRunError(f"{origin}: {'; '.join(problems)}")
+    return separators
 
 
-def write_claims(
-    visits: list[Visit],
+def _isa13(path: str) -> int | None:
+    """The interchange control number of the X12 file at ``path``; None if there is none."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(ISA_LENGTH + 16).decode("ascii")
+        isa = head[: ISA_LENGTH - 1].split(read_separators(head).element)
+        return int(isa[13]) if isa[0] == "ISA" else None
+    except (OSError, UnicodeDecodeError, X12Error, ValueError, IndexError):
+        return None
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc tells (Linux); else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _writer_gone(pid: int, recorded: datetime) -> bool:
+    """Whether the process that recorded an interchange is gone: no process has its id, or the one that has
+    it started after the record was made (the id was reused, after a reboot say)."""
+    if not _pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    when = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)  # SQLite returns it naive (UTC)
+    return started is not None and started > when.timestamp() + 1
+
+
+def resolve_pending(database: Database) -> list[tuple[int, str]]:
+    """Resolve the pending interchanges of writers on this host that are gone (step 1 of the module); those
+    of live writers, or of other hosts (whose processes cannot be seen), are left alone."""
+    host = socket.gethostname()
+    with database.connect() as connection:
+        pending = connection.execute(
+            select(
+                InterchangeRecord.control_number,
+                InterchangeRecord.path,
+                InterchangeRecord.pid,
+                InterchangeRecord.created_at,
+            ).where(InterchangeRecord.status == PENDING, InterchangeRecord.host == host)
+        ).all()
+    resolved = []
+    for number, path, pid, recorded in pending:
+        if not _writer_gone(pid, recorded):
+            continue
+        with contextlib.suppress(OSError):
+            remove_stale_temporaries(Path(path))  # the dead writer's half-written file, if any
+        if _isa13(path) == number:
+            _mark_sent(database, number)
+            resolved.append((number, SENT))
+        elif _forget(database, number):
+            resolved.append((number, "not sent"))
+    return resolved
+
+
+def _mark_sent(database: Database, number: int) -> None:
+    with database.begin() as connection:
+        connection.execute(
+            update(InterchangeRecord)
+            .where(InterchangeRecord.control_number == number, InterchangeRecord.status == PENDING)
+            .values(status=SENT)
+        )
+
+
+def _forget(database: Database, number: int) -> bool:
+    """Remove a pending interchange and its claims (they were never sent); whether it was still there."""
+    with database.begin() as connection:
+        gone = connection.execute(
+            delete(InterchangeRecord).where(
+                InterchangeRecord.control_number == number, InterchangeRecord.status == PENDING
+            )
+        )
+        if gone.rowcount:
+            connection.execute(delete(ClaimSent).where(ClaimSent.interchange_control_number == number))
+        return bool(gone.rowcount)
+
+
+def _build_all(
+    visits: Iterable[Visit],
     engine: Engine,
-    database: Database,
-    out: Path,
-    cms1500_out: Path | None = None,
-    now: datetime | None = None,
-) -> ClaimRun:
-    settings = engine.fees.practice.claims
-    if settings is None:
-        raise ClaimRunError(f"{engine.fees.practice.origin}: the practice file has no [claims] section")
-    run = ClaimRun()
+    settings: ClaimSettings,
+    run: ClaimRun,
+    progress: Callable[[int], None] | None,
+) -> list[x12.Claim]:
+    """Step 2: every visit's claim, or the visit held back with its errors."""
+    built = []
     for visit in visits:
         result = engine.scrub(visit, for_claim=True)
         errors = [f for f in result.findings if f.severity == "error"]
+        if not errors:
+            try:
+                built.append(build_claim(visit, result, settings))
+            except X12WriteError as exc:  # a value rule X006 should have refused: still never written
+                errors = [Finding("X006", "error", None, f"the 837P would be invalid: {exc}")]
+            notes = [f for f in result.findings if f.rule in CLAIM_RULES]
+            if notes and not errors:
+                run.notes.append((visit.id, notes))
         if errors:
             run.held_back.append((visit.id, errors))
+        if progress is not None:
+            progress(1)
+    return built
+
+
+def _key(claim: x12.Claim) -> ClaimKey:
+    return (claim.control_number, claim.payer.id, claim.frequency)
+
+
+def _sent_before(connection: Connection, claims: list[x12.Claim]) -> set[ClaimKey]:
+    """The keys of ``claims`` already in ``claims_sent``: their interchanges are pending or sent, since the
+    rows of an interchange never sent are removed."""
+    keys = {_key(claim) for claim in claims}
+    visit_ids = sorted({key[0] for key in keys})
+    found: set[ClaimKey] = set()
+    for start in range(0, len(visit_ids), QUERY_CHUNK):
+        rows = connection.execute(
+            select(ClaimSent.visit_id, ClaimSent.payer, ClaimSent.frequency).where(
+                ClaimSent.visit_id.in_(visit_ids[start : start + QUERY_CHUNK])
+            )
+        )
+        found.update((row.visit_id, row.payer, row.frequency) for row in rows)
+    return found & keys
+
+
+def _unsent(connection: Connection, claims: list[x12.Claim], resend: bool) -> tuple[list[x12.Claim], list[str]]:
+    """The claims to send now, and the visit ids left out because they were sent before (or twice in the
+    input: a visit goes once into an interchange, even with ``resend``)."""
+    sent = set() if resend else _sent_before(connection, claims)
+    to_send, skipped = [], []
+    for claim in claims:
+        key = _key(claim)
+        if key in sent:
+            skipped.append(claim.control_number)
         else:
-            run.written.append(build_claim(visit, result, settings))
-    if not run.written:
-        return run
-    numbers = next_control_numbers(database)
-    created = now or datetime.now(UTC)
-    separators = Separators(**msgspec.structs.asdict(settings.separators))
-    interchange = x12.Interchange(
+            sent.add(key)
+            to_send.append(claim)
+    return to_send, skipped
+
+
+def _refuse_replacing(connection: Connection, path: str) -> None:
+    """An interchange the ledger records must stay in its file: replacing it would lose claims recorded as
+    sent (perhaps not yet transmitted), and two live runs renaming onto one path would lose the first's."""
+    busy = connection.execute(
+        select(InterchangeRecord.pid, InterchangeRecord.host).where(
+            InterchangeRecord.path == path, InterchangeRecord.status == PENDING
+        )
+    ).first()
+    if busy is not None:
+        raise ClaimRunError(
+            f"{path}: another claim run (process {busy.pid} on {busy.host}) is writing this file; "
+            "wait for it to finish or write to another path"
+        )
+    number = _isa13(path)
+    recorded = connection.execute(
+        select(InterchangeRecord.status).where(InterchangeRecord.control_number == number)
+    ).scalar()
+    if number is not None and recorded is not None:
+        raise ClaimRunError(
+            f"{path}: holds interchange {number}, recorded as {recorded}; a new one would replace its claims "
+            "(perhaps not transmitted yet): move the file away or write to another path"
+        )
+
+
+def _record_pending(connection: Connection, number: int, path: str, claims: list[x12.Claim], created: datetime) -> None:
+    """The interchange as pending, by this host and process, at the real time (``_writer_gone`` compares it
+    with process start times; ``created``, the file's date, may be set by the caller), with its claims."""
+    connection.execute(
+        insert(InterchangeRecord).values(
+            control_number=number,
+            path=path,
+            status=PENDING,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    connection.execute(
+        insert(ClaimSent),
+        [
+            {
+                "visit_id": c.control_number,
+                "payer": c.payer.id,
+                "frequency": c.frequency,
+                "interchange_control_number": number,
+                "total_charge": c.total_charge,
+                "sent_at": created,
+            }
+            for c in claims
+        ],
+    )
+
+
+def _interchange(
+    settings: ClaimSettings, separators: Separators, numbers: dict[str, int], created: datetime, claims: list[x12.Claim]
+) -> x12.Interchange:
+    return x12.Interchange(
         sender_id=settings.sender_id,
         receiver_id=settings.receiver_id,
         interchange_control_number=numbers["isa"],
@@ -120,29 +340,78 @@ def write_claims(
             taxonomy=settings.billing_provider.taxonomy,
             address=address(settings.billing_provider.address),
         ),
-        claims=tuple(run.written),
+        claims=tuple(claims),
         usage=settings.usage,
         separators=separators,
     )
-    text = interchange.render()
-    forms = [cms1500(claim, settings) for claim in run.written] if cms1500_out else None
-    _write_whole(out, text)
+
+
+def _check_writable(*paths: Path | None) -> None:
+    """Refuse an output that cannot be written before any control number is taken (the common cases)."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise ClaimRunError(f"{path}: is a folder, not a file")
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ClaimRunError(f"{path}: cannot write in {folder} (permission denied)")
+
+
+def write_claims(
+    visits: Iterable[Visit],
+    engine: Engine,
+    database: Database,
+    out: Path,
+    cms1500_out: Path | None = None,
+    now: datetime | None = None,
+    resend: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ClaimRun:
+    """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps.
+    ``resend``: send visits already sent again, as originals. ``progress`` is told of each visit done."""
+    settings = engine.fees.practice.claims
+    if settings is None:
+        raise ClaimRunError(f"{engine.fees.practice.origin}: the practice file has no [claims] section")
+    separators = check_settings(settings, engine.fees.practice.origin)
+    _check_writable(out, cms1500_out)
+    run = ClaimRun(recovered=resolve_pending(database))
+    built = _build_all(visits, engine, settings, run, progress)
+    if not built:
+        return run
+    created = now or datetime.now(UTC)
+    path = os.path.abspath(out)
+    with database.connect() as connection, connection.begin() as transaction:
+        numbers = _take_control_numbers(connection)
+        claims, run.already_sent = _unsent(connection, built, resend)
+        if not claims:
+            transaction.rollback()  # nothing to send: the control numbers were not used
+            return run
+        _refuse_replacing(connection, path)
+        data = _interchange(settings, separators, numbers, created, claims).render().encode("ascii")
+        _record_pending(connection, numbers["isa"], path, claims, created)
+    _write_recorded(database, numbers["isa"], out, data)
+    run.written, run.interchange_control_number = claims, numbers["isa"]
     if cms1500_out is not None:
-        _write_whole(cms1500_out, msgspec.json.encode(forms).decode())
-    run.interchange_control_number = numbers["isa"]
-    with database.begin() as connection:
-        connection.execute(
-            insert(ClaimSent),
-            [
-                {
-                    "visit_id": c.control_number,
-                    "payer": c.payer.id,
-                    "frequency": c.frequency,
-                    "interchange_control_number": numbers["isa"],
-                    "total_charge": c.total_charge,
-                    "sent_at": created,
-                }
-                for c in run.written
-            ],
-        )
+        _write_forms(cms1500_out, [cms1500(claim, settings) for claim in claims], out)
     return run
+
+
+def _write_recorded(database: Database, number: int, out: Path, data: bytes) -> None:
+    """Steps 4 and 5: the file whole at its recorded path, then the interchange marked sent; if the file
+    cannot be written, its pending record goes (nothing was sent; the control number stays used)."""
+    try:
+        write_atomic(out, data, private=True)
+    except BaseException:
+        _forget(database, number)
+        raise
+    _mark_sent(database, number)
+
+
+def _write_forms(path: Path, forms: list[dict[str, Any]], out: Path) -> None:
+    try:
+        write_atomic(path, msgspec.json.encode(forms), private=True)
+    except OSError as exc:
+        raise ClaimRunError(
+            f"{path}: cannot write ({exc.strerror}); the 837P {out} was written and recorded as sent"
+        ) from None

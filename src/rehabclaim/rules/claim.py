@@ -4,10 +4,17 @@ when claims are built (``rehabclaim claim``), in the ``claim`` stage, and hold a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from rehabclaim.claims.npi import npi_valid
+from rehabclaim.claims.text import ClaimField, claim_fields
 from rehabclaim.context import ScrubContext
+from rehabclaim.errors import quote
+from rehabclaim.model import Visit
+from rehabclaim.practice import SeparatorSettings
 from rehabclaim.rules.base import Hit, rule
+from rehabclaim.x12.claim837 import SPECS, value_problems
+from rehabclaim.x12.core import ElementSpec, Separators
 
 MAX_MODIFIERS = 4  # SV101-03..06 (reference x12.md s. 1, pyx12 map)
 MAX_DIAGNOSES = 12  # HI01-HI12 on an 837P
@@ -69,7 +76,7 @@ def npi_check_digit(ctx: ScrubContext) -> Iterator[Hit]:
         numbers.append(("rendering provider", ctx.visit.rendering_provider.npi))
     for who, npi in numbers:
         if not npi_valid(npi):
-            yield None, f"{who} NPI {npi!r} is not a valid NPI (10 digits with a Luhn check digit)"
+            yield None, f"{who} NPI {quote(npi)} is not a valid NPI (10 digits with a Luhn check digit)"
 
 
 @rule("X003", "too-many-modifiers", "error", "A claim line with more than four modifiers", stage="claim")
@@ -146,3 +153,80 @@ def corrected_claim_reference(ctx: ScrubContext) -> Iterator[Hit]:
     """
     if ctx.visit.claim_frequency in ("7", "8") and not ctx.visit.payer_claim_control_number:
         yield None, f"frequency {ctx.visit.claim_frequency} needs payer_claim_control_number (the original's CLP07)"
+
+
+@cache
+def _separators(settings: SeparatorSettings) -> Separators:
+    return Separators(settings.element, settings.component, settings.repetition, settings.segment)
+
+
+_last_fields: list[tuple[Visit, list[ClaimField]]] = []  # X006 and X007 read the same visit's fields in turn
+
+
+def _claim_fields(visit: Visit) -> list[ClaimField]:
+    """``claim_fields`` of the visit, listed once for both rules (one read of the cache: thread-safe)."""
+    last = _last_fields[0] if _last_fields else None
+    if last is not None and last[0] is visit:
+        return last[1]
+    fields = claim_fields(visit)
+    _last_fields[:] = [(visit, fields)]
+    return fields
+
+
+def unwritable_fields(visit: Visit, separators: Separators) -> Iterator[tuple[str, str]]:
+    """(field path, reason) for every value the claim would carry that its X12 element cannot hold."""
+    fields = _claim_fields(visit)
+    for index, reason in value_problems([(reference, value) for _, reference, value, _ in fields], separators):
+        path, reference, _, _ = fields[index]
+        yield path, f"{reason} (837P element {reference}: {_limits(SPECS[reference])})"
+
+
+def _limits(spec: ElementSpec) -> str:
+    return f"{spec.min} character(s)" if spec.min == spec.max else f"{spec.min} to {spec.max} characters"
+
+
+@rule("X006", "claim-data-unwritable", "error", "A value the 837P element it fills cannot hold", stage="claim")
+def claim_data_unwritable(ctx: ScrubContext) -> Iterator[Hit]:
+    """Holds back a visit with a value its 837P element cannot hold: a character that separates the file's
+    segments, elements or their parts (``~ * : ^`` by default), a character outside the X12 character sets
+    (printable ASCII; accented letters in names and addresses are transliterated instead, see X007), or a
+    length outside the element's limits (the visit id becomes the claim number CLM01: 1-38 characters;
+    names NM103 1-60 and NM104 1-35; address lines N301 1-55; city N401 2-30; member id NM109 2-80; an
+    authorization or payer claim number REF02 1-50), an empty or space-ended value, or a place of service
+    or diagnosis code with other than letters and digits (they go into composite elements).
+
+    Why: a separator inside a value splits it, and everything after it is read as other segments: one
+    patient's name can forge a second subscriber, or corrupt every claim in the file. An element too long
+    or too short makes the clearinghouse reject the whole interchange.
+
+    Example: ``"last_name": "DIAZ~NM1*IL*1*MALLORY"`` -> error naming patient.last_name and the ``~``;
+    a 50-character visit id -> error naming id (CLM01 holds 38).
+
+    Fix: correct the field in the visit (remove the character, shorten the value).
+
+    Source: 837P 005010X222A1 element lengths from pyx12's map (data/x12-837p-elements.toml); X12 basic and
+    extended character sets (reference x12.md); issue item 2.
+    """
+    settings = ctx.practice.claims
+    separators = _separators(settings.separators) if settings else Separators()
+    for path, reason in unwritable_fields(ctx.visit, separators):
+        yield None, f"{path} {reason}"
+
+
+@rule("X007", "claim-data-transliterated", "info", "Accented letters written as plain letters", stage="claim")
+def claim_data_transliterated(ctx: ScrubContext) -> Iterator[Hit]:
+    """Tells that a name or address has letters with accents (or typographic quotes and dashes) that the
+    claim carries in plain ASCII: José Núñez is sent as JOSE NUNEZ, O’Brien as O'BRIEN.
+
+    Why: an 837P carries only the X12 character sets (ASCII); payers match names without accents. The
+    visit itself is not changed.
+
+    Example: ``"first_name": "José"`` -> info naming patient.first_name.
+
+    Fix: nothing to do, unless the payer has the name spelled otherwise on the member's card.
+
+    Source: X12 basic and extended character sets (reference x12.md); issue item 2.
+    """
+    changed = [path for path, _, _, transliterated in _claim_fields(ctx.visit) if transliterated]
+    if changed:
+        yield None, f"{', '.join(changed)}: accented letters are sent as plain letters (é as E)"

@@ -4,34 +4,146 @@ Each model mirrors a loop of the implementation guide (reference x12.md s. 1, fr
 1000A submitter, 1000B receiver, 2000A/2010AA billing provider, 2000B/2010BA subscriber with 2010BB payer,
 2000C/2010CA patient (only when the patient is not the subscriber), 2300 claim, 2310B rendering provider,
 2400 service line. Segments are built only here, by ``segments()`` methods; nothing else concatenates X12.
+
+Invalid output is impossible by construction. Every element is checked against the X12 data element it
+fills (the table in ``data/x12-837p-elements.toml``, derived from pyx12's 005010X222A1 map: type, length
+limits; printable ASCII only; composite parts are codes of letters and digits): a ``Claim`` cannot be
+created with a value that does not fit (``Claim.values`` lists every value that is not a constant of the
+writer; the tests check the constants), ``Interchange.render`` checks the envelope and header element by
+element and then the whole text (``core.render``: no separator or control character inside an element)
+and raises ``X12WriteError`` rather than return a corrupt interchange. Visit data is refused long before,
+in therapist words naming the field, by the claim-data rule X006; these checks catch what a bug lets by.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import cast
 
 import msgspec
 
-from rehabclaim.x12.core import Envelope, Separators, collector_paused, render
+from rehabclaim.datafiles import load_toml
+from rehabclaim.x12.core import (
+    TEXT_TYPES,
+    ElementSpec,
+    Envelope,
+    Separators,
+    X12WriteError,
+    collector_paused,
+    element_problem,
+    render,
+)
 
-Segments = list[list[str]]
+Element = str | tuple[str, ...]  # a tuple holds a composite element's parts (kept apart to be checked)
+Segments = list[list[Element]]
+Compose = Callable[[tuple[str, ...]], Element]  # what becomes of a composite's parts: kept, or joined
+ELEMENT_TABLE = "x12-837p-elements.toml"
+MAX_DIAGNOSES = 12  # HI01-HI12
+SEPARATOR_ELEMENTS = ("ISA11", "ISA16")  # the repetition and component separators themselves
+MAX_PARTS = 4  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
+MAX_AMOUNT = Decimal(10) ** 12  # 50 lines of it still fit CLM02 (R, 18 digits); no therapy claim comes near
 
 
-CENT = Decimal("0.01")
+def parts(found: tuple[str, ...]) -> Element:
+    """A composite element kept as its parts, so that each part can be checked."""
+    return found
 
 
 def money(amount: Decimal) -> str:
-    """X12 decimal: cents at most, no trailing zeros after the point, no point for whole amounts (120, 65.5)."""
-    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        amount = amount.quantize(CENT)
-    text = f"{amount:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """X12 decimal: cents at most (rounded half to even), no trailing zeros after the point, no point for
+    whole amounts (120, 65.5)."""
+    text = f"{amount:.2f}"
+    return text.rstrip("0").rstrip(".")
 
 
 def d8(day: date) -> str:
     """CCYYMMDD."""
     return day.isoformat().replace("-", "")
+
+
+@cache
+def element_specs() -> dict[str, ElementSpec]:
+    """Every element reference the writer may fill (NM103, SV101-03) with its data element."""
+    table = load_toml(ELEMENT_TABLE)["elements"]
+    return {reference: ElementSpec(reference, **fields) for reference, fields in table.items()}
+
+
+SPECS = element_specs()
+
+
+def segment_problems(segments: Segments, separators: Separators | None = None) -> Iterator[tuple[str, str]]:
+    """(element reference, reason) for every element of ``segments`` that cannot be written
+    (``value_problem``); omitted (empty) elements are not checked. The envelope and header pass here when
+    rendered; the tests pass whole interchanges, constants included."""
+    for elements in segments:
+        tag = cast(str, elements[0])
+        for position in range(1, len(elements)):
+            value = elements[position]
+            reference = f"{tag}{position:02d}"
+            if isinstance(value, str):
+                found = [(reference, value)]
+            else:
+                found = [(f"{reference}-{number:02d}", part) for number, part in enumerate(value, start=1)]
+            for element, text in found:
+                own = None if element in SEPARATOR_ELEMENTS else separators
+                reason = value_problem(element, text, own) if text else None
+                if reason is not None:
+                    yield element, reason
+
+
+def value_problem(reference: str, value: str, separators: Separators | None = None) -> str | None:
+    """Why ``value`` cannot fill ``reference`` (``core.element_problem``), or None. This writer also puts
+    only codes in composite elements (SV101, SV107, CLM05, HI): their parts are letters and digits, so no
+    separator can ever hide in a part and composites are joined without a check."""
+    spec = SPECS.get(reference)
+    if spec is None:
+        return "is not an element of the 837P as this writer knows it"
+    reason = element_problem(spec, value, separators)
+    if reason is None and "-" in reference and not (value.isalnum() and value.isascii()):
+        return "is not a code of letters and digits"
+    return reason
+
+
+def value_problems(values: Sequence[tuple[str, str]], separators: Separators | None = None) -> list[tuple[int, str]]:
+    """(index in ``values``, reason) for each (reference, value) whose value cannot fill its element
+    (``value_problem``). The common case, where every value fits, costs one character and separator check
+    over all values together and a length comparison per value (this runs for every claim built)."""
+    suspects: Iterable[int] = range(len(values))
+    all_text = "".join([value for _, value in values])
+    if all_text.isascii() and all_text.isprintable() and not (separators and separators.found_in(all_text)):
+        limits = _limits()
+        suspects = []
+        for index, (reference, value) in enumerate(values):
+            low, high, kind = limits[reference]
+            if not (low <= len(value) <= high) or value[-1] == " " or not _kind_fits(kind, value):
+                suspects.append(index)
+    found = ((index, value_problem(*values[index], separators)) for index in suspects)
+    return [(index, reason) for index, reason in found if reason is not None]
+
+
+def _kind_fits(kind: str, value: str) -> bool:
+    """Any text fits a text element (its characters known good); codes are letters and digits; numbers
+    digits (a decimal point or sign: not decided here)."""
+    return kind == "text" or (value.isdigit() if kind == "number" else value.isalnum())
+
+
+@cache
+def _limits() -> dict[str, tuple[int, int, str]]:
+    """Per reference: minimum and maximum length, and what it holds: text, a code (a composite's part:
+    letters and digits) or a number (digits; a decimal point or sign takes the slow path)."""
+    return {
+        reference: (spec.min, spec.max, "code" if "-" in reference else "text" if spec.type in TEXT_TYPES else "number")
+        for reference, spec in SPECS.items()
+    }
+
+
+def _check(segments: Segments, what: str) -> None:
+    problems = [f"{reference} {reason}" for reference, reason in segment_problems(segments)]
+    if problems:
+        raise X12WriteError(f"{what}: {'; '.join(problems)}")
 
 
 class Address(msgspec.Struct, frozen=True):
@@ -41,8 +153,15 @@ class Address(msgspec.Struct, frozen=True):
     zip: str
     line2: str | None = None
 
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the address."""
+        found = [("N301", self.line1), ("N401", self.city), ("N402", self.state), ("N403", self.zip)]
+        if self.line2:
+            found.append(("N302", self.line2))
+        return found
+
     def segments(self) -> Segments:
-        n3 = ["N3", self.line1] + ([self.line2] if self.line2 else [])
+        n3: list[Element] = ["N3", self.line1, *([self.line2] if self.line2 else [])]
         return [n3, ["N4", self.city, self.state, self.zip]]
 
 
@@ -53,6 +172,13 @@ class Person(msgspec.Struct, frozen=True):
     sex: str  # F, M or U
     address: Address
     member_id: str | None = None
+
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the person."""
+        found = [("NM103", self.last_name), ("NM104", self.first_name), ("DMG03", self.sex), *self.address.values()]
+        if self.member_id is not None:
+            found.append(("NM109", self.member_id))
+        return found
 
 
 class Submitter(msgspec.Struct, frozen=True):
@@ -81,6 +207,13 @@ class RenderingProvider(msgspec.Struct, frozen=True):
     first_name: str
     taxonomy: str | None = None
 
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the rendering provider."""
+        found = [("NM103", self.last_name), ("NM104", self.first_name), ("NM109", self.npi)]
+        if self.taxonomy:
+            found.append(("PRV03", self.taxonomy))
+        return found
+
 
 class PayerId(msgspec.Struct, frozen=True):
     name: str
@@ -97,12 +230,28 @@ class ServiceLine(msgspec.Struct, frozen=True):
     service_date: date
     control_number: str | None = None  # REF*6R, echoed back on the 835
 
-    def segments(self, number: int, separators: Separators) -> Segments:
-        composite = separators.component.join(["HC", self.code, *self.modifiers])
-        pointers = separators.component.join(str(p) for p in self.pointers)
-        found = [
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the line."""
+        found = [("SV101-02", self.code), ("SV104", str(self.units))]
+        found += [("SV101-03", modifier) for modifier in self.modifiers]
+        found += [("SV107-01", str(pointer)) for pointer in self.pointers]
+        if self.control_number:
+            found.append(("REF02", self.control_number))
+        return found
+
+    def segments(self, number: int, compose: Compose = parts) -> Segments:
+        found: Segments = [
             ["LX", str(number)],
-            ["SV1", composite, money(self.charge), "UN", str(self.units), "", "", pointers],
+            [
+                "SV1",
+                compose(("HC", self.code, *self.modifiers)),
+                money(self.charge),
+                "UN",
+                str(self.units),
+                "",
+                "",
+                compose(tuple(str(p) for p in self.pointers)),
+            ],
             ["DTP", "472", "D8", d8(self.service_date)],
         ]
         if self.control_number:
@@ -130,9 +279,42 @@ class Claim(msgspec.Struct, frozen=True):
     def total_charge(self) -> Decimal:
         return sum((line.charge for line in self.lines), Decimal(0))
 
-    def segments(self, hl_number: int, parent: int, separators: Separators) -> tuple[Segments, int]:
+    def __post_init__(self) -> None:
+        """Refuse to exist with a value its element cannot hold (``X12WriteError``); the constant elements
+        around them are checked by the tests (every segment against the table, see ``segment_problems``)."""
+        values = self.values()
+        problems = [f"{values[index][0]} {reason}" for index, reason in value_problems(values)]
+        if any(not -MAX_AMOUNT < line.charge < MAX_AMOUNT for line in self.lines):  # so CLM02 and SV102 fit
+            problems.append(f"a line charge is not below {MAX_AMOUNT} in size (SV102)")
+        too_many = any(len(line.modifiers) > MAX_PARTS or len(line.pointers) > MAX_PARTS for line in self.lines)
+        if len(self.diagnoses) > MAX_DIAGNOSES or too_many:
+            problems.append("more diagnoses (HI), modifiers (SV101) or pointers (SV107) than the 837P holds")
+        if problems:
+            raise X12WriteError(f"claim {self.control_number[:38]!r}: {'; '.join(problems)}")
+
+    def values(self) -> list[tuple[str, str]]:
+        """Every value of the claim that is not a constant of the writer, with the element it fills."""
+        found = [
+            ("CLM01", self.control_number),
+            ("CLM05-01", self.place_of_service),
+            ("CLM05-03", self.frequency),
+            ("NM103", self.payer.name),
+            ("NM109", self.payer.id),
+            ("SBR09", self.payer.filing_indicator),
+            *self.subscriber.values(),
+            *[("HI01-02", code) for code in self.diagnoses],
+        ]
+        if self.patient is not None:
+            found += [*self.patient.values(), ("PAT01", self.patient_relationship or "G8")]
+        found += [("REF02", number) for number in (self.payer_claim_control_number, self.prior_authorization) if number]
+        if self.rendering_provider is not None:
+            found += self.rendering_provider.values()
+        for line in self.lines:
+            found += line.values()
+        return found
+
+    def segments(self, hl_number: int, parent: int, compose: Compose = parts) -> tuple[Segments, int]:
         """The claim's segments and the next free HL number."""
-        c = separators.component
         has_patient = self.patient is not None
         found: Segments = [
             ["HL", str(hl_number), str(parent), "22", "1" if has_patient else "0"],
@@ -170,7 +352,7 @@ class Claim(msgspec.Struct, frozen=True):
                 money(self.total_charge),
                 "",
                 "",
-                c.join([self.place_of_service, "B", self.frequency]),
+                compose((self.place_of_service, "B", self.frequency)),
                 "Y",
                 "A",
                 "Y",
@@ -181,15 +363,14 @@ class Claim(msgspec.Struct, frozen=True):
             found.append(["REF", "F8", self.payer_claim_control_number])
         if self.prior_authorization:
             found.append(["REF", "G1", self.prior_authorization])
-        codes = [c.join(["ABK" if i == 0 else "ABF", code]) for i, code in enumerate(self.diagnoses)]
-        found.append(["HI", *codes])
+        found.append(["HI", *(compose(("ABK" if i == 0 else "ABF", code)) for i, code in enumerate(self.diagnoses))])
         if self.rendering_provider is not None:
             r = self.rendering_provider
             found.append(["NM1", "82", "1", r.last_name, r.first_name, "", "", "", "XX", r.npi])
             if r.taxonomy:
                 found.append(["PRV", "PE", "PXC", r.taxonomy])
         for number, line in enumerate(self.lines, start=1):
-            found += line.segments(number, separators)
+            found += line.segments(number, compose)
         return found, next_hl
 
 
@@ -209,7 +390,9 @@ class Interchange(msgspec.Struct, frozen=True):
     usage: str = "P"  # ISA15: P production, T test
     separators: Separators = Separators()
 
-    def segments(self) -> Segments:
+    def segments(self, compose: Compose = parts) -> Segments:
+        """Every segment, envelope included; the envelope and header are checked here, the claims were
+        checked when they were created."""
         s, created = self.separators, self.created
         transaction: Segments = [
             ["ST", "837", f"{self.transaction_control_number:04d}", "005010X222A1"],
@@ -235,11 +418,6 @@ class Interchange(msgspec.Struct, frozen=True):
             *provider.address.segments(),
             ["REF", "EI", provider.tax_id],
         ]
-        hl = 2
-        for claim in self.claims:
-            claim_segments, hl = claim.segments(hl, 1, s)
-            transaction += claim_segments
-        transaction.append(["SE", str(len(transaction) + 1), f"{self.transaction_control_number:04d}"])
         envelope = Envelope(
             self.sender_id,
             self.receiver_id,
@@ -250,8 +428,21 @@ class Interchange(msgspec.Struct, frozen=True):
             "005010X222A1",
             self.usage,
         )
-        return [*envelope.header(s), *transaction, *envelope.trailer()]
+        found: Segments = [*cast(Segments, envelope.header(s)), *transaction]
+        _check(found, "interchange header")
+        hl = 2
+        for claim in self.claims:
+            claim_segments, hl = claim.segments(hl, 1, compose)
+            found += claim_segments
+        count = len(found) - 2 + 1  # ST..SE, without ISA and GS
+        se: list[Element] = ["SE", str(count), f"{self.transaction_control_number:04d}"]
+        trailer: Segments = [se, *cast(Segments, envelope.trailer())]
+        _check(trailer, "interchange trailer")
+        found += trailer
+        return found
 
     def render(self) -> str:
+        """The interchange's text; ``X12WriteError`` (nothing returned) if any element is bad."""
         with collector_paused():  # a large interchange is a large tree of short lists
-            return render(self.segments(), self.separators)
+            joined = self.segments(self.separators.component.join)  # parts are codes (see value_problem)
+            return render(cast(list[list[str]], joined), self.separators)
