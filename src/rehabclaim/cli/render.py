@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rehabclaim.batch import BatchSummary
@@ -154,7 +157,12 @@ def ledger_state(console: Console, state: dict[str, Any]) -> None:
         console.print(f"authorization {a['payer']} {a['number'] or ''} {a['from']} to {a['through']}")
 
 
+LISTED = 20  # visit ids a summary names before "and N more"
+
+
 def claim_run(console: Console, run: Any, path: Any) -> None:
+    for number, outcome in run.recovered:
+        console.print(f"[yellow]interchange {number}, left pending by a run that stopped, was {outcome}[/yellow]")
     if run.written:
         console.print(
             f"[green]{len(run.written)} claim(s) written[/green] to {path} "
@@ -162,6 +170,16 @@ def claim_run(console: Console, run: Any, path: Any) -> None:
         )
     else:
         console.print("[yellow]no claim written[/yellow]")
+    if run.already_sent:
+        more = len(run.already_sent) - LISTED
+        shown = ", ".join(run.already_sent[:LISTED]) + (f" and {more} more" if more > 0 else "")
+        console.print(
+            f"[yellow]{len(run.already_sent)} already sent, not sent again[/yellow] (--resend sends them): {shown}",
+            highlight=False,
+        )
+    for visit_id, findings in run.notes:
+        for finding in findings:
+            console.print(f"  {visit_id}: {finding.rule} {finding.message}", highlight=False)
     if run.held_back:
         console.print(f"[red]{len(run.held_back)} held back:[/red]")
         for visit_id, findings in run.held_back:
@@ -169,41 +187,93 @@ def claim_run(console: Console, run: Any, path: Any) -> None:
                 console.print(f"  {visit_id}: {finding.rule} {finding.message}", highlight=False)
 
 
-def remittance(console: Console, remit: Any) -> None:
-    for payment in remit.payments:
+SUMMARY_ROWS = 50  # claims (or work items) a table shows unless --all: a large file stays fast to print
+
+
+def _more(console: Console, shown: int, total: int, what: str) -> None:
+    if total > shown:
+        console.print(f"... {total - shown:,} more {what} not shown (--all shows every one; --json holds them all)")
+
+
+def remittance(console: Console, remit: Any, limit: int | None = SUMMARY_ROWS) -> None:
+    """Totals, each payment, the first ``limit`` claims (all when None), provider adjustments, segments the
+    reader did not know (a warning each) and imbalances. Never the patient's name. Text from the file is
+    escaped: a ``[/]`` in a payer name must print as itself, not break (or style) the output."""
+    claims = remit.claims
+    charged = sum((claim.charge for claim in claims), Decimal(0))
+    paid = sum((claim.paid for claim in claims), Decimal(0))
+    patient = sum((claim.patient_responsibility for claim in claims), Decimal(0))
+    console.print(
+        f"[bold]{len(remit.payments):,} payment(s), {len(claims):,} claim(s)[/bold]: charged {charged}, "
+        f"paid {paid}, patient responsibility {patient}; payments total {remit.total_paid}",
+        highlight=False,
+    )
+    by_status = Counter(f"{claim.status} {claim.status_meaning}" for claim in claims)
+    if by_status:
+        listed = "; ".join(f"{status}: {n:,}" for status, n in sorted(by_status.items()))
+        console.print(f"by status: {escape(listed)}", highlight=False)
+    for payment in remit.payments[:limit]:
         console.print(
-            f"[bold]payment[/bold] {payment.amount} from {payment.payer.name} to {payment.payee.name}, "
-            f"trace {payment.trace_number}, {payment.method} {payment.date or ''}"
+            f"[bold]payment[/bold] {payment.amount} from {escape(payment.payer.name)} to "
+            f"{escape(payment.payee.name)}, trace {escape(payment.trace_number or '')} from "
+            f"{escape(payment.trace_originator or '')}, {escape(payment.method)} {escape(payment.date or '')}",
+            highlight=False,
         )
+    _more(console, len(remit.payments[:limit]), len(remit.payments), "payment(s)")
     table = Table()
     for column in ("claim", "status", "charge", "paid", "patient", "lines", "adjustments"):
         table.add_column(column, overflow="fold")
-    for claim in remit.claims:
+    for claim in claims[:limit]:
         adjustments = " ".join(f"{a.group}-{a.reason} {a.amount}" for a in claim.adjustments)
         table.add_row(
-            claim.id,
-            f"{claim.status} {claim.status_meaning}",
+            escape(claim.id),
+            escape(f"{claim.status} {claim.status_meaning}"),
             str(claim.charge),
             str(claim.paid),
             str(claim.patient_responsibility),
             str(len(claim.lines)),
-            adjustments,
+            escape(adjustments),
         )
     console.print(table)
-    for adjustment in remit.provider_adjustments:
-        console.print(f"provider adjustment {adjustment.reason} {adjustment.amount} ({adjustment.reference or ''})")
-    for imbalance in remit.imbalances:
-        console.print(f"[red]imbalance[/red] segment {imbalance.segment}: {imbalance.message}", highlight=False)
+    _more(console, len(claims[:limit]), len(claims), "claim(s)")
+    for adjustment in remit.provider_adjustments[:limit]:
+        reference = escape(adjustment.reference or "")
+        console.print(f"provider adjustment {escape(adjustment.reason)} {adjustment.amount} ({reference})")
+    _more(console, len(remit.provider_adjustments[:limit]), len(remit.provider_adjustments), "provider adjustment(s)")
+    for unknown in remit.unknown_segments[:limit]:
+        console.print(
+            f"[yellow]warning:[/yellow] segment {unknown.segment}: {unknown.id} is not an 835 segment; skipped",
+            highlight=False,
+        )
+    _more(console, len(remit.unknown_segments[:limit]), len(remit.unknown_segments), "unknown segment(s)")
+    for imbalance in remit.imbalances[:limit]:
+        console.print(f"[red]imbalance[/red] segment {imbalance.segment}: {escape(imbalance.message)}", highlight=False)
+    _more(console, len(remit.imbalances[:limit]), len(remit.imbalances), "imbalance(s)")
     if not remit.imbalances:
         console.print("[green]balanced[/green]")
 
 
-def worklist(console: Console, items: list[Any]) -> None:
+def remittance_posted(console: Console, outcome: Any, limit: int | None = SUMMARY_ROWS) -> None:
+    unmatched = outcome.unmatched
+    listed = ", ".join(unmatched[:limit]) or "none"
+    console.print(f"posted {len(outcome.posted):,} claim(s); not ours: {escape(listed)}", highlight=False)
+    _more(console, len(unmatched[:limit]), len(unmatched), "claim(s) not ours")
+
+
+def worklist(console: Console, items: list[Any], limit: int | None = SUMMARY_ROWS) -> None:
+    """Totals by reason, then the first ``limit`` items (all when None)."""
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for item in items:
+        count, amount = totals.get(f"{item.group}-{item.reason}", (0, Decimal(0)))
+        totals[f"{item.group}-{item.reason}"] = (count + 1, amount + item.amount)
+    if totals:
+        listed = "; ".join(f"{reason} {count:,} ({amount})" for reason, (count, amount) in sorted(totals.items()))
+        console.print(f"[bold]{len(items):,} item(s)[/bold] by reason: {escape(listed)}", highlight=False)
     table = Table(title="denials and balances to work", title_justify="left")
     for column in ("reason", "payer", "visit", "code", "amount", "meaning", "next step"):
         table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
+    for item in items[:limit]:
+        cells = (
             f"{item.group}-{item.reason}",
             item.payer,
             item.visit_id,
@@ -212,4 +282,6 @@ def worklist(console: Console, items: list[Any]) -> None:
             item.meaning,
             item.next_step,
         )
+        table.add_row(*map(escape, cells))
     console.print(table)
+    _more(console, len(items[:limit]), len(items), "item(s)")

@@ -1,23 +1,32 @@
 """Posting an 835 to the ledger: every claim matched to a claim we sent (CLP01 = our patient control
 number, the visit id), its paid and allowed amounts recorded, the visit's allowed amount updated for KX.
 
-All of it in one transaction. A file that does not balance posts nothing; the same file posted twice is
-refused (its SHA-256 is unique in the ledger), and so is a payment whose trace number was posted before
-(trace numbers are a primary key).
+All of it in one transaction: a refused file posts nothing. Refused are a file that does not balance, the
+same file posted twice (its SHA-256 is unique in the ledger), a payment whose trace was posted before and a
+value that does not fit the ledger's columns. A payment's trace is TRN02 (check or EFT number) with TRN03
+(its originator, the payer's id), as the 835 guide defines it: two payers may use the same check number.
+Traces posted before ledger revision 0004 were recorded without their originator (``''``): such a trace
+matches every originator, so its payment stays refused whoever sends it again.
+
+Claims, lines and visit updates are written in batches (a few statements per thousand claims), so a
+100,000-claim file posts in seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Numeric, String, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from rehabclaim.errors import quote
 from rehabclaim.ledger.models import (
     ClaimSent,
     PostedVisit,
@@ -26,9 +35,12 @@ from rehabclaim.ledger.models import (
     RemittanceRecord,
     RemitTrace,
 )
-from rehabclaim.x12.remit835 import RemitClaim, Remittance
+from rehabclaim.x12.core import collector_paused
+from rehabclaim.x12.remit835 import Payment, RemitClaim, Remittance
 
 NOT_ALLOWED_GROUPS = frozenset({"CO", "OA", "PI"})  # what the payer took off; PR stays in the allowed amount
+BATCH = 1000  # claims per batch of statements (and ids per IN list): well under SQLite's parameter limit
+Item = TypeVar("Item")
 
 
 class RemitRefused(ValueError):
@@ -60,19 +72,26 @@ def _json(items: Sequence[msgspec.Struct]) -> str:
     return _ENCODER.encode(items).decode()
 
 
-def post_remittance(database: Engine, data: bytes, remittance: Remittance) -> PostOutcome:
+def post_remittance(
+    database: Engine, data: bytes, remittance: Remittance, progress: Callable[[int], None] | None = None
+) -> PostOutcome:
+    """Post ``remittance`` (read from ``data``) in one transaction, or raise RemitRefused having posted
+    nothing. ``progress`` is called with the number of claims done (the file's claims that are not ours, then
+    each batch of ours), so its calls add up to the file's claim count."""
     if remittance.imbalances:
         raise RemitRefused(f"the file does not balance ({len(remittance.imbalances)} imbalance(s)): nothing posted")
+    traces = _traces(remittance.payments)
+    _check_row(RemittanceRecord, {"total_paid": remittance.total_paid}, "the payments' total (BPR02)")
     digest = hashlib.sha256(data).hexdigest()
-    traces = [p.trace_number or "" for p in remittance.payments]
     outcome = PostOutcome()
     try:
-        with database.begin() as connection:
+        with collector_paused(), database.begin() as connection:  # rows hold no cycles: see collector_paused
+            _refuse_posted_file(connection, digest)
             remittance_id = connection.execute(
                 insert(RemittanceRecord)
                 .values(
                     file_sha256=digest,
-                    trace_numbers=",".join(traces),
+                    trace_numbers=_trace_summary(traces),
                     total_paid=remittance.total_paid,
                     posted_at=datetime.now(UTC),
                 )
@@ -80,82 +99,206 @@ def post_remittance(database: Engine, data: bytes, remittance: Remittance) -> Po
             ).scalar_one()
             _claim_traces(connection, remittance_id, traces)
             sent = _sent_ids(connection, [c.id for c in remittance.claims])
-            for claim in remittance.claims:
-                if claim.id not in sent:
-                    outcome.unmatched.append(claim.id)
-                    continue
-                payment = remittance.payments[claim.payment]
-                _post_claim(connection, remittance_id, claim, payment.payer.name, payment.trace_number)
-                outcome.posted.append(claim.id)
+            ours = [claim for claim in remittance.claims if claim.id in sent]
+            outcome.posted = [claim.id for claim in ours]
+            outcome.unmatched = [claim.id for claim in remittance.claims if claim.id not in sent]
+            advance = progress or (lambda done: None)
+            advance(len(outcome.unmatched))
+            for batch in _batches(ours):
+                _post_claims(connection, remittance_id, batch, remittance.payments)
+                advance(len(batch))
             _update_visit_allowed(connection, outcome.posted)
-    except IntegrityError:
+    except IntegrityError:  # two posts racing: the primary keys and the unique hash let one through
         raise RemitRefused(
             "this 835 file, or a payment in it, was posted before: posting it again is refused"
         ) from None
+    except DataError:  # a backstop: values are checked against their columns before they are written
+        raise RemitRefused("the ledger refused a value of this file as out of range: nothing posted") from None
+    except SQLAlchemyError as exc:  # the database is gone, locked, full...: the transaction rolled back
+        orig = getattr(exc, "orig", None)  # the driver's words only: SQLAlchemy appends the SQL and its values
+        reason = (str(orig if orig is not None else exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        raise RemitRefused(f"the ledger failed ({reason}): nothing posted") from None
     return outcome
 
 
-def _claim_traces(connection: Connection, remittance_id: int, traces: list[str]) -> None:
-    """Record each payment's trace number; one posted before refuses the whole file (the primary key makes
-    this hold even for two processes posting at once)."""
-    for trace in dict.fromkeys(t for t in traces if t):
-        seen = connection.execute(select(RemitTrace.trace_number).where(RemitTrace.trace_number == trace)).first()
-        if seen is not None:
-            raise RemitRefused(f"payment trace number {trace} was posted before: refused")
-        connection.execute(insert(RemitTrace).values(trace_number=trace, originator="", remittance_id=remittance_id))
+def _batches(items: Sequence[Item]) -> Iterator[Sequence[Item]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def _traces(payments: list[Payment]) -> list[tuple[str, str]]:
+    """Each payment's (TRN02, TRN03). The reader refuses a transaction without them and the same trace twice
+    in a file; a Remittance built otherwise is checked again here, since either would post a payment twice."""
+    traces = []
+    for payment in payments:
+        if not payment.trace_number or not payment.trace_originator:
+            raise RemitRefused(f"transaction {payment.control_number} has no TRN02 and TRN03 trace: nothing posted")
+        traces.append((payment.trace_number, payment.trace_originator))
+    if len(set(traces)) != len(traces):
+        raise RemitRefused("the same payment trace (TRN02 with TRN03) is twice in this file: nothing posted")
+    return traces
+
+
+def _trace_summary(traces: list[tuple[str, str]]) -> str:
+    """The file's trace numbers for people; remit_traces holds every trace in full, so a file of many
+    payments is cut to the column here rather than refused."""
+    limit = dict(_limits(RemittanceRecord).lengths)["trace_numbers"]
+    joined = ",".join(trace for trace, _ in traces)
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
+def _refuse_posted_file(connection: Connection, digest: str) -> None:
+    posted = connection.execute(
+        select(RemittanceRecord.id, RemittanceRecord.posted_at).where(RemittanceRecord.file_sha256 == digest)
+    ).first()
+    if posted is not None:
+        raise RemitRefused(
+            f"this 835 file was posted before (remittance {posted.id}, {posted.posted_at:%Y-%m-%d}): "
+            "posting it again is refused"
+        )
+
+
+def _claim_traces(connection: Connection, remittance_id: int, traces: list[tuple[str, str]]) -> None:
+    """Record each payment's trace; one posted before refuses the whole file (the primary key makes this
+    hold even for two processes posting at once). A trace recorded before revision 0004 has originator ''
+    and matches any originator."""
+    numbers = sorted({trace for trace, _ in traces})
+    posted = {
+        (row.trace_number, row.originator)
+        for row in connection.execute(
+            select(RemitTrace.trace_number, RemitTrace.originator).where(RemitTrace.trace_number.in_(numbers))
+        )
+    }
+    for trace, originator in traces:
+        if (trace, originator) in posted:
+            raise RemitRefused(f"payment trace number {trace} from originator {originator} was posted before: refused")
+        if (trace, "") in posted:
+            raise RemitRefused(
+                f"payment trace number {trace} was posted before the ledger kept originators (revision 0004), "
+                "so it matches any originator: refused (it may be this very payment)"
+            )
+    rows = [{"trace_number": t, "originator": o, "remittance_id": remittance_id} for t, o in traces]
+    for row in rows:
+        _check_row(RemitTrace, row, f"payment trace {quote(row['trace_number'])}")
+    if rows:
+        connection.execute(insert(RemitTrace), rows)
 
 
 def _sent_ids(connection: Connection, ids: list[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in _batches(sorted(set(ids))):
         found |= set(connection.execute(select(ClaimSent.visit_id).where(ClaimSent.visit_id.in_(chunk))).scalars())
         found |= set(connection.execute(select(PostedVisit.id).where(PostedVisit.id.in_(chunk))).scalars())
     return found
 
 
-def _post_claim(connection: Connection, remittance_id: int, claim: RemitClaim, payer: str, trace: str | None) -> None:
-    claim_id = connection.execute(
-        insert(RemitClaimRecord)
-        .values(
-            remittance_id=remittance_id,
-            visit_id=claim.id,
-            payer=payer,
-            trace_number=trace,
-            status=claim.status,
-            charge=claim.charge,
-            paid=claim.paid,
-            patient_responsibility=claim.patient_responsibility,
-            allowed=allowed_amount(claim),
-            payer_claim_id=claim.payer_claim_id,
-            adjustments=_json(claim.adjustments),
-            remarks=_json(claim.remarks),
+def _post_claims(
+    connection: Connection, remittance_id: int, claims: Sequence[RemitClaim], payments: list[Payment]
+) -> None:
+    """One batch: the claims in one executemany, then all their lines, which need the claims' ids."""
+    rows = [_claim_row(remittance_id, claim, payments[claim.payment]) for claim in claims]
+    ids: Sequence[int]
+    if connection.dialect.name == "sqlite":
+        # SQLite cannot return the ids of a batch in order (SQLAlchemy would insert row by row), but has one
+        # writer at a time: this transaction has written already, so no one else can take these ids.
+        first = connection.execute(select(func.coalesce(func.max(RemitClaimRecord.id), 0))).scalar_one() + 1
+        ids = range(first, first + len(rows))
+        for claim_id, row in zip(ids, rows, strict=True):
+            row["id"] = claim_id
+        connection.execute(insert(RemitClaimRecord), rows)
+    else:
+        statement = insert(RemitClaimRecord).returning(RemitClaimRecord.id, sort_by_parameter_order=True)
+        ids = connection.execute(statement, rows).scalars().all()
+    lines = [row for claim_id, claim in zip(ids, claims, strict=True) for row in _line_rows(claim_id, claim)]
+    if lines:
+        connection.execute(insert(RemitLineRecord), lines)
+
+
+def _claim_row(remittance_id: int, claim: RemitClaim, payment: Payment) -> dict[str, Any]:
+    row = {
+        "remittance_id": remittance_id,
+        "visit_id": claim.id,
+        "payer": payment.payer.name,
+        "trace_number": payment.trace_number,
+        "status": claim.status,
+        "charge": claim.charge,
+        "paid": claim.paid,
+        "patient_responsibility": claim.patient_responsibility,
+        "allowed": allowed_amount(claim),
+        "payer_claim_id": claim.payer_claim_id,
+        "adjustments": _json(claim.adjustments),
+        "remarks": _json(claim.remarks),
+    }
+    _check_row(RemitClaimRecord, row, f"claim {quote(claim.id)} (CLP at segment {claim.segment})")
+    return row
+
+
+def _line_rows(claim_id: int, claim: RemitClaim) -> Iterator[dict[str, Any]]:
+    for line in claim.lines:
+        row = {
+            "remit_claim_id": claim_id,
+            "code": line.code,
+            "modifiers": ":".join(line.modifiers),
+            "charge": line.charge,
+            "paid": line.paid,
+            "units": line.units,
+            "adjustments": _json(line.adjustments),
+            "remarks": _json(line.remarks),
+        }
+        _check_row(
+            RemitLineRecord, row, f"claim {quote(claim.id)} line {quote(line.code)} (SVC at segment {line.segment})"
         )
-        .returning(RemitClaimRecord.id)
-    ).scalar_one()
-    if claim.lines:
-        connection.execute(
-            insert(RemitLineRecord),
-            [
-                {
-                    "remit_claim_id": claim_id,
-                    "code": line.code,
-                    "modifiers": ":".join(line.modifiers),
-                    "charge": line.charge,
-                    "paid": line.paid,
-                    "units": line.units,
-                    "adjustments": _json(line.adjustments),
-                    "remarks": _json(line.remarks),
-                }
-                for line in claim.lines
-            ],
-        )
+        yield row
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """What a table's columns hold, as the model declares them."""
+
+    lengths: tuple[tuple[str, int], ...]  # string columns: name, most characters
+    numbers: tuple[tuple[str, Decimal, Decimal], ...]  # numeric columns: name, bound, smallest step
+
+
+@cache
+def _limits(table: type) -> _Limits:
+    lengths, numbers = [], []
+    for column in table.__table__.columns:  # type: ignore[attr-defined]
+        kind = column.type
+        if isinstance(kind, String) and kind.length is not None:
+            lengths.append((column.name, kind.length))
+        elif isinstance(kind, Numeric) and kind.precision is not None:
+            scale = kind.scale or 0
+            numbers.append((column.name, Decimal(10) ** (kind.precision - scale), Decimal(1).scaleb(-scale)))
+    return _Limits(tuple(lengths), tuple(numbers))
+
+
+def _check_row(table: type, row: Mapping[str, Any], where: str) -> None:
+    """Refuse a value its column cannot hold: PostgreSQL would fail on a long string, a NUL or an amount too
+    large (SQLite would keep them) and both would round away more than the column's decimals. Raised inside
+    the transaction, so nothing of the file is posted."""
+    limits = _limits(table)
+    for name, length in limits.lengths:
+        value = row.get(name)
+        if value is not None and (len(value) > length or "\x00" in value):
+            problem = "holds a NUL character" if len(value) <= length else f"is longer than {length} characters"
+            _refuse_value(table, name, quote(value), problem, where)
+    for name, bound, step in limits.numbers:
+        value = row.get(name)
+        if value is not None and not (-bound < value < bound and value == value.quantize(step)):
+            problem = f"is beyond {bound} or has more decimals than {step}"
+            _refuse_value(table, name, str(value), problem, where)
+
+
+def _refuse_value(table: type, name: str, shown: str, problem: str, where: str) -> None:
+    column = f"{table.__tablename__}.{name}"  # type: ignore[attr-defined]
+    raise RemitRefused(f"{where}: {column} {shown} {problem} (the ledger cannot hold it): nothing posted")
 
 
 def _update_visit_allowed(connection: Connection, visit_ids: list[str]) -> None:
-    """A posted visit's allowed amount is the sum over its remittances (a reversal nets out)."""
-    for visit_id in set(visit_ids):
-        total = connection.execute(
-            select(func.sum(RemitClaimRecord.allowed)).where(RemitClaimRecord.visit_id == visit_id)
-        ).scalar_one()
-        connection.execute(update(PostedVisit).where(PostedVisit.id == visit_id).values(allowed=total))
+    """A posted visit's allowed amount is the sum over its remittances (a reversal nets out): one UPDATE
+    per batch of visits, the sum computed by the database."""
+    total = (
+        select(func.sum(RemitClaimRecord.allowed)).where(RemitClaimRecord.visit_id == PostedVisit.id).scalar_subquery()
+    )
+    for chunk in _batches(list(dict.fromkeys(visit_ids))):
+        connection.execute(update(PostedVisit).where(PostedVisit.id.in_(chunk)).values(allowed=total))

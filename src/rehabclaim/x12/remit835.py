@@ -7,16 +7,23 @@ AMT, LQ), and the provider adjustments (PLB) after the last claim. A file may ho
 (one per payment): every claim is kept in file order with the index of its payment.
 
 Reading never stops at a file that does not balance: every imbalance is listed with its segment number.
-A file that is truncated, garbled or wrongly enveloped raises X12Error naming the segment.
+A file that is truncated, garbled or wrongly enveloped raises X12Error naming the segment, and so does one
+that could get a payment posted twice or wrongly: a transaction without its TRN trace (TRN02 with TRN03,
+which together identify a payment), the same trace twice in one file, the same claim twice identically in
+one payment, an amount that is not an X12 decimal (NaN, Infinity, exponents...) or a segment id that is not
+one (``trn``). A well-formed segment the 835 does not define is kept in ``unknown_segments``, never dropped
+silently.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 import msgspec
 
+from rehabclaim.errors import quote
 from rehabclaim.x12.core import Separators, X12Error, collector_paused, iter_segments, read_separators
 
 ZERO = Decimal(0)
@@ -34,6 +41,15 @@ CLAIM_STATUS = {
     "25": "predetermination pricing only, no payment",
 }
 GROUPS = frozenset({"CO", "OA", "PI", "PR"})
+R_CHARACTERS = "0123456789.-"  # an X12 decimal (type R): digits, an optional leading minus and decimal point
+R_MAX_DIGITS = 18  # the longest R element of the 835 (amounts, DE 782)
+TRACE_MAX = 50  # TRN02 is AN 1/50
+PARSED_KEPT = 1 << 14  # amounts remembered while a file is read: it repeats its charges and adjustments
+_PARSED: dict[str, Decimal] = {}  # text -> value, emptied after each file (a Decimal is immutable: shared safely)
+SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")  # capital letters and digits: "trn" is garbled, not a TRN
+# Segments of the 835 guide this reader has no use for (addresses, contacts, totals): read past on purpose.
+# Any other well-formed id is listed in Remittance.unknown_segments.
+UNUSED_835 = frozenset({"CUR", "N2", "N3", "N4", "PER", "QTY", "RDM", "TS2", "TS3"})
 
 
 class Adjustment(msgspec.Struct, gc=False):
@@ -105,7 +121,8 @@ class Payment(msgspec.Struct):
     credit_debit: str
     method: str
     date: str | None
-    trace_number: str | None = None
+    trace_number: str | None = None  # TRN02: the check or EFT number; always present once read
+    trace_originator: str | None = None  # TRN03: the payer's id; the trace is TRN02 with TRN03
     payer: Party = msgspec.field(default_factory=Party)
     payee: Party = msgspec.field(default_factory=Party)
     control_number: str = ""  # ST02
@@ -118,6 +135,13 @@ class Imbalance(msgspec.Struct):
     message: str
 
 
+class UnknownSegment(msgspec.Struct):
+    """A well-formed segment the 835 does not define: kept out of the model, but reported."""
+
+    segment: int
+    id: str
+
+
 class Remittance(msgspec.Struct):
     total_paid: Decimal
     payer: Party | None
@@ -128,6 +152,7 @@ class Remittance(msgspec.Struct):
     imbalances: list[Imbalance]
     interchange_control_number: str = ""
     segments: int = 0
+    unknown_segments: list[UnknownSegment] = []
 
     @property
     def balanced(self) -> bool:
@@ -135,18 +160,36 @@ class Remittance(msgspec.Struct):
 
 
 def _amount(elements: list[str], position: int, index: int, name: str, default: Decimal | None = ZERO) -> Decimal:
+    """An X12 decimal (type R), strictly: Decimal alone would also take NaN, sNaN, Infinity, 1E5, +5, 1_000,
+    padded or non-ASCII digits, which either crash later (JSON, arithmetic) or were never X12."""
     try:
-        return Decimal(elements[position])  # the common case: one C call
-    except (IndexError, InvalidOperation):
-        text = elements[position].strip() if position < len(elements) else ""
-    if not text:
+        text = elements[position]
+    except IndexError:
+        text = ""
+    known = _PARSED.get(text)
+    if known is not None:
+        return known
+    reason = "is not a number"
+    if text and not text.strip(R_CHARACTERS):
+        if len(text) <= R_MAX_DIGITS or len(text) - text.count("-") - text.count(".") <= R_MAX_DIGITS:
+            try:
+                value = Decimal(text)  # only the shape is left to check: one minus first, one point, a digit
+            except InvalidOperation:
+                pass
+            else:
+                if len(_PARSED) >= PARSED_KEPT:
+                    _PARSED.clear()
+                _PARSED[text] = value
+                return value
+        else:
+            reason = f"has more than {R_MAX_DIGITS} digits"
+    elif not text or text.isspace():
         if default is None:
             raise X12Error(f"{name} is required", index)
         return default
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise X12Error(f"{name} {text!r} is not a number", index) from None
+    raise X12Error(
+        f"{name} {quote(text)} {reason} (an X12 decimal: digits, an optional leading minus and point)", index
+    )
 
 
 def _element(elements: list[str], position: int) -> str | None:
@@ -161,7 +204,7 @@ def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
     size = len(elements)
     group = elements[1] if size > 1 else ""
     if group not in GROUPS:
-        raise X12Error(f"CAS01 {group!r} is not an adjustment group code (CO, OA, PI, PR)", index)
+        raise X12Error(f"CAS01 {quote(group)} is not an adjustment group code (CO, OA, PI, PR)", index)
     if size in (4, 5) and elements[2]:  # the usual CAS: one triple, no quantity
         quantity = _amount(elements, 4, index, "CAS04") if size == 5 and elements[4] else None
         return [Adjustment(group, elements[2], _amount(elements, 3, index, "CAS03", None), quantity)]
@@ -198,6 +241,8 @@ class _Reader:
         self.transactions_in_group = 0
         self.interchange: list[str] | None = None
         self.group_open = False
+        self.unknown_segments: list[UnknownSegment] = []
+        self.traces: dict[tuple[str, str], Payment] = {}
 
     def read(self) -> Remittance:
         handlers = {
@@ -229,18 +274,32 @@ class _Reader:
             tag = elements[0]
             if self.payment is None:  # between transactions only the envelope may appear
                 if tag != "ISA" and self.interchange is None:
-                    raise X12Error(f"{tag} before the ISA interchange header", index)
+                    raise X12Error(f"{quote(tag)} before the ISA interchange header", index)
                 if tag not in outside:
-                    raise X12Error(f"{tag} outside a transaction (ST..SE)", index)
+                    raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
             handler = handlers.get(tag)
             if handler is not None:
                 handler(elements, index)
+            elif tag not in UNUSED_835:
+                self.skip_unknown(tag, index)
         self.count = index
         if self.payment is not None:
             raise X12Error(f"transaction {self.payment.control_number} has no SE trailer (truncated)", self.count)
         if self.interchange is not None:
             raise X12Error("the interchange has no IEA trailer (truncated)", self.count)
+        if not self.payments:
+            raise X12Error("the interchange holds no 835 transaction (ST..SE): no payment to read", self.count)
         return self.finish()
+
+    def skip_unknown(self, tag: str, index: int) -> None:
+        """A segment no handler takes: listed when its id is well formed, refused when it is not."""
+        if SEGMENT_ID.fullmatch(tag) is None:
+            raise X12Error(
+                f"segment id {quote(tag)} is not an X12 segment id (2 or 3 capital letters and digits): "
+                "a lowercase or garbled segment is refused, never skipped",
+                index,
+            )
+        self.unknown_segments.append(UnknownSegment(index, tag))
 
     # envelope
     def isa(self, elements: list[str], index: int) -> None:
@@ -275,6 +334,7 @@ class _Reader:
             raise X12Error(f"SE01 says {declared} segments, the transaction has {actual} (truncated or garbled)", index)
         if not self.bpr_seen:
             raise X12Error("transaction without a BPR payment segment", index)
+        self.check_trace(self.payment, index)
         self.payments.append(self.payment)
         self.payment = self.claim = self.line = None
 
@@ -308,8 +368,38 @@ class _Reader:
         self.bpr_seen = True
 
     def trn(self, elements: list[str], index: int) -> None:
-        assert self.payment is not None
-        self.payment.trace_number = _element(elements, 2)
+        payment = self.payment
+        assert payment is not None
+        if payment.trace_number is not None:
+            raise X12Error(f"a second TRN in transaction {payment.control_number}: one payment has one trace", index)
+        trace, originator = _element(elements, 2), _element(elements, 3)
+        if trace is None:
+            raise X12Error("TRN02, the payment's trace number (check or EFT number), is empty", index)
+        if originator is None:
+            raise X12Error(
+                "TRN03, the trace's originator (the payer's id), is empty: a trace is TRN02 with TRN03", index
+            )
+        for name, value in (("TRN02", trace), ("TRN03", originator)):
+            if len(value) > TRACE_MAX:
+                raise X12Error(f"{name} {quote(value)} is longer than {TRACE_MAX} characters", index)
+        payment.trace_number, payment.trace_originator = trace, originator
+
+    def check_trace(self, payment: Payment, index: int) -> None:
+        """At SE: the transaction has its trace, and no earlier transaction of the file has the same one."""
+        if payment.trace_number is None or payment.trace_originator is None:
+            raise X12Error(
+                f"transaction {payment.control_number} (ST at segment {payment.segment}) has no TRN trace: "
+                "without it the payment cannot be told from one posted before",
+                index,
+            )
+        earlier = self.traces.setdefault((payment.trace_number, payment.trace_originator), payment)
+        if earlier is not payment:
+            raise X12Error(
+                f"payment trace {payment.trace_number} from {payment.trace_originator} is in transaction "
+                f"{earlier.control_number} (ST at segment {earlier.segment}) and again in transaction "
+                f"{payment.control_number} (ST at segment {payment.segment}): the same payment twice in one file",
+                index,
+            )
 
     def n1(self, elements: list[str], index: int) -> None:
         assert self.payment is not None
@@ -391,7 +481,7 @@ class _Reader:
             original = original.split(component)[1]
         line = RemitLine(
             composite[1],
-            [m for m in composite[2:6] if m],
+            list(filter(None, composite[2:6])),
             _amount(elements, 2, index, "SVC02", None),
             _amount(elements, 3, index, "SVC03", None),
             _amount(elements, 5, index, "SVC05", ONE),
@@ -442,6 +532,7 @@ class _Reader:
         self.claim = self.line = None
 
     def finish(self) -> Remittance:
+        _refuse_repeated_claims(self.claims, self.payments)
         imbalances = _balance(self.payments, self.claims, self.plb)
         first = self.payments[0] if self.payments else None
         return Remittance(
@@ -454,7 +545,27 @@ class _Reader:
             imbalances=imbalances,
             interchange_control_number=getattr(self, "interchange_control", ""),
             segments=self.count,
+            unknown_segments=self.unknown_segments,
         )
+
+
+def _refuse_repeated_claims(claims: list[RemitClaim], payments: list[Payment]) -> None:
+    """A claim twice in one payment with the same status, amounts and payer claim number is the same claim
+    sent twice: posting both would double its allowed amount. A reversal (CLP02 22) and its correction share
+    CLP01 but differ in status and amounts, so they pass."""
+    if len({claim.id for claim in claims}) == len(claims):
+        return  # the common case, checked at C speed: every CLP01 of the file is unique
+    seen: dict[tuple[object, ...], RemitClaim] = {}
+    for claim in claims:
+        amounts = (claim.charge, claim.paid, claim.patient_responsibility)
+        earlier = seen.setdefault((claim.payment, claim.id, claim.status, *amounts, claim.payer_claim_id), claim)
+        if earlier is not claim:
+            raise X12Error(
+                f"claim {claim.id} is twice in payment {payments[claim.payment].trace_number} with the same status, "
+                f"amounts and payer claim number (CLP at segments {earlier.segment} and {claim.segment}): "
+                "the same claim paid twice in one file",
+                claim.segment,
+            )
 
 
 def _balance(payments: list[Payment], claims: list[RemitClaim], plb: list[ProviderAdjustment]) -> list[Imbalance]:
@@ -501,5 +612,8 @@ def read_835(data: str | bytes) -> Remittance:
     """Read a whole 835 interchange. Raises X12Error for a file that cannot be read."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
     separators = read_separators(text)
-    with collector_paused():
-        return _Reader(iter_segments(text, separators), separators).read()
+    try:
+        with collector_paused():
+            return _Reader(iter_segments(text, separators), separators).read()
+    finally:
+        _PARSED.clear()

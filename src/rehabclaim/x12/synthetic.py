@@ -3,7 +3,7 @@ wrote). Built with the same segment renderer as the 837P; every amount balances 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -69,31 +69,59 @@ def claim_segments(claim: PaidClaim, component: str = ":") -> list[list[str]]:
     return segments
 
 
+@dataclass(frozen=True, slots=True)
+class PaidTransaction:
+    """One payment (ST..SE): its claims, its trace (TRN02 with TRN03, the originator) and its payer."""
+
+    claims: Iterable[PaidClaim]
+    trace: str = "TRACE1"
+    originator: str = "1234567890"
+    payer: str = "MEDICARE PART B"
+
+
 def remittance_835(
     claims: Iterable[PaidClaim],
     trace: str = "TRACE1",
     payer: str = "MEDICARE PART B",
     control: int = 1,
     separators: Separators | None = None,
+    originator: str = "1234567890",
 ) -> str:
-    """One interchange with one payment for ``claims``."""
-    return "".join(_chunks(claims, trace, payer, control, separators or Separators()))
+    """One interchange with one payment for ``claims`` (a generator is fine: a large file is built as it
+    goes)."""
+    return interchange_835([PaidTransaction(claims, trace, originator, payer)], control, separators)
 
 
-def _chunks(claims: Iterable[PaidClaim], trace: str, payer: str, control: int, separators: Separators) -> Iterator[str]:
+def interchange_835(
+    transactions: Sequence[PaidTransaction], control: int = 1, separators: Separators | None = None
+) -> str:
+    """One interchange with one functional group holding a transaction (a payment) for each of
+    ``transactions``."""
+    chosen = separators or Separators()
+    envelope = Envelope("PAYER", "DEMOCLINIC01", control, control, datetime(2026, 6, 15, 12, 0), "HP", "005010X221A1")
+    trailer = envelope.trailer()
+    trailer[0][1] = str(len(transactions))  # GE01: the transactions in the group
+    parts = [render(envelope.header(chosen), chosen)]
+    for number, transaction in enumerate(transactions, start=1):
+        parts.append(render(_transaction(transaction, f"{number:04d}", chosen.component), chosen))
+    parts.append(render(trailer, chosen))
+    return "".join(parts)
+
+
+def _transaction(transaction: PaidTransaction, control: str, component: str) -> list[list[str]]:
     body: list[list[str]] = []
     total = Decimal(0)
-    for number, claim in enumerate(claims, start=1):
+    for number, claim in enumerate(transaction.claims, start=1):
         if number == 1:
             body.append(["LX", "1"])
-        segments = claim_segments(claim, separators.component)
+        segments = claim_segments(claim, component)
         total += Decimal(segments[0][4])
         body += segments
     header = [
-        ["ST", "835", "0001"],
+        ["ST", "835", control],
         ["BPR", "I", str(total), "C", "ACH", "", "", "", "", "", "", "", "", "", "", "", "20260615"],
-        ["TRN", "1", trace, "1234567890"],
-        ["N1", "PR", payer],
+        ["TRN", "1", transaction.trace, transaction.originator],
+        ["N1", "PR", transaction.payer],
         ["N3", "PO BOX 1"],
         ["N4", "RALEIGH", "NC", "27601"],
         ["PER", "BL", "EDI HELP", "TE", "8005551212"],
@@ -102,9 +130,6 @@ def _chunks(claims: Iterable[PaidClaim], trace: str, payer: str, control: int, s
         ["N4", "RALEIGH", "NC", "276011234"],
         ["REF", "TJ", "561234567"],
     ]
-    transaction = header + body
-    transaction.append(["SE", str(len(transaction) + 1), "0001"])
-    envelope = Envelope("PAYER", "DEMOCLINIC01", control, control, datetime(2026, 6, 15, 12, 0), "HP", "005010X221A1")
-    yield render(envelope.header(separators), separators)
-    yield render(transaction, separators)
-    yield render(envelope.trailer(), separators)
+    segments = header + body
+    segments.append(["SE", str(len(segments) + 1), control])
+    return segments
