@@ -404,9 +404,10 @@ class _Reader:
     def n1(self, elements: list[str], index: int) -> None:
         assert self.payment is not None
         party = Party(name=_element(elements, 2) or "", id=_element(elements, 4), id_qualifier=_element(elements, 3))
-        if elements[1] == "PR":
+        role = _element(elements, 1)
+        if role == "PR":
             self.payment.payer = self.party = party
-        elif elements[1] == "PE":
+        elif role == "PE":
             self.payment.payee = self.party = party
         else:
             self.party = None
