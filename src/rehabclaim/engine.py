@@ -6,7 +6,11 @@ pure work on one visit, so a batch worker builds one engine and scrubs millions 
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -14,13 +18,13 @@ from rehabclaim.catalog import Catalog, load_catalog
 from rehabclaim.cms.tables import CmsTables, cms_tables
 from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
-from rehabclaim.errors import MISSING_FIELD, InputError, validation_field
+from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
-from rehabclaim.model import Finding, Line, ScrubResult, Severity, Visit
-from rehabclaim.payers import payer_policy
+from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severity, Visit
+from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import Practice, demo_practice
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
@@ -28,24 +32,137 @@ from rehabclaim.thresholds import Thresholds, load_thresholds
 from rehabclaim.units import assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
+_any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+# C0 and C1 control characters: NUL breaks PostgreSQL, the others X12 files, terminals and logs
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# what in a visit's bytes may decode to one: a JSON escape of a control character, DEL, a UTF-8 C1 control
+# (raw C0 controls are not valid JSON); over-broad on purpose, the exact check is the slow path
+_MAYBE_CONTROL = re.compile(rb"\\(?:u00[01789]|[bfnrt])|\x7f|\xc2[\x80-\x9f]")
+_ESCAPED_COLON = b"\\u003"  # \u003a (or A) decodes to a colon: the duplicate-key count cannot use it
 
 
 def decode_visit(data: bytes | str) -> Visit:
-    """Decode and validate one visit; a problem raises InputError naming the field."""
+    """Decode and validate one visit; a problem raises InputError naming the field. Beyond the schema: at
+    most MAX_VISIT_BYTES, no key twice in an object, no control character in a string the contract reads."""
+    raw = _visit_bytes(data)
+    escaped = b"\\" in raw  # most visits have no escape at all: the checks below take their fast paths
     try:
-        return _decoder.decode(data)
+        visit = _decoder.decode(raw)
+        _refuse_duplicate_keys(raw, escaped)
     except msgspec.ValidationError as exc:
         raise _input_error(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InputError("", f"not valid JSON ({exc})") from None
+    except RecursionError:  # arrays or objects nested hundreds deep, in a field the contract ignores
+        raise InputError("", "not valid JSON (nested too deeply)") from None
+    if (escaped or not raw.isascii() or b"\x7f" in raw) and _MAYBE_CONTROL.search(raw):
+        _refuse_control_characters(visit)
+    return visit
+
+
+def _visit_bytes(data: bytes | str) -> bytes:
+    """The visit as UTF-8 bytes, refused before decoding when it is too big to be one visit."""
+    if isinstance(data, str):
+        try:
+            data = data.encode()
+        except UnicodeEncodeError:
+            raise InputError("", "not valid JSON (a lone surrogate is not text)") from None
+    if len(data) > MAX_VISIT_BYTES:
+        raise InputError("", f"more than {MAX_VISIT_BYTES:,} bytes: too big for one visit (a visit is a few kB)")
+    return data
 
 
 def _input_error(message: str) -> InputError:
     path, reason = validation_field(message)
     if reason.startswith(MISSING_FIELD):
         reason = "required field is missing"
-    return InputError(path or "visit", reason)
+    if "[...]" in path:  # msgspec's mark for a key or value of a dict, whose key it does not say
+        path, reason = path.replace("[...]", ""), f"{reason} (a key or value in it)"
+    return InputError(path or "visit", short_reason(reason))
+
+
+def _refuse_duplicate_keys(raw: bytes, escaped: bool = True) -> None:
+    """Refuse a key given twice in one object (JSON allows it and msgspec keeps the last, silently).
+
+    The fast test is exact: every colon in JSON text is a key's or inside a string, and re-encoding the
+    decoded document drops one key (with its colon) per duplicate and changes no string's colons, so the
+    colon counts are equal exactly when no key repeats. An escaped colon (``\\u003a``) would break the
+    count: such visits, and those the generic decoder cannot hold, take the slow path."""
+    if not (escaped and _ESCAPED_COLON in raw):
+        try:  # a DecodeError here (bad UTF-8 where the visit decoder skipped) refuses the visit
+            again = _encoder.encode(_any_decoder.decode(raw))
+        except (msgspec.ValidationError, msgspec.EncodeError):
+            again = b""  # a number out of range in a field the contract ignores
+        if again.count(b":") == raw.count(b":"):
+            return
+    try:
+        document = json.loads(raw, object_pairs_hook=_Pairs, parse_int=_ignore, parse_float=_ignore)
+    except UnicodeDecodeError as exc:
+        raise InputError("", f"not valid JSON (invalid UTF-8 (byte {exc.start}))") from None
+    except ValueError as exc:  # msgspec read it, so hardly ever
+        raise InputError("", f"not valid JSON ({exc})") from None
+    repeated = _repeated_key(document, "")
+    if repeated is not None:
+        raise InputError(repeated, "duplicate key: a key may appear only once in an object")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key-value pairs, in order, duplicates kept."""
+
+
+def _ignore(_: str) -> None:
+    return None  # numbers do not matter to the duplicate-key search (and may be too long for int())
+
+
+def _repeated_key(node: object, path: str) -> str | None:
+    """The path of the first key given twice in one object, in document order."""
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, value in node:
+            where = _field_path(path, key)
+            if key in seen:
+                return where
+            seen.add(key)
+            found = _repeated_key(value, where)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _repeated_key(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _field_path(path: str, key: str) -> str:
+    """``path.key``; a key that is not a short name (a field the contract ignores) is quoted and cut."""
+    part = key if key.isidentifier() and len(key) <= 32 else f"[{quote(key)}]"
+    return f"{path}.{part}" if path and not part.startswith("[") else f"{path}{part}"
+
+
+def _refuse_control_characters(visit: Visit) -> None:
+    for path, text in _strings(visit, ""):
+        found = _CONTROL.search(text)
+        if found is not None:
+            raise InputError(path, f"control character U+{ord(found.group()):04X} is not allowed")
+
+
+def _strings(node: object, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a decoded visit, with its field path (slow; only for visits that may hold a control
+    character)."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, msgspec.Struct):
+        for field in msgspec.structs.fields(node):
+            yield from _strings(getattr(node, field.name), _field_path(path, field.encode_name))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _strings(item, f"{path}[{index}]")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key
+            yield from _strings(value, f"{path}[...]")
 
 
 def encode_result(result: ScrubResult) -> bytes:
@@ -64,6 +181,9 @@ class Engine:
         rules: tuple[Rule, ...] = RULES,
     ) -> None:
         self.catalog = catalog or load_catalog()
+        # every payer file is loaded and checked now, so a bad one stops a command before any visit is
+        # scrubbed or anything written (scrub looks payers up lazily, by the name on each visit)
+        self.payers = payer_table()
         self.thresholds = thresholds or load_thresholds()
         self.diagnoses = diagnoses or diagnosis_index()
         self.fees = FeeSchedule(practice or demo_practice(), tables or cms_tables(), medicare_payment())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`")
+_ECHOED_VALUE = re.compile(r"^(?P<head>Invalid enum value )(?P<value>.+)$", re.DOTALL)
 MISSING_FIELD = "Object missing required field"
 QUOTE_LIMIT = 24  # characters of a bad value a message may show: enough to find it, too few to leak a record
 
@@ -17,6 +19,18 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def short_reason(reason: str) -> str:
+    """A msgspec reason with the bad value it echoes in full (``Invalid enum value 'XYZ'``) cut by ``quote``."""
+    echoed = _ECHOED_VALUE.match(reason)
+    if echoed is None:
+        return reason
+    try:
+        value = ast.literal_eval(echoed["value"])  # msgspec writes the value's repr
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = echoed["value"]
+    return f"{echoed['head']}{quote(value)}"
 
 
 def validation_field(message: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rehabclaim.catalog import Catalog, Code
-from rehabclaim.errors import InputError
+from rehabclaim.errors import InputError, quote
 from rehabclaim.model import Service, TimeBlock
 
 
@@ -97,15 +97,17 @@ def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
     for index, service in enumerate(services):
         code = catalog.get(service.code)
         if code is None:
-            raise InputError(f"services[{index}].code", f"unknown code {service.code!r}")
+            raise InputError(f"services[{index}].code", f"unknown code {quote(service.code)}")
         for position, modifier in enumerate(service.modifiers):
             if modifier not in catalog.modifiers:
-                raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {modifier!r}")
+                raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {quote(modifier)}")
         for position, block in enumerate(service.time_blocks):
             if block.end <= block.start:
                 raise InputError(f"services[{index}].time_blocks[{position}]", "end must be after start")
         if service.distinct_modifier and catalog.modifiers.get(service.distinct_modifier, None) is None:
-            raise InputError(f"services[{index}].distinct_modifier", f"unknown modifier {service.distinct_modifier!r}")
+            raise InputError(
+                f"services[{index}].distinct_modifier", f"unknown modifier {quote(service.distinct_modifier)}"
+            )
         if service.assistant_minutes and service.minutes is not None and service.assistant_minutes > service.minutes:
             raise InputError(
                 f"services[{index}].assistant_minutes",

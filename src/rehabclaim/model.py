@@ -3,6 +3,10 @@
 Field names and meanings here are a published contract (CLI ``--json``, later the API): fields may be
 added, never renamed. Input is decoded and validated by msgspec; unknown input fields are ignored so that
 callers can send richer visits than this version reads.
+
+Every string, list and number the contract reads is bounded, so no visit is too big to refuse at once, and
+a string stored in the ledger fits its column (``ledger/models.py``) on SQLite and PostgreSQL alike. The
+limits on fields an 837P carries are looser than the 837P's own: a claim-data rule reports those.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+MAX_VISIT_BYTES = 1_048_576  # one visit's JSON text; a real visit is a few kilobytes
+MAX_MONEY = 10_000_000  # dollars, for an amount read from a visit
+MAX_COUNT = 1_000_000  # visits, units or days (an INTEGER column holds 2**31 - 1)
+
 Minutes = Annotated[int, msgspec.Meta(ge=0, le=24 * 60)]
 Units = Annotated[int, msgspec.Meta(ge=0, le=999)]
 Discipline = Literal["PT", "OT", "SLP"]
@@ -20,8 +28,26 @@ Severity = Literal["error", "warning", "info"]
 
 
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-Money = Annotated[float, msgspec.Meta(ge=0)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+Money = Annotated[float, msgspec.Meta(ge=0, le=MAX_MONEY)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+
+# Strings, by the ledger column or the code set they end up in.
+Key = Annotated[str, msgspec.Meta(max_length=64)]  # visit, patient and payer: String(64) in the ledger
+CodeText = Annotated[str, msgspec.Meta(max_length=8)]  # a 5-character HCPCS/CPT code, spaces around allowed
+ModifierText = Annotated[str, msgspec.Meta(max_length=2)]  # every HCPCS/CPT modifier has two characters
+DiagnosisText = Annotated[str, msgspec.Meta(max_length=16)]  # ICD-10-CM has 8 with the dot; rule D002 judges
+Region = Annotated[str, msgspec.Meta(max_length=32)]  # String(32) in the ledger
+Npi = Annotated[str, msgspec.Meta(max_length=10)]  # String(10) in the ledger
+Reference = Annotated[str, msgspec.Meta(max_length=64)]  # authorization and claim numbers: String(64)
+Text = Annotated[str, msgspec.Meta(max_length=128)]  # names, addresses, member ids: String(128) at most
+ShortCode = Annotated[str, msgspec.Meta(max_length=2)]  # place of service, relationship (X12 codes)
+BenefitKey = Annotated[str, msgspec.Meta(max_length=16)]  # "PT_SLP" or "OT"
+
+# Lists: generous for a visit, and above the 837P limits the claim-data rules report (X003, X004).
+MAX_SERVICES = 200
+MAX_DIAGNOSES = 64
+MAX_MODIFIERS = 8
+MAX_TIME_BLOCKS = 96  # every quarter hour of a day
 
 
 class TimeBlock(msgspec.Struct):
@@ -34,38 +60,42 @@ class TimeBlock(msgspec.Struct):
 class Service(msgspec.Struct):
     """One documented service on a visit."""
 
-    code: str
+    code: CodeText
     minutes: Minutes | None = None
     units: Units | None = None
     training_minutes: Minutes | None = None
     assistant_minutes: Minutes | None = None
-    body_region: str | None = None
+    body_region: Region | None = None
     distinct: bool | None = None
-    distinct_modifier: str | None = None  # the X{EPSU} (or 59) that fits, when the caller knows it
-    time_blocks: list[TimeBlock] = msgspec.field(default_factory=list)
-    modifiers: list[str] = msgspec.field(default_factory=list)
+    distinct_modifier: ModifierText | None = None  # the X{EPSU} (or 59) that fits, when the caller knows it
+    time_blocks: Annotated[list[TimeBlock], msgspec.Meta(max_length=MAX_TIME_BLOCKS)] = msgspec.field(
+        default_factory=list
+    )
+    modifiers: Annotated[list[ModifierText], msgspec.Meta(max_length=MAX_MODIFIERS)] = msgspec.field(
+        default_factory=list
+    )
 
 
 Sex = Literal["F", "M", "U"]
 
 
 class Address(msgspec.Struct):
-    line1: str
-    city: str
+    line1: Text
+    city: Text
     state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
     zip: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{5}([0-9]{4})?$")]
-    line2: str | None = None
+    line2: Text | None = None
 
 
 class Patient(msgspec.Struct):
     """The patient; the fields after ``id`` are needed only for a claim."""
 
-    id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    id: Key | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     birth_date: date | None = None
     sex: Sex | None = None
-    member_id: str | None = None
+    member_id: Text | None = None
     address: Address | None = None
 
 
@@ -73,24 +103,24 @@ class Subscriber(msgspec.Struct):
     """The insured, when it is not the patient; ``relationship`` is the patient's relationship to them
     (X12 PAT01: 01 spouse, 19 child, G8 other)."""
 
-    first_name: str
-    last_name: str
+    first_name: Text
+    last_name: Text
     birth_date: date
     sex: Sex
-    member_id: str
+    member_id: Text
     address: Address
-    relationship: str = "G8"
+    relationship: ShortCode = "G8"
 
 
 class RenderingProvider(msgspec.Struct):
-    npi: str
-    first_name: str
-    last_name: str
+    npi: Npi
+    first_name: Text
+    last_name: Text
 
 
 class Physician(msgspec.Struct):
-    npi: str | None = None
-    name: str | None = None
+    npi: Npi | None = None
+    name: Text | None = None
 
 
 class PlanOfCare(msgspec.Struct):
@@ -107,7 +137,7 @@ class Authorization(msgspec.Struct):
 
     valid_from: date = msgspec.field(name="from")
     valid_through: date = msgspec.field(name="through")
-    number: str | None = None
+    number: Reference | None = None
     visits: Count | None = None
     units: Count | None = None
     used: Count = 0
@@ -116,21 +146,23 @@ class Authorization(msgspec.Struct):
 class Visit(msgspec.Struct):
     """One visit: the unit of scrubbing."""
 
-    id: str
+    id: Key
     date: date
-    payer: str
+    payer: Key
     discipline: Discipline
-    services: Annotated[list[Service], msgspec.Meta(min_length=1)]
+    services: Annotated[list[Service], msgspec.Meta(min_length=1, max_length=MAX_SERVICES)]
     rendered_by: RenderedBy = "therapist"
     initial_orthotic_encounter: bool | None = None
-    diagnoses: list[str] = msgspec.field(default_factory=list)
+    diagnoses: Annotated[list[DiagnosisText], msgspec.Meta(max_length=MAX_DIAGNOSES)] = msgspec.field(
+        default_factory=list
+    )
     patient: Patient | None = None
     telehealth: bool = False
-    place_of_service: str | None = None
+    place_of_service: ShortCode | None = None
     authorization: Authorization | None = None
     plan_of_care: PlanOfCare | None = None
     # allowed amounts this calendar year before this visit, by benefit: "PT_SLP" and "OT"
-    therapy_allowed_ytd: dict[str, Money] | None = None
+    therapy_allowed_ytd: Annotated[dict[BenefitKey, Money], msgspec.Meta(max_length=8)] | None = None
     progress_report: bool = False  # a progress report was written at this visit
     # treatment days since the last progress report, the report's day counted as day 1, this visit not counted
     treatment_days_since_progress_report: Count | None = None
@@ -138,7 +170,7 @@ class Visit(msgspec.Struct):
     subscriber: Subscriber | None = None
     rendering_provider: RenderingProvider | None = None
     claim_frequency: Literal["1", "7", "8"] = "1"  # 1 original, 7 replacement, 8 void
-    payer_claim_control_number: str | None = None  # the payer's number for the claim being replaced or voided
+    payer_claim_control_number: Reference | None = None  # the payer's number for the claim being replaced or voided
 
 
 class Line(msgspec.Struct):

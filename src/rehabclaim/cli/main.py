@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rehabclaim.cli import render
 from rehabclaim.errors import InputError
@@ -46,7 +47,8 @@ def _print_json(payload: Any) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    """Print the one-line refusal (the message is text, never markup; never wrapped) and exit 2."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -54,10 +56,11 @@ def _fail(message: str) -> typer.Exit:
 def code(code: str, as_json: JsonOption = False) -> None:
     """Show one code with its facts (dates, timed flag, add-on relations, source)."""
     from rehabclaim.catalog import load_catalog
+    from rehabclaim.errors import quote
 
     found = load_catalog().get(code)
     if found is None:
-        raise _fail(f"code: unknown code {code!r}")
+        raise _fail(f"code: unknown code {quote(code)}")
     if as_json:
         _print_json(found.as_dict())
     else:
@@ -93,14 +96,22 @@ def search(
 
 
 def _parse_pairs(pairs: list[str]) -> list[Any]:
+    """CODE=MINUTES arguments as services, validated like a visit's (the contract's limits)."""
+    import re
+
+    from rehabclaim.errors import quote, short_reason, validation_field
     from rehabclaim.model import Service
 
     services = []
     for position, pair in enumerate(pairs):
         code_text, sep, minutes_text = pair.partition("=")
-        if not sep or not minutes_text.isdigit():
-            raise InputError(f"argument {position + 1}", f"expected CODE=MINUTES, got {pair!r}")
-        services.append(Service(code=code_text, minutes=int(minutes_text)))
+        if not sep or not re.fullmatch("[0-9]{1,9}", minutes_text):
+            raise InputError(f"argument {position + 1}", f"expected CODE=MINUTES, got {quote(pair)}")
+        try:
+            services.append(msgspec.convert({"code": code_text, "minutes": int(minutes_text)}, Service))
+        except msgspec.ValidationError as exc:
+            field, reason = validation_field(str(exc))
+            raise InputError(f"argument {position + 1}", f"{field}: {short_reason(reason)}") from None
     return services
 
 
@@ -112,11 +123,12 @@ def units(
 ) -> None:
     """Units per code for the given minutes, with the reasoning."""
     from rehabclaim.catalog import load_catalog
+    from rehabclaim.errors import quote
     from rehabclaim.lines import build_lines
     from rehabclaim.units import METHODS, assign_units
 
     if method not in METHODS:
-        raise _fail(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
+        raise _fail(f"--method: expected one of {', '.join(METHODS)}, got {quote(method)}")
     try:
         lines = build_lines(_parse_pairs(pairs), load_catalog())
     except InputError as exc:
@@ -137,23 +149,60 @@ def units(
 
 
 def _read_visits(path: Path) -> list[Any]:
-    """All visits of a .json (one visit) or .jsonl (one per line) file; any problem -> InputError."""
+    """All visits of a .json (one visit) or .jsonl (one per line) file, or of standard input (``-``, either
+    form); any problem, an unknown code or modifier included, -> InputError (with the line, in JSON Lines),
+    so a command stops before it scrubs, posts or writes anything."""
+    from rehabclaim.catalog import load_catalog
     from rehabclaim.engine import decode_visit
+    from rehabclaim.lines import build_lines
 
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-    except OSError as exc:
-        raise InputError("", f"cannot read {path}: {exc.strerror}") from None
-    if path.suffix != ".jsonl":
-        return [decode_visit(data)]
+    data = _read_input(path)
+    catalog = load_catalog()
+    if not (path.suffix == ".jsonl" or (str(path) == "-" and _is_json_lines(data))):
+        try:
+            visit = decode_visit(data)
+            build_lines(visit.services, catalog)
+        except InputError as exc:
+            if exc.field:
+                raise
+            where = "standard input" if str(path) == "-" else str(path)  # the text as a whole: name it
+            raise InputError(where, exc.reason) from None
+        return [visit]
     visits = []
-    for number, raw in enumerate(data.splitlines(), start=1):
+    for number, raw in enumerate(data.split(b"\n"), start=1):  # lines as `batch` reads them
         if raw.strip():
             try:
-                visits.append(decode_visit(raw))
+                visit = decode_visit(raw)
+                build_lines(visit.services, catalog)
             except InputError as exc:
                 raise exc.at_line(number) from None
+            visits.append(visit)
     return visits
+
+
+def _read_input(path: Path) -> bytes:
+    """The bytes of ``path`` (``-``: standard input); of a one-visit file no more than a visit may hold."""
+    from rehabclaim.model import MAX_VISIT_BYTES
+
+    try:
+        if str(path) == "-":
+            return sys.stdin.buffer.read()
+        if path.suffix == ".jsonl":
+            return path.read_bytes()
+        with path.open("rb") as source:
+            return source.read(MAX_VISIT_BYTES + 1)  # enough for decode_visit to refuse a bigger one
+    except OSError as exc:
+        raise InputError("", f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
+
+
+def _is_json_lines(data: bytes) -> bool:
+    """JSON Lines on standard input: the first non-blank line is a whole object and another line follows
+    (a pretty-printed visit's first line is an open brace)."""
+    import io
+    from itertools import islice
+
+    filled = list(islice(filter(None, map(bytes.strip, io.BytesIO(data))), 2))
+    return len(filled) == 2 and filled[0].startswith(b"{") and filled[0].endswith(b"}")
 
 
 def _engine(practice: Path | None, ledger: Any = None) -> Any:
@@ -173,14 +222,19 @@ def _engine(practice: Path | None, ledger: Any = None) -> Any:
 
 
 def _open_ledger(database_url: str | None) -> Any:
-    from sqlalchemy.exc import SQLAlchemyError
+    """The migrated ledger; when it cannot be opened, one line naming the database (password hidden), where
+    its URL came from (only if the user gave one) and why; exit 2."""
+    import os
 
-    from rehabclaim.ledger import open_ledger
+    from rehabclaim.ledger.database import LedgerUnavailable, open_ledger
 
     try:
         return open_ledger(database_url)
-    except SQLAlchemyError as exc:
-        raise _fail(f"--database-url: cannot open the ledger ({exc.__class__.__name__}: {exc})") from None
+    except LedgerUnavailable as exc:
+        if database_url is None:
+            raise _fail(f"cannot open the default ledger {exc.database}: {exc.reason}") from None
+        from_environment = os.environ.get("REHABCLAIM_DATABASE_URL") == database_url  # Typer read it for us
+        raise _fail(f"{'REHABCLAIM_DATABASE_URL' if from_environment else '--database-url'}: {exc}") from None
 
 
 def _visits_or_fail(path: Path) -> list[Any]:
@@ -193,49 +247,83 @@ def _visits_or_fail(path: Path) -> list[Any]:
 def _scrub_and_print(
     visits: list[Any], as_json: bool, practice: Path | None = None, ledger: Any = None, post: bool = False
 ) -> None:
-    """Scrub every visit and print the results. With ``post`` each visit is posted right after its scrub,
-    so a later visit of the same patient sees the earlier one; every visit is checked for unreadable input
-    first, so a bad visit stops the command before anything is posted."""
+    """Scrub every visit and print each result as soon as it is ready (the visits were checked for
+    unreadable input when read, so a bad visit stopped the command before anything was posted). With
+    ``post`` each visit is posted right after its scrub, so a later visit of the same patient sees the
+    earlier one, and its result is printed before the next visit: none is posted and left unprinted."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from rehabclaim.engine import encode_result
-    from rehabclaim.lines import build_lines
 
     engine = _engine(practice, ledger)
-    refused: dict[str, str] = {}
+    refused: list[str] = []
+    has_error = False
+    progress, advance = _scrub_progress(len(visits), as_json)
     try:
-        for visit in visits:
-            build_lines(visit.services, engine.catalog)
-        results = []
-        for visit in visits:
-            results.append(engine.scrub(visit))
-            if post:
-                refusal = _post(ledger, visit, results[-1])
+        with progress:
+            for visit in visits:
+                result = engine.scrub(visit)
+                has_error = has_error or result.has_error
+                refusal = _post(ledger, visit, result) if post else None
                 if refusal:
-                    refused[visit.id] = refusal
+                    refused.append(refusal)
+                if as_json:
+                    sys.stdout.buffer.write(encode_result(result) + b"\n")
+                else:
+                    render.scrub_result(console, result)
+                    if post:
+                        console.print(_post_note(refusal), highlight=False)
+                if post:
+                    sys.stdout.flush()
+                advance()
     except InputError as exc:
         raise _fail(str(exc)) from None
-    for result in results:
-        if as_json:
-            sys.stdout.buffer.write(encode_result(result) + b"\n")
-        else:
-            render.scrub_result(console, result)
-            if post:
-                note = refused.get(result.id)
-                console.print(f"[red]not posted:[/red] {note}" if note else "[green]posted to the ledger[/green]")
+    except SQLAlchemyError as exc:  # reading a patient's history; every visit printed above is complete
+        raise _fail(f"--database-url: the ledger failed while scrubbing ({exc.__class__.__name__})") from None
     sys.stdout.flush()
-    for message in refused.values():
-        errors.print(f"[red]not posted:[/red] {message}", highlight=False)
-    if any(result.has_error for result in results) or refused:
+    for message in refused:
+        errors.print(f"[red]not posted:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    if has_error or refused:
         raise typer.Exit(EXIT_ERROR_FINDING)
 
 
+def _scrub_progress(total: int, as_json: bool) -> tuple[Any, Any]:
+    """A progress bar on stderr while the results go elsewhere: shown on a terminal, never with --json, nor
+    when the results print to the same terminal (they show the progress, and would tear the bar)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    shown = errors.is_terminal and not console.is_terminal and not as_json
+    progress = Progress(
+        TextColumn("scrubbing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        disable=not shown,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = progress.add_task("scrub", total=total)
+    return progress, lambda: progress.advance(task)
+
+
+def _post_note(refusal: str | None) -> str:
+    return f"[red]not posted:[/red] {escape(refusal)}" if refusal else "[green]posted to the ledger[/green]"
+
+
 def _post(ledger: Any, visit: Any, result: Any) -> str | None:
-    """Post one visit atomically; the refusal, if any."""
+    """Post one visit atomically; the refusal, if any (a database error is this visit's refusal too)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from rehabclaim.ledger import PostRefused, post_visit
 
     try:
         post_visit(ledger, visit, result)
     except PostRefused as exc:
         return str(exc)
+    except SQLAlchemyError as exc:
+        return f"visit {visit.id}: not posted, the ledger failed ({exc.__class__.__name__})"
     return None
 
 
@@ -275,10 +363,13 @@ def batch(
     """Scrub a large visits file, streamed, with a summary at the end."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from rehabclaim.batch import run_batch
+    from rehabclaim.atomic import same_file
+    from rehabclaim.batch import WorkerDied, run_batch, stop_on_signals
 
     if not path.is_file():
         raise _fail(f"{path}: no such file")
+    if same_file(path, out):
+        raise _fail(f"--out: {out} is the input file; writing there would destroy it (choose another path)")
     _engine(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
     show_progress = errors.is_terminal and not as_json
     progress = Progress(
@@ -291,10 +382,14 @@ def batch(
     )
     task = progress.add_task("scrub", total=path.stat().st_size)
     try:
-        with progress:
+        with stop_on_signals(out), progress:  # a stop signal removes the temporary and exits 128 + signal
             summary = run_batch(path, out, workers, strict, lambda done: progress.advance(task, done), practice)
     except InputError as exc:
         raise _fail(f"{exc} (--strict: nothing written)") from None
+    except OSError as exc:
+        raise _fail(f"{exc.filename or out}: {exc.strerror or exc} (nothing written)") from None
+    except WorkerDied as exc:
+        raise _fail(f"{exc} (killed, or out of memory?); nothing written") from None
     if as_json:
         _print_json(summary.as_dict())
     else:
@@ -352,12 +447,13 @@ def payers(as_json: JsonOption = False) -> None:
 @app.command()
 def payer(key: str, as_json: JsonOption = False) -> None:
     """Show one payer's whole policy."""
+    from rehabclaim.errors import quote
     from rehabclaim.payers import payer_table
 
     table = _load_payers(payer_table)
     policy = table.get(key.strip().lower())
     if policy is None:
-        raise _fail(f"payer: unknown payer {key!r}; configured: {', '.join(sorted(table))}")
+        raise _fail(f"payer: unknown payer {quote(key)}; configured: {', '.join(sorted(table))}")
     if as_json:
         _print_json(policy)
     else:
@@ -390,43 +486,53 @@ def fee(
 
     import msgspec as ms
 
+    from rehabclaim.catalog import load_catalog
+    from rehabclaim.cms.pfs import LOCALITY_NUMBER, MAC
     from rehabclaim.cms.tables import cms_tables
-    from rehabclaim.datafiles import DataFileError
-    from rehabclaim.fees.estimate import NoFee, cents, medicare_unit_fee
+    from rehabclaim.datafiles import DataFileError, is_code
+    from rehabclaim.errors import quote
+    from rehabclaim.fees.estimate import DMEPOS, NoFee, cents, medicare_unit_fee
     from rehabclaim.fees.medicare_policy import medicare_payment
     from rehabclaim.practice import Locality, load_practice
 
+    if not is_code(code.strip().upper()):
+        raise _fail(f"code: expected a 5-character HCPCS/CPT code, got {quote(code)}")
     try:
         day = date.fromisoformat(on) if on else date(year or 2026, 1, 1)
     except ValueError:
-        raise _fail(f"--date: expected YYYY-MM-DD, got {on!r}") from None
+        raise _fail(f"--date: expected YYYY-MM-DD, got {quote(on)}" if on else f"--year: not a year: {year}") from None
     if year is not None and day.year != year:
         raise _fail(f"--date {day} is not in --year {year}")
+    mac, _, number = (locality or "").partition(":")
+    if locality and not (MAC.fullmatch(mac) and LOCALITY_NUMBER.fullmatch(number or "00")):
+        raise _fail(f"--locality: expected MAC:LOCALITY such as 11502:00, got {quote(locality)}")
     try:
         chosen = load_practice(practice)
         if locality:
-            mac, _, number = locality.partition(":")
             chosen = ms.structs.replace(chosen, locality=Locality(mac=mac, number=number or "00"))
         tables, medicare = cms_tables(), medicare_payment()
     except DataFileError as exc:
         raise _fail(str(exc)) from None
+    known = load_catalog().get(code.strip().upper())
+    if known is not None and known.is_orthosis:
+        raise _fail(f"{known.code} {DMEPOS}")
     result = medicare_unit_fee(code.strip().upper(), day, chosen, tables, medicare)
     if isinstance(result, NoFee):
         raise _fail(result.reason)
-    percent = medicare.mppr_percent(day) if code.strip().upper() in medicare.therapy.always_therapy else 0
-    further = result.full - result.pe_payment * percent / 100
-    total = result.full + further * (units - 1)
+    percent = result.mppr_percent if result.mppr else 0  # MULT PROC 5 in the PPRRVU file: the therapy MPPR
+    total = result.full + result.reduced * (units - 1)
     payload = {
         "code": code.strip().upper(),
         "date": day.isoformat(),
         "locality": f"{chosen.locality.mac}:{chosen.locality.number}",
-        "per_unit": float(cents(result.full)),
+        "per_unit": float(result.full),
         "pe_payment": float(cents(result.pe_payment)),
         "mppr_percent": float(percent),
-        "further_unit": float(cents(further)),
+        "further_unit": float(result.reduced),
         "units": units,
         "total": float(cents(total)),
         "why": result.formula,
+        "therapy_mppr": result.mppr,
     }
     if as_json:
         _print_json(payload)
@@ -442,16 +548,36 @@ def claim(
     practice: PracticeOption = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send visits already sent again, as original claims.")
+    ] = False,
 ) -> None:
-    """Write one 837P interchange for the visits; visits with errors are held back and listed."""
-    from rehabclaim.claims.run import ClaimRunError, write_claims
+    """Write one 837P interchange for the visits; visits with errors are held back and listed, visits
+    already sent are listed and not sent again (unless --resend)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from rehabclaim.claims.build import ClaimBuildError
+    from rehabclaim.claims.run import ClaimRunError, write_claims
+    from rehabclaim.x12.core import X12WriteError
+
+    _refuse_outputs_over_input(path, x837, cms1500_out)
     visits = _visits_or_fail(path)
     engine, ledger = _engine(practice), _open_ledger(database_url)
+    progress, advance = _claim_progress(len(visits), as_json)
     try:
-        run = write_claims(visits, engine, ledger, x837, cms1500_out)
+        with progress:
+            run = write_claims(visits, engine, ledger, x837, cms1500_out, resend=resend, progress=advance)
     except (ClaimRunError, InputError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{exc.filename or x837}: cannot write ({exc.strerror}); no claim was sent") from None
+    except (X12WriteError, ClaimBuildError) as exc:
+        raise _fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
+    except SQLAlchemyError as exc:
+        raise _fail(
+            f"--database-url: the ledger failed ({exc.__class__.__name__}); no claim is sent twice: "
+            "the next run settles any interchange left pending"
+        ) from None
     if as_json:
         _print_json(run.as_dict())
     else:
@@ -460,7 +586,38 @@ def claim(
         raise typer.Exit(EXIT_ERROR_FINDING)
 
 
+LARGE_CLAIM_RUN = 500  # visits from which `claim` shows a progress bar (on a terminal, without --json)
+
+
+def _claim_progress(total: int, as_json: bool) -> tuple[Any, Any]:
+    """A progress bar on stderr for a large run, and the callback that advances it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    shown = errors.is_terminal and not as_json and total >= LARGE_CLAIM_RUN
+    columns = (TextColumn("claims"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    progress = Progress(*columns, console=errors, disable=not shown)
+    task = progress.add_task("claims", total=total)
+    return progress, lambda done: progress.advance(task, done)
+
+
+def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None) -> None:
+    """An output that is the input (or the other output) would silently replace it: exit 2 naming it."""
+    from rehabclaim.atomic import same_file
+
+    def same(a: Path, b: Path) -> bool:
+        return same_file(a, b) or a.resolve() == b.resolve()
+
+    outputs = [("--837", x837), *([("--cms1500", cms1500_out)] if cms1500_out is not None else [])]
+    for option, output in outputs:
+        if str(path) != "-" and same(path, output):
+            raise _fail(f"{option} {output}: this is the input file {path}; writing would replace it")
+    if cms1500_out is not None and same(x837, cms1500_out):
+        raise _fail(f"--cms1500 {cms1500_out}: this is the --837 file; one would replace the other")
+
+
 def _read_835(path: Path) -> tuple[bytes, Any]:
+    """The file's bytes and its remittance; a file that cannot be read or is not a sound 835 exits 2 with one
+    line naming the file and the segment."""
     from rehabclaim.x12.core import X12Error
     from rehabclaim.x12.remit835 import read_835
 
@@ -468,7 +625,7 @@ def _read_835(path: Path) -> tuple[bytes, Any]:
         data = path.read_bytes()
         return data, read_835(data)
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+        raise _fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
     except X12Error as exc:
         raise _fail(f"{path}: {exc}") from None
 
@@ -479,26 +636,41 @@ def remit(
     post: Annotated[bool, typer.Option("--post", help="Record the payments in the ledger.")] = False,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every claim; the table shows the totals and the first claims.")
+    ] = False,
 ) -> None:
-    """Read a remittance (835): payments, claims, lines, adjustments, remarks, and every imbalance."""
+    """Read a remittance (835): payments, claims, lines, adjustments, remarks, and every imbalance. The table
+    shows the totals and the first claims (--all: every claim); --json always holds everything."""
     import msgspec as ms
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rehabclaim.remits.post import RemitRefused, post_remittance
 
-    data, remittance = _read_835(path)
+    shown = errors.is_terminal and not as_json  # progress on stderr for people only, never into --json or pipes
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = Progress(*columns, console=errors, disable=not shown)
     outcome, refused = None, None
-    if post:
-        try:
-            outcome = post_remittance(_open_ledger(database_url), data, remittance)
-        except RemitRefused as exc:
-            refused = str(exc)
-            errors.print(f"[red]not posted:[/red] {refused}", highlight=False)
+    with progress:
+        reading = progress.add_task(f"reading {path.name}", total=None)
+        data, remittance = _read_835(path)
+        progress.update(reading, total=len(remittance.claims), completed=len(remittance.claims))
+        if post:
+            ledger = _open_ledger(database_url)
+            posting = progress.add_task("posting", total=len(remittance.claims))
+            try:
+                outcome = post_remittance(ledger, data, remittance, lambda done: progress.advance(posting, done))
+            except RemitRefused as exc:
+                refused = str(exc)
+    if refused:
+        errors.print(f"[red]not posted:[/red] {escape(refused)}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(remittance) + b"\n")
     else:
-        render.remittance(console, remittance)
+        limit = None if show_all else render.SUMMARY_ROWS
+        render.remittance(console, remittance, limit)
         if outcome is not None:
-            console.print(f"posted {len(outcome.posted)} claim(s); not ours: {', '.join(outcome.unmatched) or 'none'}")
+            render.remittance_posted(console, outcome, limit)
     if remittance.imbalances or refused:
         raise typer.Exit(EXIT_ERROR_FINDING)
 
@@ -508,8 +680,12 @@ def denials(
     path: Annotated[Path | None, typer.Argument(help="An 835 file; default: the remittances in the ledger")] = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every item; the table shows the totals and the first items.")
+    ] = False,
 ) -> None:
-    """Denied and partly paid lines by reason and payer, with the next step for each."""
+    """Denied and partly paid lines by reason and payer, with the next step for each. The table shows the
+    totals by reason and the first items (--all: every item); --json always holds everything."""
     import msgspec as ms
 
     from rehabclaim.remits.worklist import from_ledger, from_remittance
@@ -518,7 +694,7 @@ def denials(
     if as_json:
         sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(items) + b"\n")
     else:
-        render.worklist(console, items)
+        render.worklist(console, items, None if show_all else render.SUMMARY_ROWS)
 
 
 @ledger_app.command("show")

@@ -2,20 +2,24 @@
 
 Posting the same visit id twice is refused (the id is the primary key, so even two processes racing to
 post it cannot both succeed). A visit with an error finding is not posted: it is not billable as it is.
-The ledger runs on SQLite and PostgreSQL (their ON CONFLICT clauses make concurrent posts safe).
+The ledger runs on SQLite and PostgreSQL (their ON CONFLICT clauses make concurrent posts safe). A string
+longer than its column (or holding a NUL) refuses the visit before it is written, so both databases refuse
+the same visits (SQLite would store it, PostgreSQL fail); any other database error refuses the visit too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
-from sqlalchemy import Connection, Engine, exists, insert, select
+from sqlalchemy import Connection, Engine, String, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from rehabclaim.catalog import load_catalog
+from rehabclaim.errors import quote
 from rehabclaim.history import BENEFIT_OF
 from rehabclaim.ledger.database import insert_ignoring_duplicates
 from rehabclaim.ledger.models import (
@@ -48,33 +52,64 @@ def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
     catalog = load_catalog()
     therapy = [line for line in result.lines if (code := catalog.get(line.code)) is not None and code.therapy]
     now = datetime.now(UTC)
+    row = {
+        "id": visit.id,
+        "patient_id": patient,
+        "date": visit.date,
+        "payer": result.payer,
+        "discipline": visit.discipline,
+        "benefit": BENEFIT_OF[visit.discipline],
+        "therapy_units": sum(line.units for line in therapy),
+        "total_charge": Decimal(str(result.total_charge)),
+        "therapy_expected": sum((Decimal(str(line.expected or 0)) for line in therapy), Decimal(0)),
+        "allowed": None,
+        "progress_report": visit.progress_report or _has_evaluation(result),
+        "posted_at": now,
+        "result_json": msgspec.json.encode(result).decode(),
+    }
+    _check_fits(visit.id, Patient, [{"id": patient}])
+    _check_fits(visit.id, PostedVisit, [row])
     try:
         with engine.begin() as connection:
             insert_ignoring_duplicates(connection, Patient, {"id": patient, "created_at": now})
-            connection.execute(
-                insert(PostedVisit).values(
-                    id=visit.id,
-                    patient_id=patient,
-                    date=visit.date,
-                    payer=result.payer,
-                    discipline=visit.discipline,
-                    benefit=BENEFIT_OF[visit.discipline],
-                    therapy_units=sum(line.units for line in therapy),
-                    total_charge=Decimal(str(result.total_charge)),
-                    therapy_expected=sum((Decimal(str(line.expected or 0)) for line in therapy), Decimal(0)),
-                    allowed=None,
-                    progress_report=visit.progress_report or _has_evaluation(result),
-                    posted_at=now,
-                    result_json=msgspec.json.encode(result).decode(),
-                )
-            )
+            connection.execute(insert(PostedVisit).values(**row))
             _post_lines(connection, visit, result)
             _post_encounters(connection, visit, patient)
             _post_plan_and_authorization(connection, visit, patient, result.payer)
     except IntegrityError as exc:
         if _visit_exists(engine, visit.id):
             raise PostRefused(f"visit {visit.id} is already posted; posting it again is refused") from None
-        raise PostRefused(f"visit {visit.id}: the ledger refused it ({exc.orig})") from None
+        raise PostRefused(f"visit {visit.id}: the ledger refused it ({_first_line(exc)})") from None
+    except SQLAlchemyError as exc:  # the database is gone, full, read-only...: this visit is not posted
+        raise PostRefused(f"visit {visit.id}: not posted, the ledger failed ({_first_line(exc)})") from None
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The driver's first line: never the SQL and parameters SQLAlchemy appends (they hold patient data)."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0][:120] if lines else exc.__class__.__name__
+
+
+def _check_fits(visit_id: str, table: type, rows: Sequence[Mapping[str, object]]) -> None:
+    """Refuse a string longer than its column (PostgreSQL fails on it, SQLite would keep it) or holding a
+    NUL (PostgreSQL cannot store one), so both databases refuse the same visits. Raised inside the
+    transaction, it rolls back what the visit had written."""
+    columns = table.__table__.columns  # type: ignore[attr-defined]
+    for row in rows:
+        for name, value in row.items():
+            if not isinstance(value, str):
+                continue
+            where = f"{table.__tablename__}.{name}"  # type: ignore[attr-defined]
+            kind = columns[name].type
+            limit = kind.length if isinstance(kind, String) else None
+            if limit is not None and len(value) > limit:
+                raise PostRefused(
+                    f"visit {visit_id}: not posted, {where} would hold {quote(value)} ({len(value)} characters); "
+                    f"the ledger holds {limit}"
+                )
+            if "\x00" in value:
+                raise PostRefused(f"visit {visit_id}: not posted, {where} would hold a NUL character")
 
 
 def _has_evaluation(result: ScrubResult) -> bool:
@@ -102,6 +137,7 @@ def _post_lines(connection: Connection, visit: Visit, result: ScrubResult) -> No
         for number, line in enumerate(result.lines, start=1)
     ]
     if rows:
+        _check_fits(visit.id, PostedLine, rows)
         connection.execute(insert(PostedLine), rows)
 
 
@@ -122,6 +158,7 @@ def _post_encounters(connection: Connection, visit: Visit, patient: str) -> None
                 }
             )
     if rows:
+        _check_fits(visit.id, OrthoticEncounter, rows)
         connection.execute(insert(OrthoticEncounter), rows)
 
 
@@ -131,6 +168,7 @@ def _post_plan_and_authorization(connection: Connection, visit: Visit, patient: 
         physician = plan.certifying_physician
         _upsert(
             connection,
+            visit,
             PlanOfCareRecord,
             ["patient_id", "discipline", "certified_from"],
             {
@@ -146,6 +184,7 @@ def _post_plan_and_authorization(connection: Connection, visit: Visit, patient: 
     if auth is not None:
         _upsert(
             connection,
+            visit,
             AuthorizationRecord,
             ["patient_id", "payer", "valid_from"],
             {
@@ -160,9 +199,10 @@ def _post_plan_and_authorization(connection: Connection, visit: Visit, patient: 
         )
 
 
-def _upsert(connection: Connection, table: type, keys: list[str], values: dict[str, object]) -> None:
+def _upsert(connection: Connection, visit: Visit, table: type, keys: list[str], values: dict[str, object]) -> None:
     """Insert, or update the row with the same ``keys`` (the latest visit's record wins)."""
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    _check_fits(visit.id, table, [values])
     statement = dialect_insert(table).values(**values)
     updates = {k: statement.excluded[k] for k in values if k not in keys}
     connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
