@@ -23,21 +23,21 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def code_facts(console: Console, code: Code) -> None:
-    table = Table(show_header=False, title=f"{code.code}  {code.description}", title_justify="left")
+    table = Table(show_header=False, title=escape(f"{code.code}  {code.description}"), title_justify="left")
     for key, value in code.as_dict().items():
         if key in ("code", "description") or value in (None, [], ""):
             continue
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+        table.add_row(key, escape(", ".join(value) if isinstance(value, list) else str(value)))  # [recalled] shows
     console.print(table)
 
 
 def search_hits(console: Console, query: str, hits: list[SearchHit]) -> None:
-    table = Table(title=f"codes for {query!r}", title_justify="left")
+    table = Table(title=escape(f"codes for {query!r}"), title_justify="left")
     for column in ("code", "score", "description"):
         table.add_column(column)
     for hit in hits:
         note = f" (deleted {hit.code.end}, use {hit.code.replaced_by})" if hit.code.end else ""
-        table.add_row(hit.code.code, f"{hit.score:.2f}", hit.code.description + note)
+        table.add_row(hit.code.code, f"{hit.score:.2f}", escape(hit.code.description + note))
     console.print(table)
 
 
@@ -47,21 +47,22 @@ def unit_plan(console: Console, plan: UnitPlan, rows: list[tuple[str, int, int |
     for column in ("code", "units", "minutes", "why"):
         table.add_column(column)
     for code, units, minutes, why in rows:
-        table.add_row(code, str(units), "" if minutes is None else str(minutes), why)
+        table.add_row(escape(code), str(units), "" if minutes is None else str(minutes), escape(why))
     console.print(table)
 
 
 def scrub_result(console: Console, result: ScrubResult) -> None:
     console.print(
-        f"[bold]visit {result.id}[/bold]  payer {result.payer}, {result.method} method: "
-        f"{result.total_timed_minutes} timed min = {result.total_timed_units} timed units"
+        f"[bold]visit {escape(result.id)}[/bold]  payer {escape(result.payer)}, {result.method} method: "
+        f"{result.total_timed_minutes} timed min = {result.total_timed_units} timed units",
+        highlight=False,
     )
     lines = Table()
     for column in ("code", "units", "modifiers", "min", "why"):
         lines.add_column(column, overflow="fold")
     for line in result.lines:
         minutes = "" if line.minutes is None else str(line.minutes)
-        lines.add_row(line.code, str(line.units), " ".join(line.modifiers), minutes, line.why)
+        lines.add_row(escape(line.code), str(line.units), escape(" ".join(line.modifiers)), minutes, escape(line.why))
     console.print(lines)
     if result.findings:
         findings = Table()
@@ -70,7 +71,7 @@ def scrub_result(console: Console, result: ScrubResult) -> None:
         for finding in result.findings:
             style = SEVERITY_STYLE[finding.severity]
             findings.add_row(
-                f"[{style}]{finding.severity}[/{style}]", finding.rule, finding.code or "", finding.message
+                f"[{style}]{finding.severity}[/{style}]", finding.rule, escape(finding.code or ""), escape(finding.message)
             )
         console.print(findings)
     else:
@@ -90,7 +91,7 @@ def batch_summary(console: Console, summary: BatchSummary) -> None:
             table.add_row(rule_id, str(count))
         console.print(table)
     for _, message in summary.skipped[:20]:
-        console.print(f"[red]skipped[/red] {message}")
+        console.print(f"[red]skipped[/red] {escape(message)}", highlight=False)
 
 
 def rule_list(console: Console, rules: tuple[Rule, ...]) -> None:
@@ -107,21 +108,21 @@ def payer_list(console: Console, policies: list[PayerPolicy]) -> None:
     for column in ("key", "name", "units", "fees", "origin"):
         table.add_column(column)
     for policy in policies:
-        table.add_row(policy.key, policy.name, policy.units.method, policy.fees.schedule, policy.origin)
+        table.add_row(*map(escape, (policy.key, policy.name, policy.units.method, policy.fees.schedule, policy.origin)))
     console.print(table)
 
 
 def payer_policy(console: Console, policy: PayerPolicy) -> None:
-    table = Table(show_header=False, title=f"{policy.key}: {policy.name}", title_justify="left")
+    table = Table(show_header=False, title=escape(f"{policy.key}: {policy.name}"), title_justify="left")
     for name, value in msgspec.structs.asdict(policy).items():
         shown = msgspec.json.encode(value).decode() if isinstance(value, msgspec.Struct) else str(value)
-        table.add_row(name, shown)
+        table.add_row(name, escape(shown))
     console.print(table)
 
 
 def fee(console: Console, payload: dict[str, Any]) -> None:
     console.print(f"[bold]{payload['code']}[/bold] on {payload['date']}, locality {payload['locality']}")
-    console.print(payload["why"])
+    console.print(escape(payload["why"]), highlight=False)
     console.print(
         f"per unit ${payload['per_unit']:.2f}; further units of the day ${payload['further_unit']:.2f} "
         f"(MPPR {payload['mppr_percent']:.0f}% of PE ${payload['pe_payment']:.2f}); "
@@ -130,16 +131,16 @@ def fee(console: Console, payload: dict[str, Any]) -> None:
 
 
 def ledger_state(console: Console, state: dict[str, Any]) -> None:
-    console.print(f"[bold]patient {state['patient']}[/bold]")
+    console.print(f"[bold]patient {escape(state['patient'])}[/bold]", highlight=False)
     visits = Table(title="visits", title_justify="left")
     for column in ("id", "date", "payer", "discipline", "units", "charge", "expected", "allowed"):
         visits.add_column(column)
     for v in state["visits"]:
         allowed = "" if v["allowed"] is None else f"{v['allowed']:.2f}"
         visits.add_row(
-            v["id"],
+            escape(v["id"]),
             v["date"],
-            v["payer"],
+            escape(v["payer"]),
             v["discipline"],
             str(v["therapy_units"]),
             f"{v['charge']:.2f}",
@@ -172,19 +173,19 @@ def claim_run(console: Console, run: Any, path: Any) -> None:
         console.print("[yellow]no claim written[/yellow]")
     if run.already_sent:
         more = len(run.already_sent) - LISTED
-        shown = ", ".join(run.already_sent[:LISTED]) + (f" and {more} more" if more > 0 else "")
+        shown = escape(", ".join(run.already_sent[:LISTED]) + (f" and {more} more" if more > 0 else ""))
         console.print(
             f"[yellow]{len(run.already_sent)} already sent, not sent again[/yellow] (--resend sends them): {shown}",
             highlight=False,
         )
     for visit_id, findings in run.notes:
         for finding in findings:
-            console.print(f"  {visit_id}: {finding.rule} {finding.message}", highlight=False)
+            console.print(escape(f"  {visit_id}: {finding.rule} {finding.message}"), highlight=False)
     if run.held_back:
         console.print(f"[red]{len(run.held_back)} held back:[/red]")
         for visit_id, findings in run.held_back:
             for finding in findings:
-                console.print(f"  {visit_id}: {finding.rule} {finding.message}", highlight=False)
+                console.print(escape(f"  {visit_id}: {finding.rule} {finding.message}"), highlight=False)
 
 
 SUMMARY_ROWS = 50  # claims (or work items) a table shows unless --all: a large file stays fast to print
