@@ -9,7 +9,7 @@ from itertools import combinations
 from rehabclaim.catalog import Catalog
 from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
-from rehabclaim.diagnoses import DiagnosisIndex
+from rehabclaim.diagnoses import DiagnosisIndex, Verdict
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
 from rehabclaim.model import Finding, Visit
@@ -34,14 +34,15 @@ class ScrubContext:
     findings: list[Finding] = field(default_factory=list)
     codes: set[str] = field(init=False)  # every code on the visit
     has_orthosis: bool = field(init=False)  # an orthosis device code (L-code) is on the visit
-    # each diagnosis as written, with True (billable), False (category) or None (not ICD-10-CM)
-    diagnosis_status: list[tuple[str, bool | None]] = field(init=False)
+    # each diagnosis as written, with its verdict on the date of service: status True (billable), False
+    # (category) or None (not ICD-10-CM), and whether the release in force (or covered dated changes) backs it
+    diagnosis_status: list[tuple[str, Verdict]] = field(init=False)
     _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}
         self.has_orthosis = any(line.code.is_orthosis for line in self.lines)
-        self.diagnosis_status = [(code, self.diagnoses.lookup(code)) for code in self.visit.diagnoses]
+        self.diagnosis_status = self.diagnoses.statuses(self.visit.date, self.visit.diagnoses)
 
     @property
     def ptp_edits(self) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:

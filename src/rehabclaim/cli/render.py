@@ -71,7 +71,10 @@ def scrub_result(console: Console, result: ScrubResult) -> None:
         for finding in result.findings:
             style = SEVERITY_STYLE[finding.severity]
             findings.add_row(
-                f"[{style}]{finding.severity}[/{style}]", finding.rule, escape(finding.code or ""), escape(finding.message)
+                f"[{style}]{finding.severity}[/{style}]",
+                finding.rule,
+                escape(finding.code or ""),
+                escape(finding.message),
             )
         console.print(findings)
     else:

@@ -1,5 +1,7 @@
-"""ICD-10-CM diagnosis checks against the code set shipped by ``simple-icd-10-cm``."""
+"""ICD-10-CM diagnosis checks by date of service: the releases held (the one ``simple-icd-10-cm`` ships and
+CMS order files dropped in), the release calendar and the dated code changes."""
 
-from rehabclaim.diagnoses.icd10 import DiagnosisIndex, diagnosis_index
+from rehabclaim.diagnoses.codeset import CodeSetOnDate, DiagnosisIndex, Release, Verdict
+from rehabclaim.diagnoses.loader import diagnosis_index
 
-__all__ = ["DiagnosisIndex", "diagnosis_index"]
+__all__ = ["CodeSetOnDate", "DiagnosisIndex", "Release", "Verdict", "diagnosis_index"]

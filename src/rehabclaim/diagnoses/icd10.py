@@ -1,28 +1,29 @@
-"""A compact index of the ICD-10-CM code set, derived once from ``simple-icd-10-cm`` and cached.
+"""ICD-10-CM code spelling, and the compact code index of a release, built once and cached on disk.
 
-Importing that package costs about 2 s and 190 MB, too much for each CLI call or batch worker. The first
-use writes every category/subcategory code with a billable flag to a small text file in the cache folder,
-named by the package version; later processes read that file (tens of milliseconds). It is written through
+Importing ``simple-icd-10-cm`` costs about 2 s and 190 MB, too much for each CLI call or batch worker. The
+first use writes every category/subcategory code with a billable flag to a small text file in the cache
+folder, named by the package version; later processes read that file (tens of milliseconds). A drop-in CMS
+order file is cached the same way, named by a digest of its bytes. Cache files are written through
 ``rehabclaim.atomic`` (a temporary file renamed into place), so concurrent first runs never see half a file
-and a failed build leaves nothing behind; it holds no patient data, so it gets the usual mode.
+and a failed build leaves nothing behind; they hold no patient data, so they get the usual mode.
 """
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import os
+import re
 import warnings
-from dataclasses import dataclass
-from datetime import date
-from functools import cache
-from importlib.metadata import version
-from itertools import islice
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from rehabclaim.atomic import write_atomic
-from rehabclaim.datafiles import load_toml
+from rehabclaim.datafiles import DataFileError
 
 PACKAGE = "simple-icd-10-cm"
+# a letter, a digit, a letter or digit (C4A, M1A), then up to four more: every ICD-10-CM code has this shape
+_CODE_SHAPE = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
 
 
 def normalize(code: str) -> str:
@@ -35,6 +36,11 @@ def with_dot(code: str) -> str:
     return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
 
 
+def is_code_shaped(normalized: str) -> bool:
+    """Whether a normalized string could be an ICD-10-CM code on some date (``BACKPAIN`` never is)."""
+    return _CODE_SHAPE.fullmatch(normalized) is not None
+
+
 def cache_dir() -> Path:
     explicit = os.environ.get("REHABCLAIM_CACHE_DIR")
     if explicit:
@@ -43,54 +49,16 @@ def cache_dir() -> Path:
     return Path(base) / "rehabclaim"
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
-    package_version: str
-    name: str
-    valid_from: date | None
-    valid_through: date | None
-
-    def covers(self, day: date) -> bool:
-        return (self.valid_from is None or day >= self.valid_from) and (
-            self.valid_through is None or day <= self.valid_through
-        )
+def package_version() -> str | None:
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return None
 
 
-class DiagnosisIndex:
-    """Which ICD-10-CM codes exist and which are billable (leaf) codes."""
-
-    def __init__(self, billable_by_code: dict[str, bool], release: Release) -> None:
-        self.billable_by_code = billable_by_code
-        self.release = release
-        self._billable_sorted = sorted(c for c, b in billable_by_code.items() if b)
-
-    def lookup(self, code: str) -> bool | None:
-        """True for a billable code, False for a category with codes below it, None for no such code."""
-        return self.billable_by_code.get(normalize(code))
-
-    def is_billable(self, code: str) -> bool:
-        return self.lookup(code) is True
-
-    def exists(self, code: str) -> bool:
-        return self.lookup(code) is not None
-
-    def billable_children(self, code: str, limit: int = 10) -> list[str]:
-        """Billable codes under a category, with dots, in code order."""
-        prefix = normalize(code)
-        found: list[str] = []
-        for candidate in islice(self._billable_sorted, bisect.bisect_left(self._billable_sorted, prefix), None):
-            if not candidate.startswith(prefix) or len(found) >= limit:
-                break
-            if candidate != prefix:
-                found.append(with_dot(candidate))
-        return found
-
-
-def _release(package_version: str) -> Release:
-    row = load_toml("icd10cm.toml").get("release", {}).get(package_version)
-    if row is None:
-        return Release(package_version, f"{PACKAGE} {package_version} (release dates not recorded)", None, None)
-    return Release(package_version, row["name"], row.get("valid_from"), row.get("valid_through"))
+def package_index(folder: Path, installed: str) -> dict[str, bool]:
+    """The installed package's code index, from the cache (built on first use)."""
+    return read_or_build(folder / f"icd10cm-index-{installed}.tsv")
 
 
 def _derive_index_lines() -> list[str]:
@@ -106,19 +74,23 @@ def _derive_index_lines() -> list[str]:
     return lines
 
 
-def _read_or_build(path: Path) -> dict[str, bool]:
-    if not path.exists():
-        write_atomic(path, ("\n".join(_derive_index_lines()) + "\n").encode("ascii"), private=False)
-    index = {}
-    with path.open(encoding="ascii") as lines:
-        for line in lines:
-            code, flag = line.rstrip("\n").split("\t")
-            index[code] = flag == "1"
-    return index
+def index_lines(codes: dict[str, bool]) -> list[str]:
+    """A code index as cache lines (the inverse of reading the cache)."""
+    return [f"{code}\t{1 if billable else 0}" for code, billable in codes.items()]
 
 
-@cache
-def diagnosis_index() -> DiagnosisIndex:
-    package_version = version(PACKAGE)
-    path = cache_dir() / f"icd10cm-index-{package_version}.tsv"
-    return DiagnosisIndex(_read_or_build(path), _release(package_version))
+def read_or_build(path: Path, derive: Callable[[], list[str]] | None = None) -> dict[str, bool]:
+    """The index cached at ``path``; when there is none, ``derive`` (the package by default) builds it first."""
+    if path.exists():
+        text = path.read_text(encoding="ascii")
+    else:
+        text = "".join(f"{line}\n" for line in (derive or _derive_index_lines)())
+        with contextlib.suppress(OSError):  # a cache folder that cannot be written: built again next time
+            write_atomic(path, text.encode("ascii"), private=False)
+    fields = text.replace("\n", "\t").split("\t")  # one split: twice as fast as a split per line
+    if fields[-1] != "" or len(fields) % 2 != 1:
+        raise DataFileError(f"{path}: a damaged cache file (not code<TAB>flag lines); delete it to rebuild it")
+    return dict(zip(fields[0:-1:2], (flag == "1" for flag in fields[1::2]), strict=True))
+
+
+_read_or_build = read_or_build  # the name earlier callers and tests use
