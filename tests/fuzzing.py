@@ -667,9 +667,13 @@ class RuleFile:
 
 RULE_FILES = (
     *(RuleFile(p, f"payers/{p.name}", None) for p in sorted((DATA / "payers").glob("*.toml"))),
-    RuleFile(DATA / "cms" / "PPRRVU2026_Jan_nonQPP-sample.csv", "pfs/PPRRVU2026_Jan_nonQPP.csv", ","),
-    RuleFile(DATA / "cms" / "GPCI2026-sample.csv", "pfs/GPCI2026.csv", ","),
-    RuleFile(DATA / "cms" / "mue-practitioner-sample.csv", "mue/MCR_MUE_PractitionerServices.csv", ","),
+    RuleFile(DATA / "cms" / "PPRRVU2026_Jul_nonQPP.csv", "pfs/PPRRVU2026_Jul_nonQPP.csv", ","),
+    RuleFile(DATA / "cms" / "GPCI2026_RVU26C.csv", "pfs/GPCI2026.csv", ","),
+    RuleFile(
+        DATA / "cms" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv",
+        "mue/MCR_MUE_PractitionerServices_Eff_04-01-2026.csv",
+        ",",
+    ),
     RuleFile(DATA / "cms" / "ptp-practitioner-sample.txt", "ncci/ccipra-v321r0-f1.txt", "\t"),
 )
 

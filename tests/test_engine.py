@@ -50,7 +50,8 @@ def test_issue_example_counts_training_minutes_only_beside_the_device(engine: En
     assert lines["97110"]["units"] == 2 and lines["97760"]["units"] == 1
     assert "training" in lines["97760"]["why"]
     assert lines["L1906"]["modifiers"] == [] and lines["97010"]["modifiers"] == ["GP"]
-    assert not [f for f in out["findings"] if f["severity"] == "error"]
+    # the one error: a Medicare practitioner claim does not carry the orthosis (issue 9, B001)
+    assert [f["rule"] for f in out["findings"] if f["severity"] == "error"] == ["B001"]
 
 
 def test_same_code_twice_is_one_line_with_the_minutes_added(scrub: Any) -> None:

@@ -1,8 +1,9 @@
-"""The fee estimate against hand-worked figures (sample RVUs and GPCIs of the bundled files; 2026 CF).
+"""The fee estimate against hand-worked figures (CMS's CY 2026 RVUs and GPCIs bundled in data/cms/; 2026 CF).
 
-NC locality 11502/00: work GPCI 1.000 (1.0 floor), PE GPCI 0.934, MP GPCI 0.682; CF 33.4009 (non-QP).
-97110: work 0.45, PE 0.40, MP 0.02 -> 0.45 + 0.3736 + 0.01364 = 0.83724 RVU -> $27.964569516 per unit;
-PE payment 0.3736 x 33.4009 = $12.478576240; MPPR unit = 27.964569516 - 6.239288120 = $21.725281396.
+NC locality 11502/00 (GPCI2026, RVU26C): work GPCI 1.000 (1.0 floor), PE GPCI 0.933, MP GPCI 0.639; CF
+33.4009 (non-QP). 97110: work 0.45, PE 0.41, MP 0.01 -> 0.45 + 0.38253 + 0.00639 = 0.83892 RVU ->
+$28.020683028, $28.02 a unit; PE payment 0.38253 x 33.4009 = $12.776846277; an MPPR unit
+28.020683028 - 6.388423139 = $21.632259890, $21.63. Each unit is rounded to cents once.
 """
 
 from __future__ import annotations
@@ -31,41 +32,29 @@ def unit_fee(code: str, day: date = DAY, **practice_changes: Any) -> UnitFee:
 
 def test_step_work_pe_mp_times_gpci_times_conversion_factor() -> None:
     fee = unit_fee("97110")
-    assert fee.full == Decimal("0.83724") * Decimal("33.4009") == Decimal("27.964569516")
-    assert fee.pe_payment == Decimal("0.3736") * Decimal("33.4009")
-    assert "0.45 work RVU x 1.000 work GPCI (1.0 floor)" in fee.formula and "$27.96 per unit" in fee.formula
-
-
-def test_step_work_gpci_without_the_floor() -> None:
-    no_floor = msgspec.structs.replace(
-        medicare_payment(),
-        work_gpci_floor=[msgspec.structs.replace(medicare_payment().work_gpci_floor[0], applies=False)],
-    )
-    fee = medicare_unit_fee("97110", DAY, demo_practice(), cms_tables(), no_floor)
-    assert isinstance(fee, UnitFee)
-    assert fee.full == (Decimal("0.45") * Decimal("0.982") + Decimal("0.3736") + Decimal("0.01364")) * Decimal(
-        "33.4009"
-    )
+    assert fee.full == Decimal("28.02")  # 0.83892 x 33.4009 = 28.020683028
+    assert fee.pe_payment == Decimal("0.38253") * Decimal("33.4009")
+    assert fee.reduced == Decimal("21.63") and fee.mppr
+    assert "0.45 work RVU x 1.000 work GPCI (1.0 floor)" in fee.formula and "$28.02 per unit" in fee.formula
 
 
 def test_step_conversion_factor_for_qualifying_apm_participants() -> None:
-    assert unit_fee("97110", qualifying_apm_participant=True).full == Decimal("0.83724") * Decimal("33.5675")
+    assert unit_fee("97110", qualifying_apm_participant=True).full == Decimal("28.16")  # 0.83892 x 33.5675
 
 
 def test_step_facility_rate_uses_the_facility_pe() -> None:
+    # CMS gives therapy codes the same PE in both columns (the facility one flagged NA)
     fee = unit_fee("97110", setting="facility")
-    assert fee.full == (Decimal("0.45") + Decimal("0.17") * Decimal("0.934") + Decimal("0.01364")) * Decimal("33.4009")
+    assert fee.full == Decimal("28.02") and "facility PE RVU (NA in the file: read as published)" in fee.formula
 
 
 def test_step_locality_changes_the_gpcis() -> None:
     practice = msgspec.structs.replace(
-        demo_practice(), locality=msgspec.structs.replace(demo_practice().locality, mac="13102", number="01")
+        demo_practice(), locality=msgspec.structs.replace(demo_practice().locality, mac="13202", number="01")
     )
     fee = medicare_unit_fee("97110", DAY, practice, cms_tables(), medicare_payment())
-    assert isinstance(fee, UnitFee)
-    assert fee.full == (
-        Decimal("0.45") * Decimal("1.065") + Decimal("0.40") * Decimal("1.371") + Decimal("0.02") * Decimal("1.609")
-    ) * Decimal("33.4009")
+    assert isinstance(fee, UnitFee) and "MANHATTAN" in fee.formula
+    assert fee.full == Decimal("32.43")  # (0.45 x 1.064 + 0.41 x 1.162 + 0.01 x 1.586) x 33.4009 = 32.434945972
 
 
 @pytest.mark.parametrize(
@@ -73,6 +62,7 @@ def test_step_locality_changes_the_gpcis() -> None:
     [
         ("97010", DAY, "status B"),
         ("0770T", DAY, "status C"),
+        ("97014", DAY, "Medicare uses G0283"),
         ("L1906", DAY, "no row"),
         ("97110", date(2025, 6, 1), "no PPRRVU/GPCI file for 2025"),
     ],
@@ -95,11 +85,11 @@ def test_mppr_with_three_codes(scrub: Any) -> None:
         services=[{"code": "97110", "minutes": 30}, {"code": "97112", "minutes": 15}, {"code": "97530", "minutes": 15}]
     )
     lines = lines_by_code(result)
-    # 97530 has the highest PE payment ($19.65): its unit is paid in full; every other unit loses half its PE.
-    assert lines["97530"][0].expected == 34.81  # 34.805741854
-    assert lines["97112"][0].expected == 24.80  # 32.442294170 - 15.286255894 / 2
-    assert lines["97110"][0].expected == 43.45  # 2 x 21.725281396
-    assert result.total_expected == 103.06
+    # 97530 has the highest PE payment ($18.70): its unit is paid in full; every other unit loses half its PE.
+    assert lines["97530"][0].expected == 33.61  # 33.607651571
+    assert lines["97112"][0].expected == 24.24  # 31.560510410 - 14.646628659 / 2 = 24.237196081
+    assert lines["97110"][0].expected == 43.26  # 2 x 21.63
+    assert result.total_expected == 101.11
     assert (
         "MPPR: 50%" in lines["97110"][0].expected_why
         and "full unit of the day is 97530" in lines["97110"][0].expected_why
@@ -110,14 +100,14 @@ def test_mppr_with_three_codes(scrub: Any) -> None:
 def test_mppr_on_units_of_one_code(scrub: Any) -> None:
     line = scrub(services=[{"code": "97110", "minutes": 45}]).lines[0]
     assert line.units == 3
-    assert line.expected == 71.42  # 27.964569516 + 2 x 21.725281396 = 71.415132308
+    assert line.expected == 71.28  # 28.02 + 2 x 21.63
 
 
 def test_assistant_units_paid_at_85_percent(scrub: Any) -> None:
     assisted, therapist = scrub(services=[{"code": "97110", "minutes": 30, "assistant_minutes": 15}]).lines
     assert assisted.modifiers == ["GP", "CQ"] and therapist.modifiers == ["GP"]
-    assert therapist.expected == 27.96  # the full unit of the day
-    assert assisted.expected == 18.47  # 21.725281396 x 0.85 = 18.466489187
+    assert therapist.expected == 28.02  # the full unit of the day
+    assert assisted.expected == 18.39  # 21.63 x 0.85 = 18.3855, rounded half-up
     assert "CQ: 1 unit(s) paid at 85%" in assisted.expected_why
 
 
@@ -138,7 +128,7 @@ def test_charge_from_the_charge_master(scrub: Any) -> None:
 
 def test_percent_of_medicare_payer(scrub: Any) -> None:
     line = scrub(payer="sample_per_code", services=[{"code": "97110", "minutes": 30}]).lines[0]
-    assert line.expected == 61.52  # 2 x 27.964569516 x 110% = 61.522052935
+    assert line.expected == 61.64  # 2 x (28.02 x 110% = 30.822 -> 30.82)
     assert "110.0% of Medicare" in line.expected_why
 
 

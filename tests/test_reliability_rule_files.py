@@ -29,8 +29,9 @@ from rehabclaim.practice import load_practice
 
 CMS = resources.files("rehabclaim.data").joinpath("cms")
 EXAMPLES = resources.files("rehabclaim.data").joinpath("examples")
-PPRRVU = "PPRRVU2026_Jan_nonQPP-sample.csv"
-GPCI = "GPCI2026-sample.csv"
+PPRRVU = "PPRRVU2026_Jul_nonQPP.csv"  # CMS's own files since issue 9 (CPT descriptions blank)
+GPCI = "GPCI2026_RVU26C.csv"
+NC_GPCI_LINE = 83  # the North Carolina row of GPCI2026.csv
 MUE_HEADER = '"HCPCS/CPT Code","Practitioner Services MUE Values","MUE Adjudication Indicator","MUE Rationale"\n'
 PTP_HEADER = "Column 1\tColumn 2\t*\tEffective Date\tDeletion Date\tModifier\tPTP Edit Rationale\n"
 PAYER = 'name = "Acme"\nsource = "test"\n\n[units]\nmethod = "cms"\nmax_per_visit = 4\n'
@@ -179,9 +180,7 @@ def test_mue_value_superscript_two_is_refused(rules: Path, tmp_path: Path, comma
 @pytest.mark.parametrize("command", ["fee", "scrub"])
 def test_pprrvu_value_infinity_is_refused(rules: Path, tmp_path: Path, command: str) -> None:
     text = sample(PPRRVU)
-    bad = drop(
-        rules, "pfs/PPRRVU2026.csv", text.replace("97110,,Therapeutic exercise,A,,0.45,", "97110,,x,A,,Infinity,")
-    )
+    bad = drop(rules, "pfs/PPRRVU2026.csv", text.replace("97110,,,A,,0.45,", "97110,,x,A,,Infinity,"))
     args = ["fee", "97110"] if command == "fee" else ["scrub", str(visits_file(tmp_path))]
     assert_refused(invoke(*args), f"{bad} line {line_number(text, '97110,')}: field 'WORK RVU'", "'Infinity'")
 
@@ -224,9 +223,7 @@ def test_plain_numbers_read_as_before() -> None:
 )
 def test_bad_rvu_is_refused(rules: Path, cell: str, why: str) -> None:
     text = sample(PPRRVU)
-    bad = drop(
-        rules, "pfs/PPRRVU2026.csv", text.replace("97110,,Therapeutic exercise,A,,0.45,", f"97110,,x,A,,{cell},")
-    )
+    bad = drop(rules, "pfs/PPRRVU2026.csv", text.replace("97110,,,A,,0.45,", f"97110,,x,A,,{cell},"))
     assert_refused(invoke("fee", "97110"), f"{bad} line {line_number(text, '97110,')}: field '", why)
 
 
@@ -240,13 +237,13 @@ def test_pprrvu_row_cut_short_is_refused(rules: Path) -> None:
 
 def test_pprrvu_file_ending_mid_row_is_refused(rules: Path) -> None:
     text = sample(PPRRVU)
-    cut = text[: text.index("97110,,Therapeutic exercise")] + '97110,,"Therapeutic exer'
+    cut = text[: text.index("97110,,,A")] + '97110,,"Therapeutic exer'
     bad = drop(rules, "pfs/PPRRVU2026.csv", cut)
     assert_refused(invoke("fee", "97110"), f"{bad} line {line_number(text, '97110,')}: not valid CSV")
 
 
 def test_rvu_row_with_a_stray_comma_is_refused() -> None:
-    text = sample(PPRRVU).replace("Therapeutic exercise", "Therapeutic, exercise")
+    text = sample(PPRRVU).replace("97110,,,A", "97110,,Therapeutic, exercise,A")
     with pytest.raises(RowError, match="a comma in an unquoted cell"):
         parse_rvus(text.splitlines(True), "rvu")
 
@@ -327,32 +324,36 @@ def test_conflicting_duplicate_mue_rows_are_refused_naming_both_lines(rules: Pat
 def test_agreeing_duplicate_rows_are_fine(rules: Path) -> None:
     drop(rules, "mue/mue.csv", f'{MUE_HEADER}"97110","2","1 Line Edit","x"\n"97110","2","1 Line Edit","y"\n')
     gpci = sample(GPCI)
-    drop(rules, "pfs/GPCI2026.csv", gpci + "11502,NC,0,NORTH CAROLINA,0.982,1.0,0.934,0.682\n")
+    drop(rules, "pfs/GPCI2026.csv", gpci + "11502,NC,0,NORTH CAROLINA,1.0,0.933,0.639\n")
     tables = load_cms_tables()
-    assert tables.mue["97110"].units == 2 and tables.gpci[2026][("11502", "00")].pe == Decimal("0.934")
+    assert tables.mue["97110"].units == 2 and tables.gpci[0].rows[("11502", "00")].pe == Decimal("0.933")
 
 
 def test_conflicting_duplicate_gpci_row_is_refused(rules: Path) -> None:
     # the last row used to win: Austin's GPCIs for North Carolina
     gpci = sample(GPCI)
-    bad = drop(rules, "pfs/GPCI2026.csv", gpci + "11502,NC,00,NORTH CAROLINA,1.014,1.014,1.029,9.781\n")
+    bad = drop(rules, "pfs/GPCI2026.csv", gpci + "11502,NC,00,NORTH CAROLINA,1.014,1.029,9.781\n")
     last = gpci.count("\n") + 1
-    assert_refused(invoke("fee", "97110"), f"{bad} line {last}: field 'PW GPCI'", f"at {bad} line 5")
+    assert_refused(
+        invoke("fee", "97110"), f"{bad} line {last}: field 'PW GPCI (with 1.0 floor)'", f"at {bad} line {NC_GPCI_LINE}"
+    )
 
 
 def test_conflicting_rows_in_two_files_of_one_year_are_refused(rules: Path) -> None:
     gpci = sample(GPCI)
     first = drop(rules, "pfs/GPCI2026.csv", gpci)
-    second = drop(rules, "pfs/GPCI2026-revised.csv", gpci.replace("0.934", "0.940"))
+    second = drop(rules, "pfs/GPCI2026-revised.csv", gpci.replace("0.933", "0.940"))
     # files are read in name order: GPCI2026-revised.csv first
-    assert_refused(invoke("fee", "97110"), f"{first} line 5: field 'PE GPCI'", f"'0.934', but '0.940' at {second}")
+    assert_refused(
+        invoke("fee", "97110"), f"{first} line {NC_GPCI_LINE}: field 'PE GPCI'", f"'0.933', but '0.940' at {second}"
+    )
 
 
 def test_bad_gpci_cells_are_refused() -> None:
     gpci = sample(GPCI)
-    with pytest.raises(RowError, match="line 5: field 'PE GPCI' must be a number, got ''"):
-        parse_gpci(gpci.replace("0.934", "").splitlines(True), "gpci")  # a blank GPCI used to read as 0
-    with pytest.raises(RowError, match="line 5: field 'MAC'"):
+    with pytest.raises(RowError, match=f"line {NC_GPCI_LINE}: field 'PE GPCI' must be a number, got ''"):
+        parse_gpci(gpci.replace("0.933", "").splitlines(True), "gpci")  # a blank GPCI used to read as 0
+    with pytest.raises(RowError, match=f"line {NC_GPCI_LINE}: field 'MAC'"):
         parse_gpci(gpci.replace("11502,NC", "1150\x002,NC").splitlines(True), "gpci")
 
 
@@ -360,11 +361,11 @@ def test_bad_gpci_cells_are_refused() -> None:
 
 
 def test_lowercase_file_names_are_read(rules: Path) -> None:
-    drop(rules, "pfs/pprrvu2026_jan.csv", sample(PPRRVU).replace(",0.45,0.40,", ",0.50,0.40,"))
+    drop(rules, "pfs/pprrvu2026_jan.csv", sample(PPRRVU).replace(",0.45,0.41,", ",0.50,0.41,"))
     drop(rules, "PAYERS/Acme.TOML", PAYER)
     result = invoke("fee", "97110", "--json")
     assert result.exit_code == 0, result.stderr
-    assert "pprrvu2026_jan.csv" in result.stdout and '"per_unit":29.63' in result.stdout
+    assert "pprrvu2026_jan.csv" in result.stdout and '"per_unit":29.69' in result.stdout
     assert payer_policy("acme").configured and payer_policy("acme").units.max_per_visit == 4
 
 

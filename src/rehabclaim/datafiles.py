@@ -39,6 +39,22 @@ DROP_IN_KINDS: dict[str, tuple[str, ...]] = {
     "ncci": ("*",),
     "mue": ("*",),
     "pfs": ("PPRRVU*", "GPCI*"),
+    "icd10": ("icd10cm_order_*.txt", "icd10cm_order_*.toml"),  # rehabclaim.diagnoses.orderfile
+}
+# A CMS zip unpacked as is holds, beside each table, the same table in other formats (PPRRVU as .csv, .txt
+# fixed width and .xlsx; the MUE table as .csv and .xlsx), its documentation, and in the RVU zip other
+# tables the engine has no use for. One format of each table is read (below); a copy in another format is
+# passed over when that format's file of the same name is there, and refused when it is not, since the
+# table itself would then be missing.
+TABLE_FORMAT: dict[str, str] = {"ncci": ".txt", "mue": ".csv", "pfs": ".csv"}
+TABLE_COPIES = frozenset({".csv", ".txt", ".xlsx", ".xls"})
+PASSED_OVER: dict[str, tuple[str, ...]] = {
+    "ncci": ("*.pdf", "*.doc", "*.docx"),
+    "mue": ("*.pdf", "*.doc", "*.docx"),
+    # the RVU zip's anesthesia conversion factors, OPPS payment caps and locality-to-county list; CMS's own
+    # payment amounts (PFALL, PFREV: the engine computes them from the RVUs and GPCIs, and a test shows
+    # they agree)
+    "pfs": ("*.pdf", "*.doc", "*.docx", "ANES*", "OPPSCAP*", "*LOCCO*", "PFALL*", "PFREV*"),
 }
 
 
@@ -328,18 +344,38 @@ def drop_in_listing(root: Path) -> dict[str, list[Path]]:
         if kind in folders:
             raise DataFileError(f"{entry}: the same folder as {folders[kind]}; keep one")
         folders[kind] = entry
-    return {kind: _kind_files(folder, DROP_IN_KINDS[kind]) for kind, folder in folders.items()}
+    return {kind: _kind_files(folder, kind) for kind, folder in folders.items()}
 
 
-def _kind_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+def _kind_files(folder: Path, kind: str) -> list[Path]:
+    patterns = DROP_IN_KINDS[kind]
+    entries = _visible(folder)
+    names = {entry.name.lower() for entry in entries}
     files = []
-    for entry in _visible(folder):
+    for entry in entries:
         if not entry.is_file():
             raise DataFileError(f"{entry}: not read; put the files directly in {folder}")
+        if matches(entry.name, *PASSED_OVER.get(kind, ())):
+            continue
         if not matches(entry.name, *patterns):
             raise DataFileError(f"{entry}: not read; {folder.name}/ takes only files named {', '.join(patterns)}")
-        files.append(entry)
+        if not _copy_of_a_table_read(entry, kind, names):
+            files.append(entry)
     return files
+
+
+def _copy_of_a_table_read(entry: Path, kind: str, names: set[str]) -> bool:
+    """Whether ``entry`` is a copy of a table in a format not read (``PPRRVU2026_Jul_nonQPP.xlsx``) beside
+    the copy that is (``….csv``); alone, such a copy is refused: the table would silently be missing."""
+    table_format, suffix = TABLE_FORMAT.get(kind), entry.suffix.lower()
+    if table_format is None or suffix not in TABLE_COPIES or suffix == table_format:
+        return False
+    if entry.name[: -len(suffix)].lower() + table_format in names:
+        return True
+    raise DataFileError(
+        f"{entry}: not read; {entry.parent.name}/ reads the {table_format} copy of each CMS table: put "
+        f"{entry.stem}{table_format} from the same download beside it"
+    )
 
 
 def matches(name: str, *patterns: str) -> bool:

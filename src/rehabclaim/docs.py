@@ -14,6 +14,7 @@ FAMILY_TITLES = {
     "diagnoses": "Diagnoses",
     "ncci": "NCCI edits",
     "payer": "Payer policy",
+    "medicare": "Medicare Part B coverage",
     "kx": "Therapy thresholds (KX)",
     "plan_of_care": "Plan of care",
     "claim": "Claim data (checked when claims are built)",

@@ -5,7 +5,8 @@
   and the ledger file 0600 (``rehabclaim.ledger.database``); a folder that already exists keeps its mode.
 - ``REHABCLAIM_RULES_DIR`` (default ``<data dir>/rules`` when it exists): files placed here replace or add
   to the bundled samples without a new release: ``payers/*.toml``, ``ncci/*`` (PTP files), ``mue/*`` (MUE
-  files), ``pfs/*`` (PPRRVU and GPCI files), in the layouts CMS publishes.
+  files), ``pfs/*`` (PPRRVU and GPCI files), ``icd10/icd10cm_order_*.txt`` (ICD-10-CM order files, see
+  ``rehabclaim.diagnoses.orderfile``), in the layouts CMS publishes.
 """
 
 from __future__ import annotations

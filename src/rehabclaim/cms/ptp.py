@@ -1,12 +1,25 @@
 """NCCI procedure-to-procedure (PTP) edits, practitioner files (``ccipra-v<ver>r<rev>-f1..f4``).
 
-Layout (reference ncci-mue.md s. 2): tab-delimited text; a copyright preamble; a header row holding
-"Column 1" and "Column 2"; legend rows under it; then data rows: column 1 code, column 2 code, prior-1996
-flag, effective date ``YYYYMMDD``, deletion date ``YYYYMMDD`` or ``*``, modifier indicator 0/1/9 and a
-rationale. Columns are found by header text, never by position. A malformed data row refuses the file
-with its line and field named, and so does an edit deleted before it took effect or a code that is not a
-plain HCPCS/CPT code. Only pairs whose codes are both in ``keep`` are kept: the engine knows nothing of
-other codes, and a full quarter holds over a million edits.
+Layout, as CMS publishes it (``ccipra-v322r0-f1.txt``, 2026 Q3): tab-delimited text, Latin-1; a copyright
+line and a ``Column1/Column2 Edits`` title line; a header wrapped over four rows ("Column 1", "Column 2",
+"*=in existence" above "prior to 1996", "Effective" above "Date", "Deletion" above "Date" above "*=no
+data", "Modifier" above "0=not allowed" ...); then data rows: column 1 code, column 2 code, prior-1996 flag,
+effective date ``YYYYMMDD``, deletion date ``YYYYMMDD`` or ``*``, modifier indicator 0/1/9 and a rationale
+("Misuse of Column Two code with Column One code"). The header starts at the row whose first two cells are
+"Column 1" and "Column 2" and runs to the first data row; columns are found by the text of each column's
+header cells joined, never by position. A malformed data row refuses the file with its line and field
+named, and so does an edit deleted before it took effect or a code that is not a plain HCPCS/CPT code.
+Only pairs whose codes are both in ``keep`` are kept: the engine knows nothing of other codes, and a full
+quarter holds over 2.6 million edits.
+
+Dates. An edit applies from its effective date through its deletion date: the deletion date is the last
+date of service the edit covers. CMS's files write it as the last day of the quarter before the quarterly
+release that deleted the edit (``20231231``, ``20260630``), and edits on codes CPT deleted end on the code's
+last valid day (99241, deleted from CPT on 2023-01-01: deletion date ``20221231``). An edit whose deletion
+date equals its effective date never applied: CMS deleted it back to its start and gives it modifier
+indicator 9, "not applicable" (``0001A``/``90473``: ``20220101``, ``20220101``, 9), as AAPC's coding alerts
+explain indicator 9 ("the deletion date is the same as the effective date - bundles that were, essentially,
+never effective").
 """
 
 from __future__ import annotations
@@ -34,21 +47,29 @@ class PtpEdit:
     column_1: str
     column_2: str
     effective: date
-    deletion: date | None  # the edit no longer applies on and after this date
+    deletion: date | None  # the last date the edit applies; equal to ``effective``: it never applied
     indicator: str  # 0 never together; 1 a distinct-service modifier may bypass; 9 not applicable
     rationale: str
     origin: str  # file and line it came from
 
     def active_on(self, day: date) -> bool:
-        return self.effective <= day and (self.deletion is None or day < self.deletion)
+        if self.deletion is None:
+            return self.effective <= day
+        return self.effective <= day <= self.deletion and self.deletion != self.effective
 
 
-def _columns(header: list[str], origin: str, number: int) -> dict[str, int]:
-    lowered = [cell.strip().lower() for cell in header]
+def _columns(header_rows: list[list[str]], origin: str, number: int) -> dict[str, int]:
+    """Each column's index, from its header cells joined over the wrapped header rows ("Effective" over
+    "Date" reads "effective date")."""
+    width = max(len(row) for row in header_rows)
+    joined = [
+        " ".join(" ".join(row[i].split()) for row in header_rows if i < len(row) and row[i].strip()).lower()
+        for i in range(width)
+    ]
     found = {}
     for name, text in HEADERS.items():
         matches = [
-            i for i, cell in enumerate(lowered) if cell.startswith(text) or (text == "rationale" and text in cell)
+            i for i, cell in enumerate(joined) if cell.startswith(text) or (name == "rationale" and text in cell)
         ]
         if not matches:
             raise DataFileError(f"{origin} line {number}: header has no '{text}' column")
@@ -56,28 +77,39 @@ def _columns(header: list[str], origin: str, number: int) -> dict[str, int]:
     return found
 
 
+def _is_header(cells: list[str]) -> bool:
+    return len(cells) > 1 and cells[0].strip().lower() == "column 1" and cells[1].strip().lower() == "column 2"
+
+
+def _is_data(cells: list[str]) -> bool:
+    return any(cell.strip() for cell in cells[:2])
+
+
 def parse_ptp(lines: Iterable[str], origin: str, keep: frozenset[str] | None = None) -> list[PtpEdit]:
     edits: list[PtpEdit] = []
+    header: list[list[str]] = []  # the wrapped header rows, until the first data row
+    header_line = 0
     columns: dict[str, int] | None = None
     for number, raw in enumerate(lines, start=1):
         cells = raw.rstrip("\r\n").split("\t")
         if columns is None:
-            joined = raw.lower()
-            if "column 1" in joined and "column 2" in joined:
-                columns = _columns(cells, origin, number)
-            continue
-        effective_text = cells[columns["effective"]].strip() if len(cells) > columns["effective"] else ""
-        if not (len(effective_text) == 8 and effective_text.isascii() and effective_text.isdigit()):
-            if any(cell.strip() for cell in cells[:2]):
-                raise RowError(
-                    origin, number, "Effective Date", f"must be a date YYYYMMDD, got {quote(effective_text)}"
-                )
-            continue  # legend rows under the header, blank lines
+            if not header:
+                if _is_header(cells):
+                    header, header_line = [cells], number
+                continue
+            if not _is_data(cells):
+                header.append(cells)  # "prior to 1996", "Date", "*=no data", "0=not allowed", ...
+                continue
+            columns = _columns(header, origin, header_line)
+        if not _is_data(cells):
+            continue  # blank lines
         edit = _edit(cells, columns, origin, number)
         if keep is None or (edit.column_1 in keep and edit.column_2 in keep):
             edits.append(edit)
+    if not header:
+        raise DataFileError(f"{origin}: no header row starting 'Column 1', 'Column 2' (not a PTP file?)")
     if columns is None:
-        raise DataFileError(f"{origin}: no header row with 'Column 1' and 'Column 2' (not a PTP file?)")
+        _columns(header, origin, header_line)  # a header without data: still refuse a header that is wrong
     return edits
 
 

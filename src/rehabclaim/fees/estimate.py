@@ -3,14 +3,18 @@
 Medicare (Physician Fee Schedule, reference medicare-policy.md s. 3-5):
 
     per unit   = (work RVU x work GPCI + PE RVU x PE GPCI + MP RVU x MP GPCI) x conversion factor
-    MPPR       = every unit of an "always therapy" service that day, after the unit with the highest
-                 practice-expense payment, loses the MPPR percent (50% since 2013-04-01) of its PE payment
+    MPPR       = every unit that day of a code the PPRRVU file marks MULT PROC 5, after the unit with the
+                 highest practice-expense payment, loses the MPPR percent (50% since 2013-04-01) of its PE
+                 payment
     CQ/CO      = units furnished in whole or in part by an assistant are paid at 85% (from 2022-01-01)
 
-RVUs and GPCIs come from the PPRRVU and GPCI files of the date of service's year, the conversion factor,
-MPPR and CQ/CO percents from ``data/medicare-payment.toml`` by date of service. Within a line the units are
-ordered highest payment first, and the assistant's units are the last ones. Amounts are exact decimals,
-rounded to cents once per claim line.
+RVUs and GPCIs come from the PPRRVU and GPCI release in force on the date of service, the conversion
+factor, MPPR and CQ/CO percents from ``data/medicare-payment.toml`` by date of service. Each unit's amount
+is rounded half-up to cents once, as CMS's payment files publish them (a test reproduces the rows of
+PFREV26B); a line's total is the sum of its units. Within a line the units are ordered highest payment
+first, and the assistant's units are the last ones. Codes the PFS does not price say why: bundled (status
+B, $0), not valid for Medicare (status I, with the code Medicare uses), an orthosis (a DMEPOS item, paid
+through the DME MAC), contractor-priced (status C) and so on.
 
 Other payers: ``contracted`` pays the payer file's amount per unit; ``percent-of-medicare`` pays that percent
 of the Medicare per-unit amount (before MPPR and CQ/CO, which are Medicare payment rules).
@@ -21,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from rehabclaim.cms.pfs import STATUS_MEANING, Gpci, Rvu
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.lines import WorkLine
@@ -31,10 +36,20 @@ from rehabclaim.practice import Practice
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
+ONE = Decimal(1)
+# An orthosis is a DMEPOS item: priced on the DMEPOS fee schedule, paid to the supplier through the DME MAC.
+DMEPOS = "is an orthosis (a DMEPOS item): Medicare prices it on the DMEPOS fee schedule, not the physician fee schedule"
+
+
+# Quantizing needs as many digits as the amount has: the default 28 fail (InvalidOperation) from 1e26.
+_WIDE = Context(prec=64, rounding=ROUND_HALF_UP)
 
 
 def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # too many digits for the default context (or not a finite number)
+        return amount.quantize(CENT, context=_WIDE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,52 +64,85 @@ class NoFee:
 class UnitFee:
     """The Medicare amount for one unit of a code, with its practice-expense part and the arithmetic."""
 
-    full: Decimal
-    pe_payment: Decimal
+    full: Decimal  # in cents
+    pe_payment: Decimal  # exact: it ranks the units of the day for the MPPR
     formula: str
-    reduced: Decimal  # a unit after the first of the day under MPPR: full less the MPPR share of its PE
+    reduced: Decimal  # a unit after the first of the day under MPPR: full less the MPPR share of its PE, in cents
     mppr_percent: Decimal
     assistant_percent: Decimal  # the share paid for a unit furnished by an assistant (CQ/CO)
+    mppr: bool = False  # the code takes the therapy MPPR (MULT PROC 5 in the PPRRVU file)
 
 
 def medicare_unit_fee(
     code: str, day: date, practice: Practice, tables: CmsTables, medicare: MedicarePayment
 ) -> UnitFee | NoFee:
     """The per-unit Medicare fee for ``code``, or why there is none."""
-    rvus, gpcis = tables.rvus_for(day.year), tables.gpci_for(day.year)
+    rvus, gpcis = tables.rvus_on(day), tables.gpci_on(day)
     if rvus is None or gpcis is None:
         return NoFee(f"no PPRRVU/GPCI file for {day.year} is loaded")
-    rvu = rvus.get(code)
+    rvu = rvus.rows.get(code)
     if rvu is None:
-        return NoFee(f"{code} has no row in the {day.year} physician fee schedule file")
-    if rvu.status == "B":
-        return NoFee(f"{code} has PFS status B: bundled, not paid separately", zero=True)
-    if rvu.status != "A":
-        meaning = {"C": "priced by the contractor case by case"}
-        return NoFee(f"{code} has PFS status {rvu.status}: {meaning.get(rvu.status, 'not paid on the fee schedule')}")
-    gpci = gpcis.get((practice.locality.mac, practice.locality.number.zfill(2)))
+        return NoFee(f"{code} has no row in the {day.year} physician fee schedule file ({rvus.describe()})")
+    if not rvu.priced:
+        return _not_priced(rvu, medicare)
+    gpci = gpcis.rows.get((practice.locality.mac, practice.locality.number.zfill(2)))
     if gpci is None:
         return NoFee(f"no GPCI row for MAC {practice.locality.mac} locality {practice.locality.number}")
     factor = medicare.conversion_factor_on(day, practice.qualifying_apm_participant)
     if factor is None:
         return NoFee(f"no conversion factor for {day.isoformat()} in medicare-payment.toml")
     cf, cf_note = factor
-    floored = medicare.work_floor_applies(day)
-    work_gpci = gpci.work_floored if floored else gpci.work
-    pe_rvu = rvu.pe_nonfacility if practice.setting == "non-facility" else rvu.pe_facility
+    work_gpci, work_note = _work_gpci(gpci, medicare.work_floor_applies(day))
+    facility = practice.setting == "facility"
+    pe_rvu = rvu.pe_facility if facility else rvu.pe_nonfacility
+    pe_na = " (NA in the file: read as published)" if (rvu.facility_na if facility else rvu.nonfacility_na) else ""
     pe_payment = pe_rvu * gpci.pe * cf
-    full = (rvu.work * work_gpci + rvu.mp * gpci.mp) * cf + pe_payment
+    exact = (rvu.work * work_gpci + rvu.mp * gpci.mp) * cf + pe_payment
+    full = cents(exact)
+    restricted = "; status R: paid when Medicare's coverage conditions are met" if rvu.status == "R" else ""
     formula = (
-        f"({rvu.work} work RVU x {work_gpci} work GPCI{' (1.0 floor)' if floored else ''} + {pe_rvu} "
-        f"{practice.setting} PE RVU x {gpci.pe} PE GPCI + {rvu.mp} MP RVU x {gpci.mp} MP GPCI) x {cf_note} "
-        f"= ${cents(full)} per unit [{gpci.name}, {rvu.origin.split(' line')[0]}]"
+        f"({rvu.work} work RVU x {work_gpci} work GPCI{work_note} + {pe_rvu} {practice.setting} PE RVU{pe_na} x "
+        f"{gpci.pe} PE GPCI + {rvu.mp} MP RVU x {gpci.mp} MP GPCI) x {cf_note} = ${full} per unit "
+        f"[{gpci.name}, {_file(gpci.origin)}; {rvus.describe()}{restricted}]"
     )
     percent = medicare.mppr_percent(day)
-    reduced = full - pe_payment * percent / HUNDRED
-    return UnitFee(full, pe_payment, formula, reduced, percent, medicare.assistant_percent(day))
+    mppr = rvu.therapy_mppr and percent > 0
+    reduced = cents(exact - pe_payment * percent / HUNDRED) if mppr else full
+    return UnitFee(full, pe_payment, formula, reduced, percent, medicare.assistant_percent(day), mppr)
 
 
-UnitFeeLookup = Callable[[str, date], "UnitFee | NoFee"]
+def _not_priced(rvu: Rvu, medicare: MedicarePayment) -> NoFee:
+    """Why a code with a PPRRVU row has no fee: its status (bundled is a fee of $0)."""
+    meaning = STATUS_MEANING.get(rvu.status, "not paid on the fee schedule")
+    if rvu.status == "B":
+        return NoFee(f"{rvu.code} has PFS status B: {meaning} ({_file(rvu.origin)})", zero=True)
+    instead = medicare.medicare_code_for(rvu.code)
+    if instead is not None:
+        meaning = f"not valid for Medicare: Medicare uses {instead.code}"
+    elif rvu.status in ("A", "R"):  # priced statuses without RVUs
+        meaning = "no RVUs: priced by the contractor"
+    return NoFee(f"{rvu.code} has PFS status {rvu.status}: {meaning} ({_file(rvu.origin)})")
+
+
+def _work_gpci(gpci: Gpci, floored: bool) -> tuple[Decimal, str]:
+    """The work GPCI to use and how it was chosen. A release publishing one work column is read as is; with
+    both, the dated floor setting picks; with only the unfloored one under a floor, the floor is applied."""
+    if floored:
+        if gpci.work_floored is not None:
+            return gpci.work_floored, " (1.0 floor)"
+        assert gpci.work is not None  # a GPCI row has at least one work column
+        return max(gpci.work, ONE), f" (1.0 floor applied to the published {gpci.work})"
+    if gpci.work is not None:
+        return gpci.work, ""
+    assert gpci.work_floored is not None
+    return gpci.work_floored, " (with the 1.0 floor: the only work GPCI the file publishes)"
+
+
+def _file(origin: str) -> str:
+    return origin.split(" line ")[0]
+
+
+LineFeeLookup = Callable[[WorkLine, date], "UnitFee | NoFee"]
 
 
 class FeeSchedule:
@@ -106,6 +154,12 @@ class FeeSchedule:
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
         self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = {}
+
+    def line_fee(self, line: WorkLine, day: date) -> UnitFee | NoFee:
+        """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
+        if line.code.is_orthosis:
+            return NoFee(f"{line.code.code} {DMEPOS}")
+        return self.unit_fee(line.code.code, day)
 
     def unit_fee(self, code: str, day: date) -> UnitFee | NoFee:
         key = (code, day)
@@ -125,9 +179,9 @@ class FeeSchedule:
                 _contracted(line, payer)
         elif payer.fees.schedule == "percent-of-medicare":
             for line in lines:
-                _percent_of_medicare(line, self.unit_fee(line.code.code, day), payer)
+                _percent_of_medicare(line, self.line_fee(line, day), payer)
         else:
-            _medicare(lines, day, self.unit_fee, self.medicare)
+            _medicare(lines, day, self.line_fee, self.medicare)
 
 
 def _contracted(line: WorkLine, payer: PayerPolicy) -> None:
@@ -145,7 +199,7 @@ def _percent_of_medicare(line: WorkLine, fee: UnitFee | NoFee, payer: PayerPolic
         line.unit_amounts = [Decimal(0)] * line.units if fee.zero else None
         return
     percent = payer.fees.percent_of_medicare or HUNDRED
-    per_unit = fee.full * percent / HUNDRED
+    per_unit = cents(fee.full * percent / HUNDRED)
     line.unit_amounts = [per_unit] * line.units
     line.fee_steps += [
         f"Medicare {fee.formula}",
@@ -153,12 +207,12 @@ def _percent_of_medicare(line: WorkLine, fee: UnitFee | NoFee, payer: PayerPolic
     ]
 
 
-def _medicare(lines: list[WorkLine], day: date, unit_fee: UnitFeeLookup, medicare: MedicarePayment) -> None:
+def _medicare(lines: list[WorkLine], day: date, line_fee: LineFeeLookup, medicare: MedicarePayment) -> None:
     unit_fees: dict[int, UnitFee] = {}
     for index, line in enumerate(lines):
         if line.units == 0:
             continue
-        fee = unit_fee(line.code.code, day)
+        fee = line_fee(line, day)
         if isinstance(fee, NoFee):
             line.fee_steps.append(fee.reason)
             line.unit_amounts = [Decimal(0)] * line.units if fee.zero else None
@@ -173,9 +227,8 @@ def _medicare(lines: list[WorkLine], day: date, unit_fee: UnitFeeLookup, medicar
 
 def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], medicare: MedicarePayment) -> None:
     """The unit with the highest PE payment of the day is paid in full (ties: the lower code); every other
-    unit of an "always therapy" line is paid at its reduced amount."""
-    always = medicare.therapy.always_therapy
-    eligible = [i for i in unit_fees if lines[i].code.code in always and unit_fees[i].mppr_percent]
+    unit of a code the PPRRVU file marks for the therapy MPPR (MULT PROC 5) is paid at its reduced amount."""
+    eligible = [i for i in unit_fees if unit_fees[i].mppr]
     if sum(lines[i].units for i in eligible) < 2:
         return
     top = min(eligible, key=lambda i: (-unit_fees[i].pe_payment, lines[i].code.code))
@@ -188,8 +241,9 @@ def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], medicare: 
             continue
         line.unit_amounts = [fee.full] * full_units + [fee.reduced] * reduced_units
         line.fee_steps.append(
-            f"MPPR: {fee.mppr_percent}% of the PE payment (${cents(fee.pe_payment)}) off {reduced_units} unit(s); "
-            f"the full unit of the day is {first}, the highest PE payment (medicare-payment.toml, NGS MPPR)"
+            f"MPPR: {fee.mppr_percent}% of the PE payment (${cents(fee.pe_payment)}) off {reduced_units} unit(s) "
+            f"= ${fee.reduced} each (MULT PROC 5 in the PPRRVU file); the full unit of the day is {first}, the "
+            "highest PE payment (medicare-payment.toml, NGS MPPR)"
         )
 
 
@@ -200,7 +254,7 @@ def _apply_assistant_rate(lines: list[WorkLine], unit_fees: dict[int, UnitFee], 
         if not line.assistant_units or amounts is None or percent == HUNDRED:
             continue
         for position in range(len(amounts) - line.assistant_units, len(amounts)):
-            amounts[position] = amounts[position] * percent / HUNDRED
+            amounts[position] = cents(amounts[position] * percent / HUNDRED)
         line.fee_steps.append(
             f"{line.assistant_modifier}: {line.assistant_units} unit(s) paid at {percent}% (SSA s. 1834(v))"
         )

@@ -12,7 +12,7 @@ from importlib import resources
 
 import msgspec
 
-from rehabclaim.datafiles import ZERO, DataFileError, convert_toml
+from rehabclaim.datafiles import ZERO, DataFileError, convert_toml, is_code
 from rehabclaim.errors import quote
 
 ORIGIN = "medicare-payment.toml"
@@ -55,12 +55,19 @@ class YearRangeAmount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class TherapyPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    reduction_order: list[str]
-    always_therapy: frozenset[str]
-    always_therapy_source: str
+    reduction_order: list[str]  # which codes take the MPPR is the PPRRVU file's MULT PROC column (5)
+
+
+class MedicareCode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A code Medicare does not recognise (PFS status I) and the code Medicare Part B uses instead."""
+
+    instead_of: str
+    code: str
+    source: str
 
 
 class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    medicare_payers: list[str]  # payer profile keys billed to Medicare Part B (the Medicare-only rules apply)
     conversion_factor: list[ConversionFactor]
     mppr: list[Percent]
     assistant_payment: list[Percent]
@@ -68,6 +75,13 @@ class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kx_threshold: list[YearAmount]
     review_threshold: list[YearRangeAmount]
     therapy: TherapyPolicy
+    medicare_code: list[MedicareCode] = []
+
+    def is_medicare(self, payer_key: str) -> bool:
+        return payer_key in self.medicare_payers
+
+    def medicare_code_for(self, code: str) -> MedicareCode | None:
+        return next((row for row in self.medicare_code if row.instead_of == code), None)
 
     def conversion_factor_on(self, day: date, qualifying_apm: bool) -> tuple[Decimal, str] | None:
         for row in self.conversion_factor:
@@ -113,6 +127,10 @@ def check_payment(payment: MedicarePayment) -> MedicarePayment:
         _in_range(year.amount, f"kx_threshold[{index}].amount", ZERO, None)
     for index, years in enumerate(payment.review_threshold):
         _in_range(years.amount, f"review_threshold[{index}].amount", ZERO, None)
+    for index, replacement in enumerate(payment.medicare_code):
+        for field, code in (("instead_of", replacement.instead_of), ("code", replacement.code)):
+            if not is_code(code):
+                raise DataFileError(f"{ORIGIN}: medicare_code[{index}].{field}: not a HCPCS/CPT code: {quote(code)}")
     return payment
 
 

@@ -139,6 +139,8 @@ def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
         mue = ctx.cms.mue.get(line.code.code)
         if mue is None or mue.per_date_of_service != per_date_of_service or line.units <= mue.units:
             continue
+        if mue.units == 0:
+            continue  # not a unit limit: a code Medicare does not pay on a practitioner claim (B001-B003 say why)
         yield (
             line.code.code,
             (
@@ -160,7 +162,8 @@ def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
     indicator is 2 (policy) or 3 (clinical).
 
     Why: MAI 2 and 3 edits apply to the whole date of service and are absolute: the units above the
-    value are denied and, for MAI 2, cannot be appealed.
+    value are denied and, for MAI 2, cannot be appealed. An MUE of 0 is not a unit limit but a code Medicare
+    does not pay on a practitioner claim: B001-B003 report those, for Medicare only.
 
     Example: 97035 for 45 minutes (3 units) against the sample MUE of 2 (MAI 3) -> error.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
+from rehabclaim.errors import quote
 from rehabclaim.rules.base import Hit, codes_where, rule
 
 
@@ -139,12 +140,15 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     plans cover their own code lists with their own modifier and place-of-service rules.
 
     Example: a telehealth visit to the sample Medicaid plan -> error; to Medicare on 2026-03-02 with 97110 and
-    place of service 10 -> 95 added.
+    place of service 10 -> 95 added; to Medicare on 2020-02-14 -> error (therapists were not Medicare
+    telehealth practitioners before 2020-03-01); 92507 or 97166 to Medicare in 2026 -> 95 added.
 
     Fix: bill the visit as in person if it was, or confirm the payer's telehealth policy for the code.
 
-    Source: the payer's policy file ``[telehealth]``; Medicare dates per reference modifiers.md s. 7
-    (through 2027-12-31 partly confirmed).
+    Source: the payer's policy file ``[telehealth]``. Medicare: from 2020-03-01 (the COVID-19 waiver that made
+    PTs, OTs and SLPs telehealth practitioners, retroactive; ASHA, APTA and WebPT pages cited in
+    ``payers/medicare.toml``) through 2027-12-31 (reference modifiers.md s. 7, partly confirmed); codes from
+    the CMS telehealth list as given by APTA, WebPT and ASHA (same file).
     """
     if not ctx.visit.telehealth:
         return
@@ -160,8 +164,8 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
         yield (
             None,
             (
-                f"place of service {place or '(none given)'} is not one {ctx.payer.name} accepts for telehealth "
-                f"({', '.join(policy.place_of_service)})"
+                f"place of service {quote(place) if place else '(none given)'} is not one {ctx.payer.name} "
+                f"accepts for telehealth ({', '.join(policy.place_of_service)})"
             ),
         )
     for line in ctx.lines:
