@@ -30,7 +30,7 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,7 +56,7 @@ def _remove_temporaries(target: Path, whose: Callable[[int], bool]) -> list[Path
 
 def remove_stale_temporaries(target: Path) -> list[Path]:
     """Delete temporaries of ``target`` left by writers that are no longer running; the paths removed."""
-    return _remove_temporaries(target, lambda pid: not _pid_alive(pid))
+    return _remove_temporaries(target, lambda pid: not pid_alive(pid))
 
 
 def remove_own_temporaries(target: Path) -> list[Path]:

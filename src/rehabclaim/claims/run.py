@@ -32,7 +32,7 @@ import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy import Engine as Database
 
-from rehabclaim.atomic import _pid_alive, remove_stale_temporaries, write_atomic
+from rehabclaim.atomic import pid_alive, remove_stale_temporaries, write_atomic
 from rehabclaim.claims.build import address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.claims.text import practice_fields
@@ -150,7 +150,7 @@ def _process_start(pid: int) -> float | None:
 def _writer_gone(pid: int, recorded: datetime) -> bool:
     """Whether the process that recorded an interchange is gone: no process has its id, or the one that has
     it started after the record was made (the id was reused, after a reboot say)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return True
     started = _process_start(pid)
     when = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)  # SQLite returns it naive (UTC)

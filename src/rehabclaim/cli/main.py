@@ -288,24 +288,25 @@ def _scrub_and_print(
 
 
 def _scrub_progress(total: int, as_json: bool) -> tuple[Any, Any]:
-    """A progress bar on stderr while the results go elsewhere: shown on a terminal, never with --json, nor
-    when the results print to the same terminal (they show the progress, and would tear the bar)."""
+    """Shown on a terminal, never with --json, nor when the results print to the same terminal (they show
+    the progress, and would tear the bar)."""
+    progress, advance = _count_progress(
+        "scrubbing", total, errors.is_terminal and not console.is_terminal and not as_json
+    )
+    return progress, lambda: advance(1)
+
+
+def _count_progress(label: str, total: int, shown: bool) -> tuple[Any, Any]:
+    """A progress bar on stderr counting ``total`` items (drawn only when ``shown``), and the callback that
+    advances it by a number of items done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    shown = errors.is_terminal and not console.is_terminal and not as_json
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     progress = Progress(
-        TextColumn("scrubbing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=errors,
-        disable=not shown,
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
+        *columns, console=errors, disable=not shown, transient=True, redirect_stdout=False, redirect_stderr=False
     )
-    task = progress.add_task("scrub", total=total)
-    return progress, lambda: progress.advance(task)
+    task = progress.add_task(label, total=total)
+    return progress, lambda done: progress.advance(task, done)
 
 
 def _post_note(refusal: str | None) -> str:
@@ -590,14 +591,8 @@ LARGE_CLAIM_RUN = 500  # visits from which `claim` shows a progress bar (on a te
 
 
 def _claim_progress(total: int, as_json: bool) -> tuple[Any, Any]:
-    """A progress bar on stderr for a large run, and the callback that advances it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    shown = errors.is_terminal and not as_json and total >= LARGE_CLAIM_RUN
-    columns = (TextColumn("claims"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    progress = Progress(*columns, console=errors, disable=not shown)
-    task = progress.add_task("claims", total=total)
-    return progress, lambda done: progress.advance(task, done)
+    """A progress bar on stderr for a large run (see ``_count_progress``)."""
+    return _count_progress("claims", total, errors.is_terminal and not as_json and total >= LARGE_CLAIM_RUN)
 
 
 def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None) -> None:

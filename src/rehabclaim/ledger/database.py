@@ -97,7 +97,7 @@ def open_ledger(url: str | None = None) -> Engine:
     except (SQLAlchemyError, CommandError, MigrationFailed, OSError, ImportError) as exc:
         if engine is not None:
             engine.dispose()
-        raise LedgerUnavailable(shown_url(resolved), _reason(exc)) from exc
+        raise LedgerUnavailable(shown_url(resolved), failure_reason(exc)) from exc
     return engine
 
 
@@ -142,7 +142,7 @@ def _busy(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig))
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """One short line saying why: the driver's own first line, never the SQL SQLAlchemy appends."""
     if isinstance(exc, NoSuchModuleError):
         return f"unknown database type ({exc})"
@@ -159,7 +159,7 @@ def _reason(exc: BaseException) -> str:
     else:
         message = str(exc)
     lines = message.strip().splitlines()
-    return lines[0].strip() if lines else exc.__class__.__name__
+    return lines[0].strip()[:200] if lines else exc.__class__.__name__
 
 
 def insert_ignoring_duplicates(connection: Connection, table: type, values: dict[str, object]) -> None:
@@ -210,7 +210,7 @@ def _upgrade(engine: Engine) -> None:
         except DBAPIError as exc:
             if _busy(exc):
                 raise  # retried by the caller
-            raise MigrationFailed(_reason(exc)) from exc
+            raise MigrationFailed(failure_reason(exc)) from exc
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from rehabclaim.catalog import load_catalog
 from rehabclaim.errors import quote
 from rehabclaim.history import BENEFIT_OF
-from rehabclaim.ledger.database import insert_ignoring_duplicates
+from rehabclaim.ledger.database import failure_reason, insert_ignoring_duplicates
 from rehabclaim.ledger.models import (
     AuthorizationRecord,
     OrthoticEncounter,
@@ -79,16 +79,9 @@ def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
     except IntegrityError as exc:
         if _visit_exists(engine, visit.id):
             raise PostRefused(f"visit {visit.id} is already posted; posting it again is refused") from None
-        raise PostRefused(f"visit {visit.id}: the ledger refused it ({_first_line(exc)})") from None
+        raise PostRefused(f"visit {visit.id}: the ledger refused it ({failure_reason(exc)})") from None
     except SQLAlchemyError as exc:  # the database is gone, full, read-only...: this visit is not posted
-        raise PostRefused(f"visit {visit.id}: not posted, the ledger failed ({_first_line(exc)})") from None
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    """The driver's first line: never the SQL and parameters SQLAlchemy appends (they hold patient data)."""
-    orig = getattr(exc, "orig", None)
-    lines = str(orig if orig is not None else exc).strip().splitlines()
-    return lines[0][:120] if lines else exc.__class__.__name__
+        raise PostRefused(f"visit {visit.id}: not posted, the ledger failed ({failure_reason(exc)})") from None
 
 
 def _check_fits(visit_id: str, table: type, rows: Sequence[Mapping[str, object]]) -> None:
