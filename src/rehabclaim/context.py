@@ -10,6 +10,7 @@ from rehabclaim.catalog import Catalog
 from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.diagnoses import DiagnosisIndex, Verdict
+from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
 from rehabclaim.model import Finding, Visit
@@ -29,6 +30,7 @@ class ScrubContext:
     cms: CmsTables
     history: History
     practice: Practice
+    medicare: MedicarePayment  # the engine's Medicare figures (thresholds, conversion factors, code swaps)
     lines: list[WorkLine]
     plan: UnitPlan
     findings: list[Finding] = field(default_factory=list)

@@ -209,6 +209,7 @@ class Engine:
             self.fees.tables,
             self.history,
             self.fees.practice,
+            self.fees.medicare,
             lines,
             plan,
         )

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.fees.estimate import cents
-from rehabclaim.fees.medicare_policy import ORIGIN, medicare_payment
+from rehabclaim.fees.medicare_policy import ORIGIN
 from rehabclaim.history import BENEFIT_OF, Sourced
 from rehabclaim.lines import WorkLine
 from rehabclaim.rules.base import Hit, rule
@@ -145,7 +145,7 @@ def kx_threshold(ctx: ScrubContext) -> Iterator[Hit]:
         return
     found, lines = known
     year = ctx.visit.date.year
-    threshold = medicare_payment().kx_threshold_for(year)
+    threshold = ctx.medicare.kx_threshold_for(year)
     if threshold is None:
         yield (
             None,
@@ -227,7 +227,7 @@ def targeted_review_threshold(ctx: ScrubContext) -> Iterator[Hit]:
         return
     found, lines = known
     year = ctx.visit.date.year
-    review = medicare_payment().review_threshold_for(year)
+    review = ctx.medicare.review_threshold_for(year)
     if review is None:
         yield (
             None,

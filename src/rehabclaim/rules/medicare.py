@@ -15,7 +15,6 @@ from rehabclaim.catalog import Catalog
 from rehabclaim.cms.mue import Mue
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
-from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.lines import WorkLine
 from rehabclaim.rules.base import Hit, codes_where, rule
 
@@ -36,7 +35,7 @@ def BUNDLED_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
 
 def _billed_to_medicare(ctx: ScrubContext) -> Iterator[WorkLine]:
     """The billed lines of a visit to a Medicare Part B payer (none for other payers)."""
-    if not medicare_payment().is_medicare(ctx.payer.key):
+    if not ctx.medicare.is_medicare(ctx.payer.key):
         return iter(())
     return (line for line in ctx.lines if line.units > 0)
 
@@ -123,7 +122,7 @@ def not_recognised_by_medicare(ctx: ScrubContext) -> Iterator[Hit]:
         if line.code.is_orthosis or (rvu is not None and rvu.status == "B"):
             continue  # B001, B003
         if rvu is not None and rvu.status == "I":
-            instead = medicare_payment().medicare_code_for(code)
+            instead = ctx.medicare.medicare_code_for(code)
             bill = f"bill {instead.code} for Medicare" if instead else "Medicare uses another code for it"
             yield code, f"{code} is not valid for Medicare (PFS status I, {rvu.origin}){_mue_note(mue)}: {bill}"
         elif mue is not None:
