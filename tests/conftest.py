@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,6 +16,26 @@ BASE_VISIT: dict[str, Any] = {
     "discipline": "PT",
     "diagnoses": ["M54.50"],
 }
+
+
+@pytest.fixture
+def rules(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty drop-in rules folder, in use (and a private data folder beside it)."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(folder))
+    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
+    return Path(folder)
+
+
+def drop(rules: Path, relative: str, content: str | bytes | Path) -> Path:
+    """Put ``content`` (text as UTF-8, bytes as they are, or a file's bytes) at ``relative`` in ``rules``."""
+    path = rules / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, Path):
+        content = content.read_bytes()
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ from rehabclaim.fees.estimate import NoFee, UnitFee, medicare_unit_fee
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import Locality, demo_practice
-from tests.conftest import visit_json
+from tests.conftest import drop, visit_json
 
 REAL = Path(__file__).parent / "fixtures" / "cms-real"
 PPRRVU = REAL / "pfs" / "PPRRVU2026_Jul_nonQPP.csv"
@@ -69,23 +69,6 @@ def fresh_tables() -> Iterator[None]:
     yield
     for cached in (cms_tables, payer_table, payer_policy):
         cached.cache_clear()
-
-
-@pytest.fixture
-def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty drop-in rules folder, in use."""
-    folder = tmp_path / "rules"
-    folder.mkdir()
-    monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(folder))
-    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
-    return folder
-
-
-def drop(rules: Path, relative: str, content: bytes | Path) -> Path:
-    path = rules / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.read_bytes() if isinstance(content, Path) else content)
-    return path
 
 
 def drop_real_files(rules: Path) -> None:

@@ -26,6 +26,7 @@ from rehabclaim.cms.tables import cms_tables, load_cms_tables
 from rehabclaim.datafiles import DataFileError, RowError, check_number, plain_decimal, plain_whole_number
 from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import load_practice
+from tests.conftest import drop
 
 CMS = resources.files("rehabclaim.data").joinpath("cms")
 EXAMPLES = resources.files("rehabclaim.data").joinpath("examples")
@@ -66,26 +67,6 @@ def fresh_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(batch, "_engines", {})
     yield
     clear()
-
-
-@pytest.fixture
-def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty drop-in rules folder, in use."""
-    folder = tmp_path / "rules"
-    folder.mkdir()
-    monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(folder))
-    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
-    return folder
-
-
-def drop(rules: Path, relative: str, content: str | bytes) -> Path:
-    path = rules / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def invoke(*args: str) -> Result:
