@@ -109,8 +109,11 @@ def write_atomic(target: Path, data: bytes, *, private: bool) -> None:
 
 
 def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same existing file (links and relative paths resolved)."""
+    """Whether two paths name the same file: the same existing file (links and relative paths resolved), or,
+    when one is not written yet, the same resolved path (two outputs that would replace each other)."""
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
     except OSError:
         return False

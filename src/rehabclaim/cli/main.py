@@ -599,14 +599,11 @@ def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None)
     """An output that is the input (or the other output) would silently replace it: exit 2 naming it."""
     from rehabclaim.atomic import same_file
 
-    def same(a: Path, b: Path) -> bool:
-        return same_file(a, b) or a.resolve() == b.resolve()
-
     outputs = [("--837", x837), *([("--cms1500", cms1500_out)] if cms1500_out is not None else [])]
     for option, output in outputs:
-        if str(path) != "-" and same(path, output):
+        if str(path) != "-" and same_file(path, output):
             raise _fail(f"{option} {output}: this is the input file {path}; writing would replace it")
-    if cms1500_out is not None and same(x837, cms1500_out):
+    if cms1500_out is not None and same_file(x837, cms1500_out):
         raise _fail(f"--cms1500 {cms1500_out}: this is the --837 file; one would replace the other")
 
 
