@@ -6,8 +6,10 @@ posted visits, never kept as running counters, so concurrent posts cannot lose o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -189,3 +191,25 @@ class InterchangeRecord(Base):
     host: Mapped[str] = mapped_column(String(255))  # the writer's host and process, to tell a dead one
     pid: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnLimits:
+    """What a table's columns hold, as the models declare them: PostgreSQL refuses more (a long string, a
+    NUL, an amount too large), SQLite would quietly keep it, so writers check against these first."""
+
+    lengths: tuple[tuple[str, int], ...]  # string columns: name, most characters
+    numbers: tuple[tuple[str, Decimal, Decimal], ...]  # numeric columns: name, bound, smallest step
+
+
+@cache
+def column_limits(table: type[Base]) -> ColumnLimits:
+    lengths, numbers = [], []
+    for column in table.__table__.columns:
+        kind = column.type
+        if isinstance(kind, String) and kind.length is not None:
+            lengths.append((column.name, kind.length))
+        elif isinstance(kind, Numeric) and kind.precision is not None:
+            scale = kind.scale or 0
+            numbers.append((column.name, Decimal(10) ** (kind.precision - scale), Decimal(1).scaleb(-scale)))
+    return ColumnLimits(tuple(lengths), tuple(numbers))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
-from sqlalchemy import Connection, Engine, String, exists, insert, select
+from sqlalchemy import Connection, Engine, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -29,6 +29,7 @@ from rehabclaim.ledger.models import (
     PlanOfCareRecord,
     PostedLine,
     PostedVisit,
+    column_limits,
 )
 from rehabclaim.model import ScrubResult, Visit
 
@@ -88,15 +89,14 @@ def _check_fits(visit_id: str, table: type, rows: Sequence[Mapping[str, object]]
     """Refuse a string longer than its column (PostgreSQL fails on it, SQLite would keep it) or holding a
     NUL (PostgreSQL cannot store one), so both databases refuse the same visits. Raised inside the
     transaction, it rolls back what the visit had written."""
-    columns = table.__table__.columns  # type: ignore[attr-defined]
+    lengths = column_limits(table).lengths
     for row in rows:
-        for name, value in row.items():
+        for name, limit in lengths:
+            value = row.get(name)
             if not isinstance(value, str):
                 continue
             where = f"{table.__tablename__}.{name}"  # type: ignore[attr-defined]
-            kind = columns[name].type
-            limit = kind.length if isinstance(kind, String) else None
-            if limit is not None and len(value) > limit:
+            if len(value) > limit:
                 raise PostRefused(
                     f"visit {visit_id}: not posted, {where} would hold {quote(value)} ({len(value)} characters); "
                     f"the ledger holds {limit}"

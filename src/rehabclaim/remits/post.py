@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, Engine, Numeric, String, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from rehabclaim.errors import quote
@@ -34,6 +33,7 @@ from rehabclaim.ledger.models import (
     RemitLineRecord,
     RemittanceRecord,
     RemitTrace,
+    column_limits,
 )
 from rehabclaim.x12.core import collector_paused
 from rehabclaim.x12.remit835 import Payment, RemitClaim, Remittance
@@ -142,7 +142,7 @@ def _traces(payments: list[Payment]) -> list[tuple[str, str]]:
 def _trace_summary(traces: list[tuple[str, str]]) -> str:
     """The file's trace numbers for people; remit_traces holds every trace in full, so a file of many
     payments is cut to the column here rather than refused."""
-    limit = dict(_limits(RemittanceRecord).lengths)["trace_numbers"]
+    limit = dict(column_limits(RemittanceRecord).lengths)["trace_numbers"]
     joined = ",".join(trace for trace, _ in traces)
     return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 
@@ -251,32 +251,11 @@ def _line_rows(claim_id: int, claim: RemitClaim) -> Iterator[dict[str, Any]]:
         yield row
 
 
-@dataclass(frozen=True, slots=True)
-class _Limits:
-    """What a table's columns hold, as the model declares them."""
-
-    lengths: tuple[tuple[str, int], ...]  # string columns: name, most characters
-    numbers: tuple[tuple[str, Decimal, Decimal], ...]  # numeric columns: name, bound, smallest step
-
-
-@cache
-def _limits(table: type) -> _Limits:
-    lengths, numbers = [], []
-    for column in table.__table__.columns:  # type: ignore[attr-defined]
-        kind = column.type
-        if isinstance(kind, String) and kind.length is not None:
-            lengths.append((column.name, kind.length))
-        elif isinstance(kind, Numeric) and kind.precision is not None:
-            scale = kind.scale or 0
-            numbers.append((column.name, Decimal(10) ** (kind.precision - scale), Decimal(1).scaleb(-scale)))
-    return _Limits(tuple(lengths), tuple(numbers))
-
-
 def _check_row(table: type, row: Mapping[str, Any], where: str) -> None:
     """Refuse a value its column cannot hold: PostgreSQL would fail on a long string, a NUL or an amount too
     large (SQLite would keep them) and both would round away more than the column's decimals. Raised inside
     the transaction, so nothing of the file is posted."""
-    limits = _limits(table)
+    limits = column_limits(table)
     for name, length in limits.lengths:
         value = row.get(name)
         if value is not None and (len(value) > length or "\x00" in value):
