@@ -90,10 +90,10 @@ import json, resource, sys, time
 from datetime import UTC, datetime
 from pathlib import Path
 from rehabclaim.claims.run import write_claims
-from rehabclaim.engine import Engine, decode_visit
+from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.ledger import open_ledger
 visits = [decode_visit(line) for line in open(sys.argv[1], "rb")]
-engine = Engine()
+engine = Scrubber()
 ledger = open_ledger(f"sqlite:///{sys.argv[2]}")
 started = time.perf_counter()
 run = write_claims(visits, engine, ledger, Path(sys.argv[3]), now=datetime(2026, 6, 2, tzinfo=UTC))

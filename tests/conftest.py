@@ -6,8 +6,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.model import ScrubResult
+from rehabclaim.scrubber import Scrubber, decode_visit
 
 BASE_VISIT: dict[str, Any] = {
     "id": "t1",
@@ -39,8 +39,8 @@ def drop(rules: Path, relative: str, content: str | bytes | Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    return Engine()
+def engine() -> Scrubber:
+    return Scrubber()
 
 
 def visit_json(**fields: Any) -> bytes:
@@ -48,7 +48,7 @@ def visit_json(**fields: Any) -> bytes:
 
 
 @pytest.fixture
-def scrub(engine: Engine) -> Any:
+def scrub(engine: Scrubber) -> Any:
     def run(**fields: Any) -> ScrubResult:
         return engine.scrub(decode_visit(visit_json(**fields)))
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rehabclaim.engine import Engine, decode_visit, encode_result
 from rehabclaim.errors import InputError
+from rehabclaim.scrubber import Scrubber, decode_visit, encode_result
 from tests.conftest import visit_json
 
 ISSUE_EXAMPLE = {
@@ -32,7 +32,7 @@ ISSUE_EXAMPLE = {
 }
 
 
-def test_output_contract_fields(engine: Engine) -> None:
+def test_output_contract_fields(engine: Scrubber) -> None:
     out = json.loads(engine.scrub_json(json.dumps(ISSUE_EXAMPLE)))
     assert {"id", "method", "total_timed_minutes", "total_timed_units", "lines", "findings"} <= out.keys()
     assert out["id"] == "v1" and out["method"] == "cms"
@@ -42,7 +42,7 @@ def test_output_contract_fields(engine: Engine) -> None:
         assert {"rule", "severity", "code", "message"} <= finding.keys()
 
 
-def test_issue_example_counts_training_minutes_only_beside_the_device(engine: Engine) -> None:
+def test_issue_example_counts_training_minutes_only_beside_the_device(engine: Scrubber) -> None:
     out = json.loads(engine.scrub_json(json.dumps(ISSUE_EXAMPLE)))
     lines = {line["code"]: line for line in out["lines"]}
     assert out["total_timed_minutes"] == 33 + 12
@@ -113,7 +113,9 @@ def test_missing_required_field_is_named() -> None:
         ({"code": "97110", "minutes": 10, "assistant_minutes": 11}, "services[1].assistant_minutes"),
     ],
 )
-def test_unknown_code_or_modifier_is_an_input_error(engine: Engine, service: dict[str, Any], field_named: str) -> None:
+def test_unknown_code_or_modifier_is_an_input_error(
+    engine: Scrubber, service: dict[str, Any], field_named: str
+) -> None:
     visit = decode_visit(visit_json(services=[{"code": "97140", "minutes": 10}, service]))
     with pytest.raises(InputError) as caught:
         engine.scrub(visit)
@@ -139,7 +141,7 @@ services = st.lists(
 @settings(max_examples=150)
 @given(services, st.sampled_from(["medicare", "sample_per_code"]), st.randoms())
 def test_scrub_does_not_change_with_the_order_of_services(
-    engine: Engine, svcs: list[dict[str, Any]], payer: str, rng: Any
+    engine: Scrubber, svcs: list[dict[str, Any]], payer: str, rng: Any
 ) -> None:
     shuffled = svcs[:]
     rng.shuffle(shuffled)
@@ -151,7 +153,7 @@ def test_scrub_does_not_change_with_the_order_of_services(
     assert sorted(f.rule for f in first.findings) == sorted(f.rule for f in second.findings)
 
 
-def test_encode_round_trip(engine: Engine) -> None:
+def test_encode_round_trip(engine: Scrubber) -> None:
     result = engine.scrub(decode_visit(json.dumps(ISSUE_EXAMPLE)))
     assert msgspec.json.decode(encode_result(result), type=type(result)) == result
 

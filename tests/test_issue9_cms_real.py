@@ -28,11 +28,11 @@ from rehabclaim.cms.pfs import parse_gpci, parse_rvus
 from rehabclaim.cms.ptp import PtpTable, parse_ptp
 from rehabclaim.cms.tables import CmsTables, Release, cms_tables, load_cms_tables
 from rehabclaim.datafiles import DataFileError
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.fees.estimate import NoFee, UnitFee, medicare_unit_fee
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import Locality, demo_practice
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import drop, visit_json
 
 REAL = Path(__file__).parent / "fixtures" / "cms-real"
@@ -477,11 +477,11 @@ def test_a_biller_drops_cms_current_files_and_every_command_runs(rules: Path, tm
 # --- Medicare: orthoses, 97014, 97010 ---------------------------------------------------------------------------
 
 
-def scrub_with(engine: Engine, **fields: Any) -> Any:
+def scrub_with(engine: Scrubber, **fields: Any) -> Any:
     return engine.scrub(decode_visit(visit_json(**fields)))
 
 
-def test_orthosis_goes_to_the_dme_mac_for_medicare_and_stays_for_others(engine: Engine) -> None:
+def test_orthosis_goes_to_the_dme_mac_for_medicare_and_stays_for_others(engine: Scrubber) -> None:
     """L-codes are DMEPOS items: a Medicare practitioner claim does not carry them (MUE 0), a finding says
     where the device goes; for a payer that takes them the L-code stays, unflagged. Source: CMS practitioner
     MUE table (L3809 = 0, CMS Policy)."""
@@ -495,7 +495,7 @@ def test_orthosis_goes_to_the_dme_mac_for_medicare_and_stays_for_others(engine: 
     assert not [f for f in other.findings if f.code == "L3809"] and [line.code for line in other.lines][-1] == "L3809"
 
 
-def test_97014_is_g0283_for_medicare_and_97010_earns_nothing(engine: Engine) -> None:
+def test_97014_is_g0283_for_medicare_and_97010_earns_nothing(engine: Scrubber) -> None:
     medicare = scrub_with(engine, services=[{"code": "97014"}, {"code": "97010"}, {"code": "97110", "minutes": 15}])
     by_rule = {f.rule: f for f in medicare.findings}
     assert "bill G0283 for Medicare" in by_rule["B002"].message and by_rule["B002"].severity == "error"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from rehabclaim.datafiles import DataFileError, RowError
 from rehabclaim.diagnoses import DiagnosisIndex, Release, diagnosis_index, orderfile
 from rehabclaim.diagnoses.icd10 import cache_dir, package_index, package_version
 from rehabclaim.diagnoses.releases import bundled_calendar, bundled_changes, parse_calendar, parse_changes
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.model import ScrubResult
+from rehabclaim.reference import load_reference
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cms-real" / "icd10" / "icd10cm_order_2026.excerpt.txt"
@@ -29,7 +31,7 @@ SHARED = Path(__file__).parent.parent.parent / "shared" / "cms-real" / "icd10" /
 SERVICES = [{"code": "97110", "minutes": 30}]
 
 
-def _scrub(engine: Engine, day: str, *diagnoses: str) -> ScrubResult:
+def _scrub(engine: Scrubber, day: str, *diagnoses: str) -> ScrubResult:
     return engine.scrub(decode_visit(visit_json(date=day, diagnoses=list(diagnoses), services=SERVICES)))
 
 
@@ -44,7 +46,7 @@ def _message(result: ScrubResult, rule: str) -> str:
 # --- the M54.5 split of FY2022, judged by the date of service ------------------------------------------
 
 
-def test_m54_5_is_valid_until_2021_09_30_and_m54_50_from_2021_10_01(engine: Engine) -> None:
+def test_m54_5_is_valid_until_2021_09_30_and_m54_50_from_2021_10_01(engine: Scrubber) -> None:
     """The issue's example: one release judged every date, so M54.5 on 2021-09-30 was an error and
     M54.50 the same day passed."""
     assert _findings(_scrub(engine, "2021-09-30", "M54.5")) == [("D004", "info", None)]
@@ -53,7 +55,7 @@ def test_m54_5_is_valid_until_2021_09_30_and_m54_50_from_2021_10_01(engine: Engi
     assert _findings(_scrub(engine, "2021-10-01", "M54.50")) == [("D004", "info", None)]
 
 
-def test_findings_name_the_release_and_the_dated_changes_that_judged_the_visit(engine: Engine) -> None:
+def test_findings_name_the_release_and_the_dated_changes_that_judged_the_visit(engine: Scrubber) -> None:
     result = _scrub(engine, "2021-09-30", "M54.50")
     refused = _message(result, "D002")
     assert "M54.50 added 2021-10-01" in refused and "simple-icd-10-cm 1.5.0" in refused
@@ -65,7 +67,7 @@ def test_findings_name_the_release_and_the_dated_changes_that_judged_the_visit(e
     assert not [f for f in in_force.findings if f.rule == "D004"]  # the release in force is loaded
 
 
-def test_a_date_beyond_the_data_held_gets_warnings_not_errors(engine: Engine) -> None:
+def test_a_date_beyond_the_data_held_gets_warnings_not_errors(engine: Scrubber) -> None:
     """Before, a 2026-11-02 visit was judged by the April 2026 release with errors: a code created on
     2026-10-01 would have been refused."""
     later = _scrub(engine, "2026-11-02", "Z99.999", "M54.5")
@@ -76,12 +78,12 @@ def test_a_date_beyond_the_data_held_gets_warnings_not_errors(engine: Engine) ->
     assert "check it against ICD-10-CM FY2019" in _message(earlier, "D005")
 
 
-def test_a_string_that_is_not_a_code_is_an_error_on_any_date(engine: Engine) -> None:
+def test_a_string_that_is_not_a_code_is_an_error_on_any_date(engine: Scrubber) -> None:
     for day in ("2014-05-01", "2021-09-30", "2026-11-02"):
         assert ("D002", "error", "back pain") in _findings(_scrub(engine, day, "back pain"))
 
 
-def test_a_verdict_resting_on_an_unconfirmed_change_is_a_warning(engine: Engine) -> None:
+def test_a_verdict_resting_on_an_unconfirmed_change_is_a_warning(engine: Scrubber) -> None:
     before = _findings(_scrub(engine, "2024-06-01", "M51.360"))
     assert ("D005", "warning", "M51.360") in before and not [f for f in before if f[1] == "error"]
     assert _findings(_scrub(engine, "2026-06-01", "M51.360")) == []
@@ -206,7 +208,7 @@ def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_dropped_in_order_file_is_the_release_of_its_fiscal_year(rules: Path) -> None:
     shutil.copyfile(FIXTURE, rules / "icd10cm_order_2026.txt")  # the name CMS gives it
-    engine = Engine(diagnoses=diagnosis_index())
+    engine = Scrubber(replace(load_reference(), diagnoses=diagnosis_index()))
     in_fy2026 = _scrub(engine, "2025-11-03", "M54.5", "M54.50", "S72.001A")
     assert _findings(in_fy2026) == [("D002", "error", "S72.001A"), ("D003", "error", "M54.5")]
     assert "ICD-10-CM FY2026 (icd10cm_order_2026.txt)" in _message(in_fy2026, "D003")
@@ -223,7 +225,7 @@ def test_a_sidecar_dates_the_april_update_which_replaces_the_package_release(rul
     assert view.base.name == "ICD-10-CM FY2026, April 1, 2026 update (icd10cm_order_2026.txt)"
     assert len(view.base.codes) == 100
     assert not index.on(date(2026, 3, 31)).exact  # the October release is not loaded
-    result = _scrub(Engine(diagnoses=index), "2026-06-01", "S72.001A")
+    result = _scrub(Scrubber(replace(load_reference(), diagnoses=index)), "2026-06-01", "S72.001A")
     assert ("D002", "error", "S72.001A") in _findings(result)
 
 
@@ -341,7 +343,7 @@ def test_the_engine_holds_the_index_and_nothing_is_kept_between_loads(rules: Pat
     after = diagnosis_index()  # a file dropped in since is seen: no module cache
     assert before is not after
     assert not before.on(date(2025, 11, 3)).exact and after.on(date(2025, 11, 3)).exact
-    assert Engine(diagnoses=after).diagnoses is after
+    assert Scrubber(replace(load_reference(), diagnoses=after)).reference.diagnoses is after
 
 
 def test_an_unrecorded_package_version_is_used_undated_with_warnings_only(
@@ -351,7 +353,7 @@ def test_an_unrecorded_package_version_is_used_undated_with_warnings_only(
 
     monkeypatch.setattr(loader, "package_version", lambda: "9.9.9")
     monkeypatch.setattr(loader, "package_index", lambda folder, installed: {"M545": False, "M5450": True})
-    engine = Engine(diagnoses=diagnosis_index())
+    engine = Scrubber(replace(load_reference(), diagnoses=diagnosis_index()))
     result = _scrub(engine, "2026-06-01", "Z99.999", "M54.50")
     assert _findings(result) == [("D004", "info", None), ("D005", "warning", "Z99.999")]
     assert "simple-icd-10-cm 9.9.9 (release date not recorded in icd10cm.toml)" in _message(result, "D005")

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.ledger import LedgerHistory, open_ledger, post_visit
 from rehabclaim.ledger.models import PostedVisit
 from rehabclaim.model import Finding, ScrubResult
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 
 OUTSIDE_FEE_FILES = {"date": "2019-06-03", "diagnoses": ["M54.5"]}  # a KX threshold, no PPRRVU/GPCI file
@@ -226,13 +226,13 @@ def _visit(**fields: Any) -> Any:
 def _allowed_on_the_ledger(ledger: Any, amount: str, **fields: Any) -> None:
     """Post an earlier visit, then record what the remittance said Medicare allowed on it."""
     earlier = _visit(id="earlier", **fields)
-    post_visit(ledger, earlier, Engine(history=LedgerHistory(ledger)).scrub(earlier))
+    post_visit(ledger, earlier, Scrubber(history=LedgerHistory(ledger)).scrub(earlier))
     with ledger.begin() as connection:
         connection.execute(update(PostedVisit).where(PostedVisit.id == "earlier").values(allowed=Decimal(amount)))
 
 
 def _scrub_on_the_ledger(ledger: Any, **fields: Any) -> ScrubResult:
-    return Engine(history=LedgerHistory(ledger)).scrub(_visit(id="now", **fields))
+    return Scrubber(history=LedgerHistory(ledger)).scrub(_visit(id="now", **fields))
 
 
 def test_ledger_past_the_threshold_a_code_without_a_fee_takes_kx(ledger: Any) -> None:

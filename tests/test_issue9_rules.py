@@ -13,10 +13,10 @@ from rehabclaim import thresholds as thresholds_module
 from rehabclaim.catalog import load_catalog
 from rehabclaim.catalog.codes import _parse_code
 from rehabclaim.datafiles import DataFileError
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import LedgerHistory, open_ledger, post_visit
 from rehabclaim.model import Finding, ScrubResult
 from rehabclaim.rules.xr import age_on
+from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.units.methods import units_for_minutes, units_past_midpoint
 from tests.conftest import visit_json
 
@@ -79,7 +79,7 @@ def test_plan_shorter_than_90_days_keeps_its_own_end(scrub: Any) -> None:
 def test_long_plan_from_the_ledger(ledger_url: str) -> None:
     ledger = open_ledger(ledger_url)
     try:
-        engine = Engine(history=LedgerHistory(ledger))
+        engine = Scrubber(history=LedgerHistory(ledger))
         first = decode_visit(
             visit_json(
                 id="first",

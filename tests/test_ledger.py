@@ -12,10 +12,10 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from rehabclaim.cli.main import app
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import LedgerHistory, PostRefused, open_ledger, patient_state, post_visit
 from rehabclaim.ledger import post as post_module
 from rehabclaim.ledger.models import Base, PostedVisit
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 
 
@@ -32,7 +32,7 @@ def ledger(ledger_url: str) -> Any:
 
 
 def post(ledger: Any, **fields: Any) -> Any:
-    engine = Engine(history=LedgerHistory(ledger))
+    engine = Scrubber(history=LedgerHistory(ledger))
     scrubbed = visit(**fields)
     result = engine.scrub(scrubbed)
     post_visit(ledger, scrubbed, result)
@@ -40,7 +40,7 @@ def post(ledger: Any, **fields: Any) -> Any:
 
 
 def scrub(ledger: Any, **fields: Any) -> Any:
-    return Engine(history=LedgerHistory(ledger)).scrub(visit(**fields))
+    return Scrubber(history=LedgerHistory(ledger)).scrub(visit(**fields))
 
 
 def test_schema_matches_the_models(ledger: Any) -> None:
@@ -192,7 +192,7 @@ def test_cli_post_and_show(ledger_url: str, tmp_path: Any) -> None:
 
 def _post_many(url: str, prefix: str, count: int, shared: int, queue: Any) -> None:
     engine = open_ledger(url)
-    scrubber = Engine(history=LedgerHistory(engine))
+    scrubber = Scrubber(history=LedgerHistory(engine))
     refused = 0
     for number in range(count):
         visit_id = f"shared-{number}" if number < shared else f"{prefix}-{number}"

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,10 +25,11 @@ from typer.testing import CliRunner
 from rehabclaim.claims.build import build_claim
 from rehabclaim.claims.run import ClaimRunError, write_claims
 from rehabclaim.cli.main import app
-from rehabclaim.engine import Engine
 from rehabclaim.ledger import open_ledger
 from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord
 from rehabclaim.practice import demo_practice
+from rehabclaim.reference import load_reference
+from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837
 from rehabclaim.x12.core import Separators, X12WriteError, iter_segments, read_separators, render
 from tests.conftest import visit_json
@@ -140,7 +142,7 @@ def test_separator_injection_holds_the_visit_back_naming_the_field(
 ) -> None:
     bad = claim_visit(**{"id": "bad", **fields})
     out = tmp_path / "claims.x12"
-    run = write_claims([claim_visit(id="good"), bad], Engine(), ledger, out, now=NOW)
+    run = write_claims([claim_visit(id="good"), bad], Scrubber(), ledger, out, now=NOW)
     held = dict(run.held_back)
     assert [c.control_number for c in run.written] == ["good"]
     messages = [f.message for f in held[bad.id] if f.rule == "X006"]
@@ -160,7 +162,7 @@ def test_separators_are_the_interchanges_own(ledger: Any, tmp_path: Path) -> Non
     star = claim_visit(id="star", patient={**PATIENT, "last_name": "O*BRIEN"})
     pipe = claim_visit(id="pipe", patient={**PATIENT, "last_name": "O|BRIEN"})
     out = tmp_path / "claims.x12"
-    run = write_claims([star, pipe], Engine(practice=changed), ledger, out, now=NOW)
+    run = write_claims([star, pipe], Scrubber(replace(load_reference(), practice=changed)), ledger, out, now=NOW)
     assert [c.control_number for c in run.written] == ["star"]
     assert "patient.last_name contains '|'" in dict(run.held_back)["pipe"][0].message
     assert "NM1|IL|1|O*BRIEN|ANA|" in out.read_text()
@@ -184,7 +186,7 @@ def test_lengths_out_of_the_guides_limits_hold_the_visit_back(
     ledger: Any, tmp_path: Path, fields: dict[str, Any], field: str, says: str
 ) -> None:
     out = tmp_path / "claims.x12"
-    run = write_claims([claim_visit(**{"id": "bad", **fields})], Engine(), ledger, out, now=NOW)
+    run = write_claims([claim_visit(**{"id": "bad", **fields})], Scrubber(), ledger, out, now=NOW)
     assert not run.written and not out.exists()
     (_, findings), *_ = run.held_back
     assert any(f.rule == "X006" and f.message.startswith(f"{field} ") and says in f.message for f in findings), findings
@@ -194,7 +196,7 @@ def test_lengths_out_of_the_guides_limits_hold_the_visit_back(
 def test_accented_names_are_transliterated_and_said_so(ledger: Any, tmp_path: Path) -> None:
     accented = {**PATIENT, "first_name": "José", "last_name": "Núñez", "address": {**ADDRESS, "line1": "12 Peña St"}}
     out = tmp_path / "claims.x12"
-    run = write_claims([claim_visit(id="c1", patient=accented)], Engine(), ledger, out, now=NOW)
+    run = write_claims([claim_visit(id="c1", patient=accented)], Scrubber(), ledger, out, now=NOW)
     assert [c.control_number for c in run.written] == ["c1"] and not run.held_back
     rows = segments(out)
     assert ["NM1", "IL", "1", "NUNEZ", "JOSE", "", "", "", "MI", "1EG4TE5MK73"] in rows and ["N3", "12 Pena St"] in rows
@@ -208,11 +210,11 @@ def test_accented_names_are_transliterated_and_said_so(ledger: Any, tmp_path: Pa
 
 def test_a_name_without_a_plain_form_is_refused_before_any_control_number(ledger: Any, tmp_path: Path) -> None:
     out = tmp_path / "claims.x12"
-    run = write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "Łódź"})], Engine(), ledger, out)
+    run = write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "Łódź"})], Scrubber(), ledger, out)
     assert not run.written and not out.exists() and isa13_taken(ledger) == 0
     finding = dict(run.held_back)["c1"][0]
     assert finding.rule == "X006" and finding.message.startswith("patient.last_name contains 'Ł'")
-    run = write_claims([claim_visit(id="c2")], Engine(), ledger, out)
+    run = write_claims([claim_visit(id="c2")], Scrubber(), ledger, out)
     assert run.interchange_control_number == 1
 
 
@@ -224,7 +226,7 @@ def test_practice_values_that_do_not_fit_are_refused_naming_the_field(ledger: An
         (msgspec.structs.replace(practice.claims, billing_provider=provider), "claims.billing_provider.name"),
         (msgspec.structs.replace(practice.claims, sender_id="S" * 16), "claims.sender_id"),
     ):
-        engine = Engine(practice=msgspec.structs.replace(practice, claims=claims))
+        engine = Scrubber(replace(load_reference(), practice=msgspec.structs.replace(practice, claims=claims)))
         with pytest.raises(ClaimRunError, match=field):
             write_claims([claim_visit(id="c1")], engine, ledger, tmp_path / "claims.x12")
     assert isa13_taken(ledger) == 0 and not (tmp_path / "claims.x12").exists()
@@ -296,10 +298,10 @@ def test_a_value_the_rule_misses_is_still_never_written(
     monkeypatch.setattr(rehabclaim.rules.claim, "claim_fields", lambda visit: iter(()))
     out = tmp_path / "claims.x12"
     too_long = claim_visit(id="V" * 40)
-    run = write_claims([too_long], Engine(), ledger, out)
+    run = write_claims([too_long], Scrubber(), ledger, out)
     assert not run.written and "CLM01 is 40 characters long" in run.held_back[0][1][0].message
     with pytest.raises(X12WriteError):
-        write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "DIAZ~X"})], Engine(), ledger, out)
+        write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "DIAZ~X"})], Scrubber(), ledger, out)
     assert not out.exists() and isa13_taken(ledger) == 0
     with ledger.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ClaimSent)).scalar() == 0
@@ -320,7 +322,7 @@ def test_every_element_of_a_full_interchange_fits_the_table(ledger: Any, tmp_pat
             rendering_provider={"npi": "1987654328", "first_name": "Lee", "last_name": "Park"},
         ),
     ]
-    run = write_claims(visits, Engine(), ledger, tmp_path / "claims.x12", now=NOW)
+    run = write_claims(visits, Scrubber(), ledger, tmp_path / "claims.x12", now=NOW)
     interchange = _interchange(*run.written)
     assert list(claim837.segment_problems(interchange.segments(), Separators())) == []
     assert list(claim837.segment_problems([["NM1", "IL", "1", "X" * 61]])) == [
@@ -333,7 +335,7 @@ NAME_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("C
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(last_name=NAME_TEXT)
-def test_any_name_is_refused_or_read_back_as_written(engine: Engine, last_name: str) -> None:
+def test_any_name_is_refused_or_read_back_as_written(engine: Scrubber, last_name: str) -> None:
     """Property: whatever the name, the visit is held back by X006 naming patient.last_name, or its claim
     renders and the 837P reads back with exactly that name, in its own element."""
     from rehabclaim.claims.text import name
@@ -367,7 +369,7 @@ def _lines(count: int) -> list[bytes]:
 
 
 def _visits(lines: list[bytes]) -> list[Any]:
-    from rehabclaim.engine import decode_visit
+    from rehabclaim.scrubber import decode_visit
 
     return [decode_visit(line) for line in lines]
 
@@ -404,12 +406,12 @@ def _assert_ledger_matches_files(database: Any, folder: Path) -> None:
 
 def test_a_rerun_sends_nothing_new_and_resend_sends_again(ledger: Any, tmp_path: Path) -> None:
     visits = _visits(_lines(3))
-    first = write_claims(visits, Engine(), ledger, tmp_path / "first.x12")
+    first = write_claims(visits, Scrubber(), ledger, tmp_path / "first.x12")
     assert len(first.written) == 3 and first.interchange_control_number == 1
-    again = write_claims(visits, Engine(), ledger, tmp_path / "again.x12")
+    again = write_claims(visits, Scrubber(), ledger, tmp_path / "again.x12")
     assert not again.written and again.already_sent == ["v000", "v001", "v002"]
     assert not (tmp_path / "again.x12").exists() and isa13_taken(ledger) == 1  # nothing sent, no number used
-    resent = write_claims(visits, Engine(), ledger, tmp_path / "resent.x12", resend=True)
+    resent = write_claims(visits, Scrubber(), ledger, tmp_path / "resent.x12", resend=True)
     assert len(resent.written) == 3 and resent.interchange_control_number == 2 and not resent.already_sent
     assert sorted(_claim_ids(tmp_path)) == sorted(["v000", "v001", "v002"] * 2)
     _assert_ledger_matches_files(ledger, tmp_path)
@@ -420,21 +422,21 @@ def test_a_recorded_interchange_is_never_replaced_by_the_next(ledger: Any, tmp_p
     file holding interchange 1 is not replaced (its claims may not have been transmitted yet)."""
     out = tmp_path / "claims.x12"
     visits = _visits(_lines(2))
-    write_claims(visits, Engine(), ledger, out)
+    write_claims(visits, Scrubber(), ledger, out)
     first = out.read_bytes()
-    assert write_claims(visits, Engine(), ledger, out).already_sent == ["v000", "v001"]
+    assert write_claims(visits, Scrubber(), ledger, out).already_sent == ["v000", "v001"]
     with pytest.raises(ClaimRunError, match="holds interchange 1, recorded as sent"):
-        write_claims(visits, Engine(), ledger, out, resend=True)
+        write_claims(visits, Scrubber(), ledger, out, resend=True)
     assert out.read_bytes() == first and isa13_taken(ledger) == 1
     _assert_ledger_matches_files(ledger, tmp_path)
 
 
 def test_a_replacement_goes_out_once_and_duplicates_in_one_input_go_once(ledger: Any, tmp_path: Path) -> None:
-    write_claims([claim_visit(id="c1")], Engine(), ledger, tmp_path / "original.x12")
+    write_claims([claim_visit(id="c1")], Scrubber(), ledger, tmp_path / "original.x12")
     replacement = claim_visit(id="c1", claim_frequency="7", payer_claim_control_number="PCN-1")
-    run = write_claims([replacement, replacement], Engine(), ledger, tmp_path / "replacement.x12")
+    run = write_claims([replacement, replacement], Scrubber(), ledger, tmp_path / "replacement.x12")
     assert [c.frequency for c in run.written] == ["7"] and run.already_sent == ["c1"]
-    run = write_claims([replacement], Engine(), ledger, tmp_path / "again.x12")
+    run = write_claims([replacement], Scrubber(), ledger, tmp_path / "again.x12")
     assert not run.written and run.already_sent == ["c1"]
     _assert_ledger_matches_files(ledger, tmp_path)
 
@@ -448,9 +450,9 @@ def test_a_failed_rename_leaves_nothing_recorded(ledger: Any, tmp_path: Path, mo
     with monkeypatch.context() as patched:
         patched.setattr(os, "replace", broken)
         with pytest.raises(OSError):
-            write_claims(visits, Engine(), ledger, tmp_path / "claims.x12")
+            write_claims(visits, Scrubber(), ledger, tmp_path / "claims.x12")
     assert _ledger_state(ledger) == ([], {}) and not list(tmp_path.glob("*.x12"))
-    run = write_claims(visits, Engine(), ledger, tmp_path / "claims.x12")
+    run = write_claims(visits, Scrubber(), ledger, tmp_path / "claims.x12")
     assert len(run.written) == 2
     _assert_ledger_matches_files(ledger, tmp_path)
 
@@ -466,7 +468,7 @@ def _killed_run(url: str, lines: list[bytes], out: str, where: str) -> None:
         os.replace = die  # type: ignore[assignment]
     else:
         claim_run._mark_sent = die  # type: ignore[assignment]
-    write_claims(_visits(lines), Engine(), open_ledger(url), Path(out))
+    write_claims(_visits(lines), Scrubber(), open_ledger(url), Path(out))
 
 
 @pytest.mark.parametrize(("where", "outcome"), [("before rename", "not sent"), ("after rename", "sent")])
@@ -483,7 +485,7 @@ def test_a_run_killed_between_ledger_and_file_is_settled_by_the_next(
     sent, interchanges = _ledger_state(database)
     assert len(sent) == 5 and [status for status, _ in interchanges.values()] == ["pending"]
     assert out.exists() is (where == "after rename")
-    run = write_claims(_visits(lines), Engine(), database, tmp_path / "next.x12")
+    run = write_claims(_visits(lines), Scrubber(), database, tmp_path / "next.x12")
     assert run.recovered == [(1, outcome)]
     if outcome == "sent":
         assert not run.written and len(run.already_sent) == 5
@@ -515,23 +517,23 @@ def _record_pending_by(database: Any, pid: int, recorded: datetime, path: Path, 
 def test_a_live_writers_pending_interchange_is_left_alone(ledger: Any, tmp_path: Path) -> None:
     busy = tmp_path / "busy.x12"
     _record_pending_by(ledger, os.getpid(), datetime.now(UTC), busy, "v000")
-    run = write_claims(_visits(_lines(2)), Engine(), ledger, tmp_path / "claims.x12")
+    run = write_claims(_visits(_lines(2)), Scrubber(), ledger, tmp_path / "claims.x12")
     assert run.recovered == [] and run.already_sent == ["v000"] and [c.control_number for c in run.written] == ["v001"]
     with pytest.raises(ClaimRunError, match="another claim run"):  # its file would be replaced under it
-        write_claims(_visits(_lines(3))[2:], Engine(), ledger, busy)
+        write_claims(_visits(_lines(3))[2:], Scrubber(), ledger, busy)
 
 
 def test_a_reused_process_id_does_not_keep_a_dead_writers_claims_pending(ledger: Any, tmp_path: Path) -> None:
     """The pending writer's pid now belongs to a process (this one) started after the record was made:
     the writer is gone (say the machine rebooted), its file is absent, so its claim was never sent."""
     _record_pending_by(ledger, os.getpid(), datetime(2020, 1, 1, tzinfo=UTC), tmp_path / "lost.x12", "v000")
-    run = write_claims(_visits(_lines(1)), Engine(), ledger, tmp_path / "claims.x12")
+    run = write_claims(_visits(_lines(1)), Scrubber(), ledger, tmp_path / "claims.x12")
     assert run.recovered == [(99, "not sent")] and [c.control_number for c in run.written] == ["v000"]
     _assert_ledger_matches_files(ledger, tmp_path)
 
 
 def _concurrent_run(url: str, lines: list[bytes], out: str, start: Any) -> None:
-    visits, engine, database = _visits(lines), Engine(), open_ledger(url)
+    visits, engine, database = _visits(lines), Scrubber(), open_ledger(url)
     start.wait(60)
     write_claims(visits, engine, database, Path(out))
 

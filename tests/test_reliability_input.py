@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 
 from rehabclaim.batch import run_batch
 from rehabclaim.cli import main as cli
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.errors import InputError
 from rehabclaim.fees.estimate import cents
 from rehabclaim.ledger import LedgerHistory, PostRefused, open_ledger, post_visit
 from rehabclaim.ledger import models as ledger_models
 from rehabclaim.ledger import post as post_module
 from rehabclaim.model import MAX_VISIT_BYTES, Visit
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import BASE_VISIT, visit_json
 
 runner = CliRunner()
@@ -80,7 +80,7 @@ def test_an_absurd_allowed_amount_is_refused_at_the_contract() -> None:
     assert error.reason == "Expected float <= 10000000.0 (a key or value in it)"
 
 
-def test_the_largest_allowed_amount_scrubs_with_kx(engine: Engine) -> None:
+def test_the_largest_allowed_amount_scrubs_with_kx(engine: Scrubber) -> None:
     result = engine.scrub(decode_visit(raw_visit(therapy_allowed_ytd={"PT_SLP": 10_000_000})))
     assert any(f.rule == "K001" and "$10000000.00" in f.message for f in result.findings)
 
@@ -236,7 +236,7 @@ def ledger(ledger_url: str) -> Any:
 
 def test_the_longest_values_the_contract_accepts_post_on_both_databases(ledger: Any) -> None:
     visit = decode_visit(msgspec.json.encode(_longest_visit()))
-    result = Engine(history=LedgerHistory(ledger)).scrub(visit)
+    result = Scrubber(history=LedgerHistory(ledger)).scrub(visit)
     assert not result.has_error, result.findings
     post_visit(ledger, visit, result)
     with ledger.connect() as connection:
@@ -314,7 +314,7 @@ def test_a_database_error_is_one_visits_refusal_and_every_result_is_printed(
 
 def test_post_visit_refuses_a_line_whose_modifiers_overflow_their_column(ledger: Any) -> None:
     visit = decode_visit(raw_visit())
-    result = Engine().scrub(visit)
+    result = Scrubber().scrub(visit)
     too_many = msgspec.structs.replace(result.lines[0], modifiers=["GP", *["59"] * 11])
     with pytest.raises(PostRefused, match=r"visit_lines\.modifiers"):
         post_visit(ledger, visit, msgspec.structs.replace(result, lines=[too_many]))
@@ -443,7 +443,7 @@ def test_cli_units_applies_the_contracts_limits() -> None:
     assert digits.exit_code == 2 and "expected CODE=MINUTES" in digits.stderr
 
 
-def test_an_unknown_diagnosis_is_quoted(engine: Engine) -> None:
+def test_an_unknown_diagnosis_is_quoted(engine: Scrubber) -> None:
     result = engine.scrub(decode_visit(raw_visit(diagnoses=["1EG4TE5MK73"])))
     assert [f.message.split(" (")[0] for f in result.findings if f.rule == "D002"] == [
         "'1EG4TE5MK73' is not an ICD-10-CM code"

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 
 from rehabclaim.batch import run_batch
 from rehabclaim.diagnoses import icd10
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import open_ledger, post_visit
 from rehabclaim.ledger.models import PostedVisit
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 from tests.fuzzing import bench_module, cli_command, invoke, process_env, temporaries
 
@@ -43,7 +43,7 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
     os.umask(previous)
 
 
-def _scrubbed_visits(engine: Engine, process: int) -> list[tuple[Any, Any]]:
+def _scrubbed_visits(engine: Scrubber, process: int) -> list[tuple[Any, Any]]:
     visits = [
         decode_visit(
             visit_json(
@@ -72,7 +72,7 @@ def _open_and_post(url: str, start: Any, scrubbed: list[tuple[Any, Any]], outcom
 # --- item 1: a new ledger opened by many processes at once -----------------------------------------------
 
 
-def test_processes_opening_a_new_ledger_at_once_post_every_visit(ledger_url: str, engine: Engine) -> None:
+def test_processes_opening_a_new_ledger_at_once_post_every_visit(ledger_url: str, engine: Scrubber) -> None:
     context = multiprocessing.get_context("fork")  # scrubbed visits and imports are inherited, not rebuilt
     start, outcomes = context.Barrier(PROCESSES), context.Queue()
     processes = [
@@ -150,7 +150,7 @@ def test_the_default_ledger_is_named_without_blaming_an_option(tmp_path: Path) -
 
 
 def test_the_default_ledger_and_the_folder_made_for_it_are_owner_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, engine: Engine
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, engine: Scrubber
 ) -> None:
     data = tmp_path / "share" / "rehabclaim"
     monkeypatch.delenv("REHABCLAIM_DATABASE_URL", raising=False)

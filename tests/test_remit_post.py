@@ -13,12 +13,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from rehabclaim.cli.main import app
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import LedgerHistory, open_ledger, patient_state, post_visit
 from rehabclaim.ledger.models import RemitClaimRecord
 from rehabclaim.remits.codes import code_table
 from rehabclaim.remits.post import RemitRefused, allowed_amount, post_remittance
 from rehabclaim.remits.worklist import from_ledger
+from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.x12.remit835 import read_835
 from rehabclaim.x12.synthetic import PaidClaim, PaidLine, remittance_835
 from tests.conftest import visit_json
@@ -35,7 +35,7 @@ def ledger(ledger_url: str) -> Any:
 
 def posted_visit(ledger: Any, visit_id: str, **fields: Any) -> None:
     visit = decode_visit(visit_json(id=visit_id, patient={"id": "P100"}, **fields))
-    post_visit(ledger, visit, Engine(history=LedgerHistory(ledger)).scrub(visit))
+    post_visit(ledger, visit, Scrubber(history=LedgerHistory(ledger)).scrub(visit))
 
 
 def unbalance(text: str) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rehabclaim.cms.tables import load_cms_tables
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import LedgerHistory, open_ledger, post_visit
+from rehabclaim.reference import load_reference
 from rehabclaim.rules import RULES, RULES_BY_ID
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -34,19 +34,19 @@ def _cases(kind: str) -> list[Any]:
 
 
 @pytest.fixture
-def case_engine(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def case_engine(engine: Scrubber, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """The shared engine; or one whose CMS tables come from a drop-in folder named by the fixture; or one
     reading a SQLite ledger into which the fixture's earlier visits were posted first."""
 
-    def pick(case: dict[str, Any]) -> Engine:
-        tables = None
+    def pick(case: dict[str, Any]) -> Scrubber:
+        reference = engine.reference
         if case.get("rules_dir"):
             monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(RULES_DIRS / case["rules_dir"]))
-            tables = load_cms_tables()
+            reference = load_reference()  # read again: the CMS tables now come from that folder
         if not case.get("ledger"):
-            return engine if tables is None else Engine(tables=tables)
+            return Scrubber(reference)
         ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-        with_history = Engine(tables=tables, history=LedgerHistory(ledger))
+        with_history = Scrubber(reference, LedgerHistory(ledger))
         for earlier in case["ledger"]:
             visit = decode_visit(visit_json(**earlier))
             post_visit(ledger, visit, with_history.scrub(visit))
@@ -60,7 +60,7 @@ def _check_lines(result: Any, expected: list[dict[str, Any]]) -> None:
     assert got == expected
 
 
-def _scrub(engine: Engine, rule_id: str, case: dict[str, Any]) -> Any:
+def _scrub(engine: Scrubber, rule_id: str, case: dict[str, Any]) -> Any:
     """Scrub the case's visit; claim-data rules run only when a claim is built, so ask for that."""
     return engine.scrub(decode_visit(visit_json(**case["visit"])), for_claim=RULES_BY_ID[rule_id].stage == "claim")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 from rehabclaim.claims.npi import npi_valid
 from rehabclaim.claims.run import write_claims
 from rehabclaim.cli.main import app
-from rehabclaim.engine import Engine, decode_visit
 from rehabclaim.ledger import open_ledger
 from rehabclaim.practice import demo_practice
+from rehabclaim.reference import load_reference
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
 
 ADDRESS = {"line1": "12 Oak St", "city": "Raleigh", "state": "NC", "zip": "27601"}
@@ -113,7 +115,7 @@ def test_claims_validate_clean_with_pyx12(ledger: Any, tmp_path: Path) -> None:
         ),
     ]
     out = tmp_path / "claims.x12"
-    run = write_claims(visits, Engine(), ledger, out, now=NOW)
+    run = write_claims(visits, Scrubber(), ledger, out, now=NOW)
     assert [c.control_number for c in run.written] == ["c1", "c2", "c3", "c4"] and not run.held_back
     ok, report = validate(out)
     assert ok, report
@@ -126,7 +128,7 @@ def test_claims_validate_clean_with_pyx12(ledger: Any, tmp_path: Path) -> None:
 
 def test_clm02_equals_the_sum_of_sv102_and_counts_are_exact(ledger: Any, tmp_path: Path) -> None:
     out = tmp_path / "claims.x12"
-    write_claims([claim_visit(id="c1"), claim_visit(id="c2")], Engine(), ledger, out, now=NOW)
+    write_claims([claim_visit(id="c1"), claim_visit(id="c2")], Scrubber(), ledger, out, now=NOW)
     rows = segments(out)
     claims: dict[str, Decimal] = {}
     current = ""
@@ -147,7 +149,7 @@ def test_clm02_equals_the_sum_of_sv102_and_counts_are_exact(ledger: Any, tmp_pat
 
 def test_broken_file_is_reported_broken_by_pyx12(ledger: Any, tmp_path: Path) -> None:
     out = tmp_path / "claims.x12"
-    write_claims([claim_visit(id="c1")], Engine(), ledger, out, now=NOW)
+    write_claims([claim_visit(id="c1")], Scrubber(), ledger, out, now=NOW)
     broken = tmp_path / "broken.x12"
     broken.write_text("".join(s + "~\n" for s in out.read_text().split("~\n") if s and not s.startswith("DTP*472")))
     assert not validate(broken)[0]
@@ -157,7 +159,7 @@ def test_control_numbers_are_unique_and_increasing_across_runs(ledger: Any, tmp_
     numbers = []
     for run in range(3):
         out = tmp_path / f"run{run}.x12"
-        write_claims([claim_visit(id=f"c{run}")], Engine(), ledger, out, now=NOW)
+        write_claims([claim_visit(id=f"c{run}")], Scrubber(), ledger, out, now=NOW)
         rows = segments(out)
         numbers.append((int(rows[0][13]), int(rows[1][6]), int(next(r for r in rows if r[0] == "ST")[2])))
     assert numbers == sorted(numbers) and len({n[0] for n in numbers}) == 3
@@ -172,7 +174,7 @@ def test_visits_with_errors_are_held_back_and_listed(ledger: Any, tmp_path: Path
             claim_visit(id="bad", services=[{"code": "97762", "minutes": 20}]),
             claim_visit(id="thin", patient={"id": "P9"}),
         ],
-        Engine(),
+        Scrubber(),
         ledger,
         out,
         now=NOW,
@@ -194,9 +196,9 @@ def test_nothing_is_written_unless_the_whole_file_can_be(
     monkeypatch.setattr(claim837.Interchange, "render", explode)
     out = tmp_path / "claims.x12"
     with pytest.raises(RuntimeError):
-        write_claims([claim_visit(id="c1")], Engine(), ledger, out, now=NOW)
+        write_claims([claim_visit(id="c1")], Scrubber(), ledger, out, now=NOW)
     assert list(tmp_path.glob("claims*")) == []
-    run = write_claims([claim_visit(id="bad", services=[{"code": "97762", "minutes": 20}])], Engine(), ledger, out)
+    run = write_claims([claim_visit(id="bad", services=[{"code": "97762", "minutes": 20}])], Scrubber(), ledger, out)
     assert not run.written and not out.exists()
 
 
@@ -206,7 +208,7 @@ def test_configurable_separators(ledger: Any, tmp_path: Path) -> None:
     separators = msgspec.structs.replace(practice.claims.separators, element="|", component=">", segment="\n")
     changed = msgspec.structs.replace(practice, claims=msgspec.structs.replace(practice.claims, separators=separators))
     out = tmp_path / "claims.x12"
-    write_claims([claim_visit(id="c1")], Engine(practice=changed), ledger, out, now=NOW)
+    write_claims([claim_visit(id="c1")], Scrubber(replace(load_reference(), practice=changed)), ledger, out, now=NOW)
     text = out.read_text()
     assert text.startswith("ISA|00|") and "SV1|HC>97110>GP>CQ|" in text
     assert validate(out)[0]
@@ -243,7 +245,7 @@ def test_round_trip_visits_to_837_and_back(ledger: Any, tmp_path: Path) -> None:
         claim_visit(id="c1"),
         claim_visit(id="c2", services=[{"code": "97112", "minutes": 40}, {"code": "97760", "minutes": 15}]),
     ]
-    engine = Engine()
+    engine = Scrubber()
     expected = [
         (visit.id, line.code, tuple(line.modifiers), Decimal(str(line.charge)), line.units)
         for visit in visits
@@ -302,7 +304,7 @@ def test_rendering_provider_only_when_it_differs_from_billing(ledger: Any, tmp_p
     out = tmp_path / "claims.x12"
     other = {"npi": "1987654328", "first_name": "Lee", "last_name": "Park"}
     write_claims(
-        [claim_visit(id="same"), claim_visit(id="other", rendering_provider=other)], Engine(), ledger, out, now=NOW
+        [claim_visit(id="same"), claim_visit(id="other", rendering_provider=other)], Scrubber(), ledger, out, now=NOW
     )
     rows = segments(out)
     rendering = [r for r in rows if r[:2] == ["NM1", "82"]]

@@ -29,9 +29,9 @@ from types import FrameType
 from typing import IO, Any
 
 from rehabclaim.atomic import atomic_writer, remove_own_temporaries, same_file
-from rehabclaim.engine import Engine, decode_visit, encode_result
 from rehabclaim.errors import InputError
-from rehabclaim.practice import load_practice
+from rehabclaim.reference import load_reference
+from rehabclaim.scrubber import Scrubber, decode_visit, encode_result
 
 CHUNK_LINES = 1000
 Chunk = list[tuple[int, bytes]]  # (line number, raw line)
@@ -206,14 +206,14 @@ class BatchSummary:
         }
 
 
-_engines: dict[Path | None, Engine] = {}
+_engines: dict[Path | None, Scrubber] = {}
 
 
-def _worker_engine(practice: Path | None) -> Engine:
+def _worker_engine(practice: Path | None) -> Scrubber:
     """One engine per process and practice file, built on first use (catalogs and tables load once)."""
     engine = _engines.get(practice)
     if engine is None:
-        engine = _engines[practice] = Engine(practice=load_practice(practice))
+        engine = _engines[practice] = Scrubber(load_reference(practice))
     return engine
 
 

@@ -36,12 +36,12 @@ from rehabclaim.atomic import pid_alive, remove_stale_temporaries, write_atomic
 from rehabclaim.claims.build import address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.claims.text import practice_fields
-from rehabclaim.engine import Engine
 from rehabclaim.ledger.database import insert_ignoring_duplicates
 from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord
 from rehabclaim.model import Finding, Visit
 from rehabclaim.practice import ClaimSettings
 from rehabclaim.rules import RULES
+from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837 as x12
 from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError, read_separators
 
@@ -208,7 +208,7 @@ def _forget(database: Database, number: int) -> bool:
 
 def _build_all(
     visits: Iterable[Visit],
-    engine: Engine,
+    engine: Scrubber,
     settings: ClaimSettings,
     run: ClaimRun,
     progress: Callable[[int], None] | None,
@@ -360,7 +360,7 @@ def _check_writable(*paths: Path | None) -> None:
 
 def write_claims(
     visits: Iterable[Visit],
-    engine: Engine,
+    engine: Scrubber,
     database: Database,
     out: Path,
     cms1500_out: Path | None = None,

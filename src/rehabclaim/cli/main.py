@@ -153,8 +153,8 @@ def _read_visits(path: Path) -> list[Any]:
     form); any problem, an unknown code or modifier included, -> InputError (with the line, in JSON Lines),
     so a command stops before it scrubs, posts or writes anything."""
     from rehabclaim.catalog import load_catalog
-    from rehabclaim.engine import decode_visit
     from rehabclaim.lines import build_lines
+    from rehabclaim.scrubber import decode_visit
 
     data = _read_input(path)
     catalog = load_catalog()
@@ -208,15 +208,15 @@ def _is_json_lines(data: bytes) -> bool:
 def _engine(practice: Path | None, ledger: Any = None) -> Any:
     """The scrub engine; a bad practice, payer or CMS file is unreadable input (exit 2)."""
     from rehabclaim.datafiles import DataFileError
-    from rehabclaim.engine import Engine
-    from rehabclaim.practice import load_practice
+    from rehabclaim.reference import load_reference
+    from rehabclaim.scrubber import Scrubber
 
     try:
         if ledger is None:
-            return Engine(practice=load_practice(practice))
+            return Scrubber(load_reference(practice))
         from rehabclaim.ledger import LedgerHistory
 
-        return Engine(practice=load_practice(practice), history=LedgerHistory(ledger))
+        return Scrubber(load_reference(practice), LedgerHistory(ledger))
     except (DataFileError, OSError) as exc:
         raise _fail(str(exc)) from None
 
@@ -253,7 +253,7 @@ def _scrub_and_print(
     earlier one, and its result is printed before the next visit: none is posted and left unprinted."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rehabclaim.engine import encode_result
+    from rehabclaim.scrubber import encode_result
 
     engine = _engine(practice, ledger)
     refused: list[str] = []

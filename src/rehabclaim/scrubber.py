@@ -1,7 +1,7 @@
 """The scrub, as a straight line: visit -> lines -> units -> modifiers -> findings -> result.
 
-An ``Engine`` loads the catalog, payer table, thresholds and diagnosis index once; ``scrub`` is then
-pure work on one visit, so a batch worker builds one engine and scrubs millions of visits with it.
+A ``Scrubber`` is given the reference data (``rehabclaim.reference``) once; ``scrub`` is then pure work on
+one visit, so a batch worker builds one scrubber and scrubs millions of visits with it.
 """
 
 from __future__ import annotations
@@ -14,21 +14,15 @@ from typing import Any
 
 import msgspec
 
-from rehabclaim.catalog import Catalog, load_catalog
-from rehabclaim.cms.tables import CmsTables, cms_tables
 from rehabclaim.context import ScrubContext
-from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
-from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
 from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severity, Visit
-from rehabclaim.payers import payer_policy, payer_table
-from rehabclaim.practice import Practice, demo_practice
+from rehabclaim.reference import Reference, load_reference
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
-from rehabclaim.thresholds import Thresholds, load_thresholds
 from rehabclaim.units import assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
@@ -169,24 +163,15 @@ def encode_result(result: ScrubResult) -> bytes:
     return _encoder.encode(result)
 
 
-class Engine:
+class Scrubber:
+    """Scrubs visits against one ``Reference`` (loaded once, passed in) and a patient history."""
+
     def __init__(
-        self,
-        catalog: Catalog | None = None,
-        thresholds: Thresholds | None = None,
-        diagnoses: DiagnosisIndex | None = None,
-        practice: Practice | None = None,
-        history: History | None = None,
-        tables: CmsTables | None = None,
-        rules: tuple[Rule, ...] = RULES,
+        self, reference: Reference | None = None, history: History | None = None, rules: tuple[Rule, ...] = RULES
     ) -> None:
-        self.catalog = catalog or load_catalog()
-        # every payer file is loaded and checked now, so a bad one stops a command before any visit is
-        # scrubbed or anything written (scrub looks payers up lazily, by the name on each visit)
-        self.payers = payer_table()
-        self.thresholds = thresholds or load_thresholds()
-        self.diagnoses = diagnoses or diagnosis_index()
-        self.fees = FeeSchedule(practice or demo_practice(), tables or cms_tables(), medicare_payment())
+        self.reference = reference or load_reference()
+        self.catalog = self.reference.catalog
+        self.fees = FeeSchedule(self.reference.practice, self.reference.cms, self.reference.medicare)
         self.history = history or VisitHistory()
         self.rules = rules
         # bound once per stage, with each rule's trigger codes: the hot loop
@@ -197,19 +182,20 @@ class Engine:
 
     def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
-        payer = payer_policy(visit.payer)
+        reference = self.reference
+        payer = reference.payer(visit.payer)
         lines = build_lines(visit.services, self.catalog)
         plan = assign_units(lines, payer.units.method)
         ctx = ScrubContext(
             visit,
             payer,
             self.catalog,
-            self.thresholds,
-            self.diagnoses,
-            self.fees.tables,
+            reference.thresholds,
+            reference.diagnoses,
+            reference.cms,
             self.history,
-            self.fees.practice,
-            self.fees.medicare,
+            reference.practice,
+            reference.medicare,
             lines,
             plan,
         )
@@ -234,7 +220,7 @@ class Engine:
         )
 
     def _triggers(self, rule: Rule) -> frozenset[str] | None:
-        return None if rule.triggers is None else frozenset(rule.triggers(self.catalog, self.fees.tables))
+        return None if rule.triggers is None else frozenset(rule.triggers(self.catalog, self.reference.cms))
 
     def scrub_json(self, data: bytes | str) -> bytes:
         return encode_result(self.scrub(decode_visit(data)))
