@@ -150,17 +150,6 @@ def bench_module(name: str) -> ModuleType:
     return module
 
 
-def reset_data_caches() -> None:
-    """Forget every table loaded once per process (payers, CMS files, practice...), so that the next run
-    reads the rules folder now set: an in-process run would otherwise keep the first folder's tables."""
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("rehabclaim"):
-            continue
-        for value in list(vars(module).values()):
-            if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
-                value.cache_clear()
-
-
 # --- the properties of every run ------------------------------------------------------------------------
 
 _INDEX = r"(?:\[(?:\d+|\.\.\.)\])*"  # [2], or msgspec's [...] for a value under any key

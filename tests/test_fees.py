@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from rehabclaim.cms.tables import cms_tables
+from rehabclaim.cms.tables import load_cms_tables
 from rehabclaim.fees.estimate import NoFee, UnitFee, medicare_unit_fee
 from rehabclaim.fees.medicare_policy import medicare_payment
 from rehabclaim.practice import demo_practice
@@ -25,7 +25,7 @@ DAY = date(2026, 6, 1)
 
 def unit_fee(code: str, day: date = DAY, **practice_changes: Any) -> UnitFee:
     practice = msgspec.structs.replace(demo_practice(), **practice_changes)
-    fee = medicare_unit_fee(code, day, practice, cms_tables(), medicare_payment())
+    fee = medicare_unit_fee(code, day, practice, load_cms_tables(), medicare_payment())
     assert isinstance(fee, UnitFee), fee
     return fee
 
@@ -52,7 +52,7 @@ def test_step_locality_changes_the_gpcis() -> None:
     practice = msgspec.structs.replace(
         demo_practice(), locality=msgspec.structs.replace(demo_practice().locality, mac="13202", number="01")
     )
-    fee = medicare_unit_fee("97110", DAY, practice, cms_tables(), medicare_payment())
+    fee = medicare_unit_fee("97110", DAY, practice, load_cms_tables(), medicare_payment())
     assert isinstance(fee, UnitFee) and "MANHATTAN" in fee.formula
     assert fee.full == Decimal("32.43")  # (0.45 x 1.064 + 0.41 x 1.162 + 0.01 x 1.586) x 33.4009 = 32.434945972
 
@@ -68,7 +68,7 @@ def test_step_locality_changes_the_gpcis() -> None:
     ],
 )
 def test_no_fee_says_why(code: str, day: date, reason: str) -> None:
-    fee = medicare_unit_fee(code, day, demo_practice(), cms_tables(), medicare_payment())
+    fee = medicare_unit_fee(code, day, demo_practice(), load_cms_tables(), medicare_payment())
     assert isinstance(fee, NoFee) and reason in fee.reason
     assert fee.zero == (reason == "status B")
 

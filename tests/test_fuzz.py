@@ -45,7 +45,6 @@ from tests.fuzzing import (
     mutated_lines,
     mutated_tree,
     record_claims_sent,
-    reset_data_caches,
     run_process,
     synthetic_835,
     to_json,
@@ -292,15 +291,11 @@ def test_fuzzed_rule_files_scrub_or_refuse_naming_the_file(
         ]
         if rule.delimiter is None:  # `payers` reads only the payer profiles
             runs.append((("payers", "--json"), False))
-        try:
-            for args, lines in runs:
-                reset_data_caches()
-                places = [target.name, "97110", "GPCI"] if args[0] == "fee" else [target.name]
-                outcome = invoke(*args, env=env)
-                event(f"{args[0]}: exit {outcome.exit_code}")
-                check_outcome(outcome, places=places, json_lines=lines)
-        finally:
-            reset_data_caches()
+        for args, lines in runs:  # each run reads the rules folder as it is now: nothing is cached
+            places = [target.name, "97110", "GPCI"] if args[0] == "fee" else [target.name]
+            outcome = invoke(*args, env=env)
+            event(f"{args[0]}: exit {outcome.exit_code}")
+            check_outcome(outcome, places=places, json_lines=lines)
 
 
 # --- real processes --------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +25,10 @@ from rehabclaim.cli.main import app
 from rehabclaim.cms.mue import parse_mue
 from rehabclaim.cms.pfs import parse_gpci, parse_rvus
 from rehabclaim.cms.ptp import PtpTable, parse_ptp
-from rehabclaim.cms.tables import CmsTables, Release, cms_tables, load_cms_tables
+from rehabclaim.cms.tables import CmsTables, Release, load_cms_tables
 from rehabclaim.datafiles import DataFileError
 from rehabclaim.fees.estimate import NoFee, UnitFee, medicare_unit_fee
 from rehabclaim.fees.medicare_policy import medicare_payment
-from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import Locality, demo_practice
 from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import drop, visit_json
@@ -61,16 +59,6 @@ def lines(path: Path) -> list[str]:
         return raw.decode("latin-1").splitlines(True)
 
 
-@pytest.fixture(autouse=True)
-def fresh_tables() -> Iterator[None]:
-    """Tables and payers are loaded once per process: forget them around each test that drops files in."""
-    for cached in (cms_tables, payer_table, payer_policy):
-        cached.cache_clear()
-    yield
-    for cached in (cms_tables, payer_table, payer_policy):
-        cached.cache_clear()
-
-
 def drop_real_files(rules: Path) -> None:
     """Every real file, under the name CMS gives it, in the folder a biller would put it in."""
     for kind in ("pfs", "mue", "ncci"):
@@ -79,8 +67,9 @@ def drop_real_files(rules: Path) -> None:
 
 
 def fee(code: str, day: date, tables: CmsTables | None = None, **practice: Any) -> UnitFee:
+    """The unit fee with ``tables`` (the tables in the rules folder now when None: nothing is cached)."""
     chosen = msgspec.structs.replace(demo_practice(), **practice)
-    found = medicare_unit_fee(code, day, chosen, tables or cms_tables(), medicare_payment())
+    found = medicare_unit_fee(code, day, chosen, tables or load_cms_tables(), medicare_payment())
     assert isinstance(found, UnitFee), found
     return found
 
@@ -227,7 +216,7 @@ def test_gpci_release_with_only_the_floored_work_column_is_read_as_published() -
         medicare_payment(),
         work_gpci_floor=[msgspec.structs.replace(medicare_payment().work_gpci_floor[0], applies=False)],
     )
-    published = medicare_unit_fee("97110", NC, demo_practice(), cms_tables(), no_floor)
+    published = medicare_unit_fee("97110", NC, demo_practice(), load_cms_tables(), no_floor)
     assert isinstance(published, UnitFee) and published.full == Decimal("28.02")
     assert "the only work GPCI the file publishes" in published.formula
 
@@ -293,7 +282,7 @@ def test_status_r_is_priced_and_status_i_names_the_medicare_code() -> None:
     """97026 (status R, restricted coverage) has RVUs and a fee; 97014 (status I) has none and the reason
     names G0283. Source: CMS PPRRVU2026_Jul_nonQPP.csv."""
     assert fee("97026", NC).full == Decimal("6.27")  # (0.06 + 0.13 x 0.933 + 0.01 x 0.639) x 33.4009
-    no_fee = medicare_unit_fee("97014", NC, demo_practice(), cms_tables(), medicare_payment())
+    no_fee = medicare_unit_fee("97014", NC, demo_practice(), load_cms_tables(), medicare_payment())
     assert isinstance(no_fee, NoFee) and "status I" in no_fee.reason and "Medicare uses G0283" in no_fee.reason
 
 
@@ -345,7 +334,6 @@ def test_conflicts_within_one_release_are_still_refused(rules: Path) -> None:
     drop(rules, "pfs/PPRRVU2026_Jul_nonQPP.csv", PPRRVU)
     drop(rules, "pfs/PPRRVU2026_Jul_QPP.csv", pprrvu_with({b",33.4009,": b",33.5675,"}))
     assert load_cms_tables().rvus[0].rows["97110"].work == Decimal("0.45")
-    cms_tables.cache_clear()
     drop(rules, "pfs/PPRRVU2026_Jul_QPP.csv", pprrvu_with({b"97110,,,A,,0.45,": b"97110,,,A,,0.50,"}))
     # files are read in name order: the QPP file first
     message = "nonQPP.csv line 42: field 'WORK RVU' of code 97110 is '0.45', but '0.50' at .*_QPP.csv line 42"

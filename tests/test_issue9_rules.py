@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -9,18 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rehabclaim import thresholds as thresholds_module
 from rehabclaim.catalog import load_catalog
 from rehabclaim.catalog.codes import _parse_code
-from rehabclaim.datafiles import DataFileError
+from rehabclaim.datafiles import DataFileError, load_toml
 from rehabclaim.ledger import LedgerHistory, open_ledger, post_visit
 from rehabclaim.model import Finding, ScrubResult
+from rehabclaim.reference import load_reference
 from rehabclaim.rules.xr import age_on
 from rehabclaim.scrubber import Scrubber, decode_visit
+from rehabclaim.thresholds import load_thresholds, parse_thresholds
 from rehabclaim.units.methods import units_for_minutes, units_past_midpoint
 from tests.conftest import visit_json
 
 LONG_PLAN = {"certified_from": "2026-03-01", "certified_through": "2026-07-15"}  # 137 days
+SERVICES = [{"code": "97110", "minutes": 30}]
 
 
 def hits(result: ScrubResult, rule: str) -> list[Finding]:
@@ -99,23 +102,24 @@ def test_long_plan_from_the_ledger(ledger_url: str) -> None:
         ledger.dispose()
 
 
-def test_certification_days_come_from_the_thresholds_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = thresholds_module.load_toml("thresholds.toml")
+def test_certification_days_come_from_the_thresholds_file() -> None:
+    real = load_toml("thresholds.toml")
     cases: list[tuple[dict[str, Any], str]] = [
         ({**real, "plan_of_care": {"certified_days_max": 0}}, "must be 1 or more"),
         ({**real, "plan_of_care": {}}, "certified_days_max"),
         ({key: value for key, value in real.items() if key != "plan_of_care"}, "plan_of_care"),
     ]
-    try:
-        for raw, expected in cases:
-            monkeypatch.setattr(thresholds_module, "load_toml", lambda _name, raw=raw: raw)
-            thresholds_module.load_thresholds.cache_clear()
-            with pytest.raises(DataFileError, match=expected):
-                thresholds_module.load_thresholds()
-    finally:
-        monkeypatch.undo()
-        thresholds_module.load_thresholds.cache_clear()
-    assert thresholds_module.load_thresholds().plan_of_care_certified_days_max == 90
+    for raw, expected in cases:
+        with pytest.raises(DataFileError, match=expected):
+            parse_thresholds(raw)
+    assert load_thresholds().plan_of_care_certified_days_max == 90
+    # another figure reaches R002 through the Reference the scrubber is given, nothing else
+    sixty = parse_thresholds({**real, "plan_of_care": {"certified_days_max": 60}})
+    engine = Scrubber(replace(load_reference(), thresholds=sixty))
+    day_61 = engine.scrub(decode_visit(visit_json(date="2026-04-30", plan_of_care=LONG_PLAN, services=SERVICES)))
+    assert "at most 60 calendar days (through 2026-04-29)" in hits(day_61, "R002")[0].message
+    day_60 = engine.scrub(decode_visit(visit_json(date="2026-04-29", plan_of_care=LONG_PLAN, services=SERVICES)))
+    assert not hits(day_60, "R002")
 
 
 # --- Medicare therapy telehealth: a start date and the SLP and OT codes ---------------------------------

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from rehabclaim.cli.main import app
 from rehabclaim.datafiles import DataFileError
-from rehabclaim.payers import configured_payers, payer_policy, payer_table
+from rehabclaim.payers import payer_table
 from rehabclaim.payers.policy import parse_policy
+from rehabclaim.reference import load_reference
 
 GOOD = """name = "Test plan"
 source = "test"
@@ -24,15 +25,11 @@ max_per_visit = 4
 def drop_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("REHABCLAIM_RULES_DIR", str(tmp_path))
     (tmp_path / "payers").mkdir()
-    payer_table.cache_clear()
-    payer_policy.cache_clear()
-    yield tmp_path / "payers"
-    payer_table.cache_clear()
-    payer_policy.cache_clear()
+    return tmp_path / "payers"
 
 
 def test_medicare_and_three_other_profiles_differ_in_every_policy() -> None:
-    policies = {p.key: p for p in configured_payers()}
+    policies = {p.key: p for p in load_reference().configured_payers()}
     assert "medicare" in policies and len(policies) >= 4
     facts = {
         "unit method": lambda p: p.units.method,
@@ -56,9 +53,10 @@ def test_medicare_and_three_other_profiles_differ_in_every_policy() -> None:
 
 
 def test_payer_not_configured_uses_the_default_profile() -> None:
-    policy = payer_policy("Acme Health")
+    reference = load_reference()
+    policy = reference.payer("Acme Health")
     assert not policy.configured and policy.key == "acme health" and policy.units.method == "cms"
-    assert payer_policy(" MEDICARE ").configured
+    assert reference.payer(" MEDICARE ").configured
 
 
 @pytest.mark.parametrize(
@@ -87,8 +85,9 @@ def test_bad_payer_file_names_file_line_and_field(text: str, expected: str) -> N
 def test_drop_in_payer_adds_and_replaces(drop_in: Path) -> None:
     (drop_in / "acme.toml").write_text(GOOD)
     (drop_in / "medicare.toml").write_text(GOOD.replace("Test plan", "Medicare as our contract reads it"))
-    assert payer_policy("acme").units.max_per_visit == 4
-    assert payer_policy("medicare").name == "Medicare as our contract reads it"
+    reference = load_reference()
+    assert reference.payer("acme").units.max_per_visit == 4
+    assert reference.payer("medicare").name == "Medicare as our contract reads it"
 
 
 def test_one_bad_drop_in_file_loads_nothing(drop_in: Path) -> None:

@@ -11,7 +11,6 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -19,13 +18,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from rehabclaim import batch
 from rehabclaim.cli.main import app
 from rehabclaim.cms.pfs import parse_gpci, parse_rvus
-from rehabclaim.cms.tables import cms_tables, load_cms_tables
+from rehabclaim.cms.tables import load_cms_tables
 from rehabclaim.datafiles import DataFileError, RowError, check_number, plain_decimal, plain_whole_number
-from rehabclaim.payers import payer_policy, payer_table
 from rehabclaim.practice import load_practice
+from rehabclaim.reference import load_reference
 from tests.conftest import drop
 
 CMS = resources.files("rehabclaim.data").joinpath("cms")
@@ -51,22 +49,6 @@ def replace_line(text: str, start: str, new: str) -> str:
     lines = text.splitlines(True)
     at = line_number(text, start) - 1
     return "".join([*lines[:at], new, *lines[at + 1 :]])
-
-
-@pytest.fixture(autouse=True)
-def fresh_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The rule tables are loaded once per process: forget them around each test, so each reads its own
-    folder and later tests read the bundled samples again."""
-
-    def clear() -> None:
-        cms_tables.cache_clear()
-        payer_table.cache_clear()
-        payer_policy.cache_clear()
-
-    clear()
-    monkeypatch.setattr(batch, "_engines", {})
-    yield
-    clear()
 
 
 def invoke(*args: str) -> Result:
@@ -263,7 +245,6 @@ def test_bad_payer_unit_limit_or_code_is_refused(rules: Path, change: str, expec
 def test_bad_payer_days_and_dates_are_refused(rules: Path) -> None:
     drop(rules, "payers/acme.toml", PAYER + "\n[claims]\ntimely_filing_days = 0\n")
     assert_refused(invoke("payers"), "line 9: claims.timely_filing_days: Expected int >= 1")
-    payer_table.cache_clear()
     drop(rules, "payers/acme.toml", PAYER + "\n[telehealth]\nallowed_from = 2026-02-01\nallowed_through = 2026-01-31\n")
     assert_refused(invoke("payers"), "line 10: telehealth.allowed_through: 2026-01-31 is before allowed_from")
 
@@ -347,7 +328,8 @@ def test_lowercase_file_names_are_read(rules: Path) -> None:
     result = invoke("fee", "97110", "--json")
     assert result.exit_code == 0, result.stderr
     assert "pprrvu2026_jan.csv" in result.stdout and '"per_unit":29.69' in result.stdout
-    assert payer_policy("acme").configured and payer_policy("acme").units.max_per_visit == 4
+    acme = load_reference().payer("acme")
+    assert acme.configured and acme.units.max_per_visit == 4
 
 
 @pytest.mark.parametrize(
@@ -363,7 +345,6 @@ def test_lowercase_file_names_are_read(rules: Path) -> None:
 def test_files_no_kind_reads_are_refused(rules: Path, tmp_path: Path, relative: str, expected: str) -> None:
     drop(rules, relative, "x\n")
     assert_refused(invoke("fee", "97110"), expected)
-    cms_tables.cache_clear()
     assert_refused(invoke("scrub", str(visits_file(tmp_path))), expected)
 
 
@@ -372,7 +353,6 @@ def test_the_same_folder_or_payer_spelled_twice_is_refused(rules: Path) -> None:
     drop(rules, "payers/ACME.toml", PAYER)
     assert_refused(invoke("payers"), "the same payer as", "keep one")
     (rules / "payers" / "ACME.toml").unlink()
-    payer_table.cache_clear()
     drop(rules, "Payers/other.toml", PAYER)
     assert_refused(invoke("payers"), "the same folder as")
 

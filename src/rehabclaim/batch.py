@@ -6,6 +6,10 @@ in flight, and results are written as soon as their turn comes. The output goes 
 findings), so it never holds a half-written record; a run killed outright leaves a temporary that the next
 run removes. A worker that dies fails the run (``WorkerDied``) instead of hanging it; workers die with the
 parent; ``stop_on_signals`` makes SIGTERM, SIGINT and SIGHUP remove the temporary before exiting.
+
+The reference data is loaded once per run (or given by the caller) into one ``Scrubber``, before any worker
+starts; each worker is forked with its own copy of it. Nothing is kept between runs: the next run reads the
+rules folder as it is then.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import IO, Any
 
 from rehabclaim.atomic import atomic_writer, remove_own_temporaries, same_file
 from rehabclaim.errors import InputError
-from rehabclaim.reference import load_reference
+from rehabclaim.reference import Reference, load_reference
 from rehabclaim.scrubber import Scrubber, decode_visit, encode_result
 
 CHUNK_LINES = 1000
@@ -91,8 +95,9 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _work(tasks: Connection, siblings: list[Connection], parent: int, strict: bool, practice: Path | None) -> None:
-    """A worker: span tasks in, outcomes (or the InputError of a strict run) out, until None or end of file."""
+def _work(tasks: Connection, siblings: list[Connection], parent: int, strict: bool, scrubber: Scrubber) -> None:
+    """A worker: span tasks in, outcomes (or the InputError of a strict run) out, until None or end of file.
+    ``scrubber`` is this worker's own: the parent's, copied by fork with the reference data it loaded once."""
     _worker_started(parent)
     for inherited in siblings:  # the parent's ends of earlier workers' pipes, copied by fork
         inherited.close()
@@ -100,7 +105,7 @@ def _work(tasks: Connection, siblings: list[Connection], parent: int, strict: bo
         while (task := tasks.recv()) is not None:
             source, start, size, first_line = task
             try:
-                reply: tuple[bool, Any] = (True, scrub_span(source, start, size, first_line, strict, practice))
+                reply: tuple[bool, Any] = (True, scrub_span(source, start, size, first_line, strict, scrubber))
             except Exception as exc:  # InputError of a strict run (or a bug): raised again in the parent
                 reply = (False, exc)
             tasks.send(reply)
@@ -114,13 +119,13 @@ class _Workers:
     of file on its own pipe. (multiprocessing.Pool waits forever for a dead worker's chunk, and
     ProcessPoolExecutor's shared result pipe hangs on a message cut short.)"""
 
-    def __init__(self, count: int, strict: bool, practice: Path | None) -> None:
-        context = multiprocessing.get_context("fork")
+    def __init__(self, count: int, strict: bool, scrubber: Scrubber) -> None:
+        context = multiprocessing.get_context("fork")  # each worker gets a copy of ``scrubber``, not a pickle
         self.pipes: list[Connection] = []
         self.processes: list[BaseProcess] = []
         for _ in range(count):
             ours, theirs = context.Pipe()
-            arguments = (theirs, list(self.pipes), os.getpid(), strict, practice)
+            arguments = (theirs, list(self.pipes), os.getpid(), strict, scrubber)
             process = context.Process(target=_work, args=arguments, daemon=True)
             process.start()
             theirs.close()
@@ -206,25 +211,13 @@ class BatchSummary:
         }
 
 
-_engines: dict[Path | None, Scrubber] = {}
-
-
-def _worker_engine(practice: Path | None) -> Scrubber:
-    """One engine per process and practice file, built on first use (catalogs and tables load once)."""
-    engine = _engines.get(practice)
-    if engine is None:
-        engine = _engines[practice] = Scrubber(load_reference(practice))
-    return engine
-
-
-def scrub_chunk(chunk: Chunk, strict: bool, practice: Path | None = None) -> ChunkOutcome:
+def scrub_chunk(chunk: Chunk, strict: bool, scrubber: Scrubber) -> ChunkOutcome:
     """Scrub a chunk of raw lines; malformed lines are skipped (or raise, when ``strict``)."""
-    engine = _worker_engine(practice)
     parts: list[bytes] = []
     outcome = ChunkOutcome(b"")
     for number, raw in chunk:
         try:
-            result = engine.scrub(decode_visit(raw))
+            result = scrubber.scrub(decode_visit(raw))
         except InputError as exc:
             if strict:
                 raise exc.at_line(number) from None
@@ -256,25 +249,23 @@ def read_chunks(stream: IO[bytes], size: int = CHUNK_LINES) -> Iterator[tuple[Ch
         yield chunk, consumed
 
 
-def scrub_span(
-    source: Path, start: int, size: int, first_line: int, strict: bool, practice: Path | None
-) -> ChunkOutcome:
+def scrub_span(source: Path, start: int, size: int, first_line: int, strict: bool, scrubber: Scrubber) -> ChunkOutcome:
     """Scrub the ``size`` bytes of ``source`` at ``start`` (whole lines, the first numbered ``first_line``).
     Workers read their lines themselves: a task is a few bytes in the pool's pipe, not a pickled chunk."""
     with source.open("rb") as stream:
         stream.seek(start)
         lines = io.BytesIO(stream.read(size))
-    return scrub_chunk([(n, raw) for n, raw in enumerate(lines, start=first_line) if raw.strip()], strict, practice)
+    return scrub_chunk([(n, raw) for n, raw in enumerate(lines, start=first_line) if raw.strip()], strict, scrubber)
 
 
 def _outcomes(
-    source: Path, stream: IO[bytes], workers: int, strict: bool, practice: Path | None
+    source: Path, stream: IO[bytes], workers: int, strict: bool, scrubber: Scrubber
 ) -> Generator[tuple[ChunkOutcome, int]]:
     if workers <= 1:
         for chunk, consumed in read_chunks(stream):
-            yield scrub_chunk(chunk, strict, practice), consumed
+            yield scrub_chunk(chunk, strict, scrubber), consumed
         return
-    pool = _Workers(workers, strict, practice)
+    pool = _Workers(workers, strict, scrubber)
     try:
         sizes: deque[int] = deque()  # bytes of each chunk sent out and not yet back, in input order
         start, first_line, returned = 0, 1, 0
@@ -302,17 +293,21 @@ def run_batch(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     practice: Path | None = None,
+    reference: Reference | None = None,
 ) -> BatchSummary:
-    """Scrub ``source`` into ``target`` (which must not be ``source``). Raises InputError (nothing written) on
-    a bad line when strict; on any error nothing is written either."""
+    """Scrub ``source`` into ``target`` (which must not be ``source``) against ``reference`` (when None, loaded
+    now with the ``practice`` file: a bad rule or practice file raises DataFileError before any worker
+    starts). Raises InputError (nothing written) on a bad line when strict; on any error nothing is written
+    either."""
     if same_file(source, target):
         raise ValueError(f"{target} is the input file: writing there would destroy it")
     summary = BatchSummary(workers=max(1, workers))
     started = time.perf_counter()
+    scrubber = Scrubber(reference or load_reference(practice))  # loaded once; each worker forks a copy
     with (
         source.open("rb") as stream,
         atomic_writer(target, private=True) as out,
-        closing(_outcomes(source, stream, workers, strict, practice)) as outcomes,  # on an error: workers killed
+        closing(_outcomes(source, stream, workers, strict, scrubber)) as outcomes,  # on an error: workers killed
     ):
         for outcome, consumed in outcomes:
             out.write(outcome.output)

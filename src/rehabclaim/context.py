@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 from rehabclaim.catalog import Catalog
 from rehabclaim.cms.ptp import PtpEdit
@@ -18,6 +19,9 @@ from rehabclaim.payers import PayerPolicy
 from rehabclaim.practice import Practice
 from rehabclaim.thresholds import Thresholds
 from rehabclaim.units import UnitPlan
+
+if TYPE_CHECKING:
+    from rehabclaim.claims.text import ClaimField
 
 
 @dataclass(slots=True)
@@ -40,6 +44,8 @@ class ScrubContext:
     # (category) or None (not ICD-10-CM), and whether the release in force (or covered dated changes) backs it
     diagnosis_status: list[tuple[str, Verdict]] = field(init=False)
     _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None
+    # the values a claim would carry from the visit, listed once by the first claim rule that needs them
+    claim_fields: list[ClaimField] | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}

@@ -14,7 +14,6 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -104,9 +103,8 @@ def read_utf8(path: Path) -> str:
     return decode_utf8(read_bytes(path), str(path))
 
 
-@cache
 def load_toml(name: str) -> dict[str, Any]:
-    """Parse ``rehabclaim/data/<name>`` once per process."""
+    """Parse ``rehabclaim/data/<name>`` now (a new dict each call: a caller may not change another's copy)."""
     raw = resources.files("rehabclaim.data").joinpath(name).read_bytes()
     try:
         return tomllib.loads(decode_utf8(raw, name))

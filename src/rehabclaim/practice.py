@@ -9,7 +9,6 @@ as the GPCI file writes it); an error names the file, the line and the field.
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -107,7 +106,7 @@ def parse_practice(text: str, origin: str) -> Practice:
     return msgspec.structs.replace(practice, origin=origin)
 
 
-@cache
 def demo_practice() -> Practice:
+    """The bundled demo practice, read now (``load_reference`` keeps it: no module cache)."""
     raw = resources.files("rehabclaim.data").joinpath("practice-demo.toml").read_bytes()
     return parse_practice(raw.decode("utf-8"), "practice-demo.toml")

@@ -1,10 +1,11 @@
-"""Figures the rules use, read once from ``data/thresholds.toml`` (each sourced there)."""
+"""Figures the rules use, from ``data/thresholds.toml`` (each sourced there). ``load_reference`` reads them
+once into a Reference; rules read them from the ScrubContext, never from here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from typing import Any
 
 from rehabclaim.datafiles import DataFileError, load_toml, require
 
@@ -19,9 +20,13 @@ class Thresholds:
     plan_of_care_certified_days_max: int
 
 
-@cache
 def load_thresholds() -> Thresholds:
-    raw = load_toml("thresholds.toml")
+    """The bundled figures, read and checked now."""
+    return parse_thresholds(load_toml("thresholds.toml"))
+
+
+def parse_thresholds(raw: dict[str, Any]) -> Thresholds:
+    """The figures in a parsed thresholds.toml; a missing or out-of-range figure raises DataFileError."""
     assistant, orthotic, units, plan_of_care = (
         require(raw, table, dict, "thresholds.toml") for table in ("assistant", "orthotic", "units", "plan_of_care")
     )

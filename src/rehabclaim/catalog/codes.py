@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from rehabclaim.datafiles import DataFileError, is_code, load_toml, optional_date, require
+from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
 
 KINDS = frozenset({"CPT", "Category III", "HCPCS"})
@@ -41,8 +42,7 @@ class Code:
     therapy: bool
     disciplines: tuple[str, ...]
     source: str
-    effective: date | None = None
-    end: date | None = None
+    dates: DateRange  # when the code may be billed: codes.toml's effective and end dates
     replaced_by: str | None = None
     addon_of: tuple[str, ...] = ()
     addon_any_therapy_primary: bool = False
@@ -63,8 +63,16 @@ class Code:
     def is_orthosis(self) -> bool:
         return self.category == "orthosis"
 
+    @property
+    def effective(self) -> date | None:
+        return self.dates.start
+
+    @property
+    def end(self) -> date | None:
+        return self.dates.end
+
     def valid_on(self, day: date) -> bool:
-        return (self.effective is None or day >= self.effective) and (self.end is None or day <= self.end)
+        return self.dates.covers(day)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -158,8 +166,7 @@ def _parse_code(row: dict[str, Any], index: int) -> Code:
         therapy=require(row, "therapy", bool, where),
         disciplines=disciplines,
         source=require(row, "source", str, where),
-        effective=optional_date(row, "effective", where),
-        end=optional_date(row, "end", where),
+        dates=_dates(row, where),
         replaced_by=row.get("replaced_by"),
         addon_of=tuple(row.get("addon_of", ())),
         addon_any_therapy_primary=bool(row.get("addon_any_therapy_primary", False)),
@@ -172,6 +179,14 @@ def _parse_code(row: dict[str, Any], index: int) -> Code:
         min_age_years=_optional_count(row, "min_age_years", 0, where),
         minutes_per_unit=_optional_count(row, "minutes_per_unit", 1, where),
     )
+
+
+def _dates(row: dict[str, Any], where: str) -> DateRange:
+    effective, end = optional_date(row, "effective", where), optional_date(row, "end", where)
+    dates = DateRange.if_ordered(effective, end)
+    if dates is None:
+        raise DataFileError(f"{where}: field 'end' {end} is before 'effective' {effective}")
+    return dates
 
 
 def _optional(row: dict[str, Any], field: str, kind: type, where: str) -> Any:
@@ -208,6 +223,9 @@ def _check_references(codes: dict[str, Code]) -> None:
                 raise DataFileError(f"codes.toml: code {code.code} refers to unknown code {ref}")
 
 
+# Cached: codes.toml and modifiers.toml are package data (no drop-in folder reads them), so the catalog
+# cannot go stale while a process runs, and it is never changed after loading. A Reference holds it; the
+# cache serves callers not yet given one (ledger posting) without parsing the file per call.
 @cache
 def load_catalog() -> Catalog:
     """Load and validate the bundled catalog once per process."""

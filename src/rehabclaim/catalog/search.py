@@ -42,6 +42,7 @@ def words(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower())]
 
 
+# Cached: compiled from shorthand.toml, package data that cannot change while the process runs.
 @cache
 def _shorthand_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     table: dict[str, str] = load_toml("shorthand.toml")["shorthand"]
@@ -110,6 +111,8 @@ class CodeIndex:
         return " " in phrase and phrase in expanded
 
 
+# Cached: built from the bundled catalog only (package data, never stale; see ``load_catalog``). Search
+# over another catalog builds its own ``CodeIndex``.
 @cache
 def code_index() -> CodeIndex:
     return CodeIndex(load_catalog())

@@ -15,6 +15,11 @@ files never disagree, even when runs overlap or one is killed.
 4. The file is written whole (temporary file, fsync, rename; owner-only) at the recorded path; if that
    fails, the pending record and its claims are removed again (nothing was sent).
 5. The interchange is marked ``sent``. A crash between 3 and 5 is what step 1 resolves.
+
+``store_claims`` keeps the 837P (and its CMS-1500 data) in the ledger instead of a file (the API and the web
+page): steps 1 to 3, with the text stored and the interchange recorded ``sent`` in the transaction that
+takes its control numbers, so there is no window for a crash to leave. The caller's ``audit`` writes the
+change's audit event in the transaction that makes it (marks the interchange sent, or stores it).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from rehabclaim.claims.build import address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.claims.text import practice_fields
 from rehabclaim.ledger.database import insert_ignoring_duplicates
-from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord
+from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord, column_limits
 from rehabclaim.model import Finding, Visit
 from rehabclaim.practice import ClaimSettings
 from rehabclaim.rules import RULES
@@ -48,6 +53,7 @@ from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError,
 CONTROL_NAMES = ("isa", "gs", "st")
 MAX_CONTROL = 999_999_999  # ISA13 is nine digits
 PENDING, SENT = "pending", "sent"
+LEDGER_PATH = "ledger:"  # the path of an interchange kept in the ledger (a file's path is absolute)
 QUERY_CHUNK = 500  # visit ids per IN (...) query, well under every database's parameter limit
 
 CLAIM_RULES = frozenset(rule.id for rule in RULES if rule.stage == "claim")  # their info goes with the claim
@@ -56,6 +62,35 @@ ClaimKey = tuple[str, str, str]  # visit id, payer id, frequency: the same claim
 
 class ClaimRunError(ValueError):
     """The practice file cannot produce claims, or the output cannot be written (exit status 2)."""
+
+
+class WrittenClaim(msgspec.Struct):
+    id: str  # the visit id (CLM01)
+    total_charge: float
+    lines: int
+
+
+class VisitFindings(msgspec.Struct):
+    id: str  # the visit id
+    findings: list[Finding]
+
+
+class RecoveredInterchange(msgspec.Struct):
+    interchange_control_number: int
+    outcome: str  # "sent" or "not sent"
+
+
+class ClaimRunReport(msgspec.Struct):
+    """What ``claim --json`` prints (a contract: fields are added, never renamed)."""
+
+    written: int
+    held_back: int
+    interchange_control_number: int | None
+    claims: list[WrittenClaim]
+    held: list[VisitFindings]  # visits held back, with the error findings that held them
+    already_sent: list[str]
+    recovered_interchanges: list[RecoveredInterchange]
+    notes: list[VisitFindings]  # claim-rule information on claims written
 
 
 @dataclass(slots=True)
@@ -67,28 +102,25 @@ class ClaimRun:
     recovered: list[tuple[int, str]] = field(default_factory=list)  # (ISA13, "sent" or "not sent")
     notes: list[tuple[str, list[Finding]]] = field(default_factory=list)  # claim-rule info on claims written
 
+    def report(self) -> ClaimRunReport:
+        return ClaimRunReport(
+            written=len(self.written),
+            held_back=len(self.held_back),
+            interchange_control_number=self.interchange_control_number,
+            claims=[WrittenClaim(c.control_number, float(c.total_charge), len(c.lines)) for c in self.written],
+            held=[VisitFindings(visit_id, findings) for visit_id, findings in self.held_back],
+            already_sent=self.already_sent,
+            recovered_interchanges=[RecoveredInterchange(number, outcome) for number, outcome in self.recovered],
+            notes=[VisitFindings(visit_id, findings) for visit_id, findings in self.notes],
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "written": len(self.written),
-            "held_back": len(self.held_back),
-            "interchange_control_number": self.interchange_control_number,
-            "claims": [
-                {"id": c.control_number, "total_charge": float(c.total_charge), "lines": len(c.lines)}
-                for c in self.written
-            ],
-            "held": [
-                {"id": visit_id, "findings": [msgspec.structs.asdict(f) for f in findings]}
-                for visit_id, findings in self.held_back
-            ],
-            "already_sent": self.already_sent,
-            "recovered_interchanges": [
-                {"interchange_control_number": number, "outcome": outcome} for number, outcome in self.recovered
-            ],
-            "notes": [
-                {"id": visit_id, "findings": [msgspec.structs.asdict(f) for f in findings]}
-                for visit_id, findings in self.notes
-            ],
-        }
+        report: dict[str, Any] = msgspec.to_builtins(self.report())
+        return report
+
+
+AuditRun = Callable[[Connection, ClaimRun], None]  # the run's audit event, in the transaction that sends it
+AuditRecovery = Callable[[Connection, int], None]  # a dead run's interchange found sent (its ISA13), likewise
 
 
 def _take_control_numbers(connection: Connection) -> dict[str, int]:
@@ -157,7 +189,7 @@ def _writer_gone(pid: int, recorded: datetime) -> bool:
     return started is not None and started > when.timestamp() + 1
 
 
-def resolve_pending(database: Database) -> list[tuple[int, str]]:
+def resolve_pending(database: Database, audit: AuditRecovery | None = None) -> list[tuple[int, str]]:
     """Resolve the pending interchanges of writers on this host that are gone (step 1 of the module); those
     of live writers, or of other hosts (whose processes cannot be seen), are left alone."""
     host = socket.gethostname()
@@ -176,21 +208,27 @@ def resolve_pending(database: Database) -> list[tuple[int, str]]:
             continue
         with contextlib.suppress(OSError):
             remove_stale_temporaries(Path(path))  # the dead writer's half-written file, if any
-        if _isa13(path) == number:
-            _mark_sent(database, number)
+        if _isa13(path) == number:  # the dead run's build is complete now: ``audit`` records it
+            _mark_sent(database, number, _completing(audit, number))
             resolved.append((number, SENT))
-        elif _forget(database, number):
+        elif _forget(database, number):  # as if that run had never been: nothing to audit
             resolved.append((number, "not sent"))
     return resolved
 
 
-def _mark_sent(database: Database, number: int) -> None:
+def _completing(audit: AuditRecovery | None, number: int) -> Callable[[Connection], None] | None:
+    return None if audit is None else lambda connection: audit(connection, number)
+
+
+def _mark_sent(database: Database, number: int, audit: Callable[[Connection], None] | None = None) -> None:
     with database.begin() as connection:
-        connection.execute(
+        marked = connection.execute(
             update(InterchangeRecord)
             .where(InterchangeRecord.control_number == number, InterchangeRecord.status == PENDING)
             .values(status=SENT)
         )
+        if marked.rowcount and audit is not None:
+            audit(connection)
 
 
 def _forget(database: Database, number: int) -> bool:
@@ -292,17 +330,27 @@ def _refuse_replacing(connection: Connection, path: str) -> None:
         )
 
 
-def _record_pending(connection: Connection, number: int, path: str, claims: list[x12.Claim], created: datetime) -> None:
-    """The interchange as pending, by this host and process, at the real time (``_writer_gone`` compares it
-    with process start times; ``created``, the file's date, may be set by the caller), with its claims."""
+def _record(
+    connection: Connection,
+    number: int,
+    path: str,
+    claims: list[x12.Claim],
+    created: datetime,
+    status: str = PENDING,
+    **stored: str | None,
+) -> None:
+    """The interchange (``status``: pending for a file about to be written), by this host and process, at the
+    real time (``_writer_gone`` compares it with process start times; ``created``, the file's date, may be set
+    by the caller), with its claims; ``stored``: content, cms1500 and created_by."""
     connection.execute(
         insert(InterchangeRecord).values(
             control_number=number,
             path=path,
-            status=PENDING,
+            status=status,
             host=socket.gethostname(),
             pid=os.getpid(),
             created_at=datetime.now(UTC),
+            **stored,
         )
     )
     connection.execute(
@@ -358,6 +406,13 @@ def _check_writable(*paths: Path | None) -> None:
             raise ClaimRunError(f"{path}: cannot write in {folder} (permission denied)")
 
 
+def _settings(engine: Scrubber) -> tuple[ClaimSettings, Separators]:
+    settings = engine.fees.practice.claims
+    if settings is None:
+        raise ClaimRunError(f"{engine.fees.practice.origin}: the practice file has no [claims] section")
+    return settings, check_settings(settings, engine.fees.practice.origin)
+
+
 def write_claims(
     visits: Iterable[Visit],
     engine: Scrubber,
@@ -367,15 +422,18 @@ def write_claims(
     now: datetime | None = None,
     resend: bool = False,
     progress: Callable[[int], None] | None = None,
+    *,
+    created_by: str | None = None,
+    audit: AuditRun | None = None,
+    audit_recovery: AuditRecovery | None = None,
 ) -> ClaimRun:
     """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps.
-    ``resend``: send visits already sent again, as originals. ``progress`` is told of each visit done."""
-    settings = engine.fees.practice.claims
-    if settings is None:
-        raise ClaimRunError(f"{engine.fees.practice.origin}: the practice file has no [claims] section")
-    separators = check_settings(settings, engine.fees.practice.origin)
+    ``resend``: send visits already sent again, as originals. ``progress`` is told of each visit done.
+    ``created_by``: who builds it (kept with the interchange); ``audit`` runs in the transaction that marks
+    it sent, ``audit_recovery`` in the one that marks a dead run's interchange sent."""
+    settings, separators = _settings(engine)
     _check_writable(out, cms1500_out)
-    run = ClaimRun(recovered=resolve_pending(database))
+    run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
     built = _build_all(visits, engine, settings, run, progress)
     if not built:
         return run
@@ -389,15 +447,61 @@ def write_claims(
             return run
         _refuse_replacing(connection, path)
         data = _interchange(settings, separators, numbers, created, claims).render().encode("ascii")
-        _record_pending(connection, numbers["isa"], path, claims, created)
-    _write_recorded(database, numbers["isa"], out, data)
+        _record(connection, numbers["isa"], path, claims, created, created_by=_clipped(created_by))
     run.written, run.interchange_control_number = claims, numbers["isa"]
+    sent = None if audit is None else (lambda connection: audit(connection, run))
+    _write_recorded(database, numbers["isa"], out, data, sent)
     if cms1500_out is not None:
         _write_forms(cms1500_out, [cms1500(claim, settings) for claim in claims], out)
     return run
 
 
-def _write_recorded(database: Database, number: int, out: Path, data: bytes) -> None:
+def store_claims(
+    visits: Iterable[Visit],
+    engine: Scrubber,
+    database: Database,
+    *,
+    created_by: str,
+    now: datetime | None = None,
+    resend: bool = False,
+    progress: Callable[[int], None] | None = None,
+    audit: AuditRun | None = None,
+    audit_recovery: AuditRecovery | None = None,
+) -> ClaimRun:
+    """Build one 837P interchange for ``visits`` and keep it in the ledger with its CMS-1500 data, recorded
+    as sent in the transaction that takes its control numbers (with ``audit``): all of it, or nothing and
+    no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``."""
+    settings, separators = _settings(engine)
+    run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
+    built = _build_all(visits, engine, settings, run, progress)
+    if not built:
+        return run
+    created = now or datetime.now(UTC)
+    with database.connect() as connection, connection.begin() as transaction:
+        numbers = _take_control_numbers(connection)
+        claims, run.already_sent = _unsent(connection, built, resend)
+        if not claims:
+            transaction.rollback()  # nothing to send: the control numbers were not used
+            return run
+        text = _interchange(settings, separators, numbers, created, claims).render()
+        forms = msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
+        stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
+        _record(connection, numbers["isa"], LEDGER_PATH, claims, created, SENT, **stored)
+        run.written, run.interchange_control_number = claims, numbers["isa"]
+        if audit is not None:
+            audit(connection, run)
+    return run
+
+
+def _clipped(user: str | None) -> str | None:
+    """The acting user as ``interchanges.created_by`` holds it."""
+    limit = dict(column_limits(InterchangeRecord).lengths)["created_by"]
+    return None if user is None else user[:limit]
+
+
+def _write_recorded(
+    database: Database, number: int, out: Path, data: bytes, audit: Callable[[Connection], None] | None = None
+) -> None:
     """Steps 4 and 5: the file whole at its recorded path, then the interchange marked sent; if the file
     cannot be written, its pending record goes (nothing was sent; the control number stays used)."""
     try:
@@ -405,7 +509,7 @@ def _write_recorded(database: Database, number: int, out: Path, data: bytes) -> 
     except BaseException:
         _forget(database, number)
         raise
-    _mark_sent(database, number)
+    _mark_sent(database, number, audit)
 
 
 def _write_forms(path: Path, forms: list[dict[str, Any]], out: Path) -> None:

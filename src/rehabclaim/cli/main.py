@@ -7,9 +7,10 @@ Every command that prints a result takes ``--json``; those fields are a contract
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import msgspec
 import typer
@@ -19,6 +20,12 @@ from rich.markup import escape
 from rehabclaim.cli import render
 from rehabclaim.errors import InputError
 
+if TYPE_CHECKING:
+    from rehabclaim.model import ScrubResult, Visit
+    from rehabclaim.reference import Reference
+
+P = ParamSpec("P")
+T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean, defensible therapy claims.")
 console = Console()
 errors = Console(stderr=True)
@@ -37,6 +44,12 @@ DatabaseOption = Annotated[
 ]
 ledger_app = typer.Typer(no_args_is_help=True, help="The patient ledger.")
 app.add_typer(ledger_app, name="ledger")
+from rehabclaim.cli.users import users_app  # noqa: E402  (it imports the options defined above)
+
+app.add_typer(users_app, name="user")
+from rehabclaim.cli.report import report_app  # noqa: E402  (it imports the options defined above)
+
+app.add_typer(report_app, name="report")
 EXIT_ERROR_FINDING = 1
 EXIT_BAD_INPUT = 2
 
@@ -46,25 +59,45 @@ def _print_json(payload: Any) -> None:
     sys.stdout.buffer.flush()
 
 
-def _fail(message: str) -> typer.Exit:
-    """Print the one-line refusal (the message is text, never markup; never wrapped) and exit 2."""
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print the one-line refusal (the message is text, never markup; never wrapped) and exit with ``code``
+    (2: input that cannot be read, or an operation that cannot be done)."""
     errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
+    return typer.Exit(code)
+
+
+def _call(operation: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one service operation; a refusal prints its one line and exits with its status."""
+    from rehabclaim.services.errors import Refusal
+
+    try:
+        return operation(*args, **kwargs)
+    except Refusal as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
+def _reference(practice: Path | None) -> Reference:
+    """The reference data for one command (``practice``: a practice file, the bundled demo when None); a bad
+    practice, payer, CMS or rules file is unreadable input (exit 2)."""
+    from rehabclaim.datafiles import DataFileError
+    from rehabclaim.reference import load_reference
+
+    try:
+        return load_reference(practice)
+    except (DataFileError, OSError) as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
 def code(code: str, as_json: JsonOption = False) -> None:
     """Show one code with its facts (dates, timed flag, add-on relations, source)."""
-    from rehabclaim.catalog import load_catalog
-    from rehabclaim.errors import quote
+    from rehabclaim.services import catalog
 
-    found = load_catalog().get(code)
-    if found is None:
-        raise _fail(f"code: unknown code {quote(code)}")
+    facts = _call(catalog.code_facts, _reference(None), code=code)
     if as_json:
-        _print_json(found.as_dict())
+        _print_json(facts)
     else:
-        render.code_facts(console, found)
+        render.code_facts(console, facts)
 
 
 @app.command()
@@ -74,45 +107,13 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Rank codes by relevance to QUERY; understands shorthand such as therex, NMR, MT, TA, HP/CP, US."""
-    from rehabclaim.catalog import search_codes
+    from rehabclaim.services import catalog
 
-    hits = search_codes(query, limit)
+    hits = _call(catalog.search_codes, _reference(None), query=query, limit=limit)
     if as_json:
-        _print_json(
-            [
-                {
-                    "code": h.code.code,
-                    "score": h.score,
-                    "description": h.code.description,
-                    "matched": list(h.matched),
-                    "end": h.code.end,
-                    "replaced_by": h.code.replaced_by,
-                }
-                for h in hits
-            ]
-        )
+        _print_json(hits)
     else:
         render.search_hits(console, query, hits)
-
-
-def _parse_pairs(pairs: list[str]) -> list[Any]:
-    """CODE=MINUTES arguments as services, validated like a visit's (the contract's limits)."""
-    import re
-
-    from rehabclaim.errors import quote, short_reason, validation_field
-    from rehabclaim.model import Service
-
-    services = []
-    for position, pair in enumerate(pairs):
-        code_text, sep, minutes_text = pair.partition("=")
-        if not sep or not re.fullmatch("[0-9]{1,9}", minutes_text):
-            raise InputError(f"argument {position + 1}", f"expected CODE=MINUTES, got {quote(pair)}")
-        try:
-            services.append(msgspec.convert({"code": code_text, "minutes": int(minutes_text)}, Service))
-        except msgspec.ValidationError as exc:
-            field, reason = validation_field(str(exc))
-            raise InputError(f"argument {position + 1}", f"{field}: {short_reason(reason)}") from None
-    return services
 
 
 @app.command()
@@ -122,67 +123,32 @@ def units(
     as_json: JsonOption = False,
 ) -> None:
     """Units per code for the given minutes, with the reasoning."""
-    from rehabclaim.catalog import load_catalog
-    from rehabclaim.errors import quote
-    from rehabclaim.lines import build_lines
-    from rehabclaim.units import METHODS, assign_units
+    from rehabclaim.services import catalog
 
-    if method not in METHODS:
-        raise _fail(f"--method: expected one of {', '.join(METHODS)}, got {quote(method)}")
-    try:
-        lines = build_lines(_parse_pairs(pairs), load_catalog())
-    except InputError as exc:
-        raise _fail(str(exc)) from None
-    plan = assign_units(lines, method)
-    rows = [(line.code.code, line.units, line.minutes, line.why) for line in lines]
+    services = _call(catalog.parse_pairs, pairs)
+    plan = _call(catalog.units, _reference(None), services=services, method=method)
     if as_json:
-        _print_json(
-            {
-                "method": plan.method,
-                "total_timed_minutes": plan.total_minutes,
-                "total_timed_units": plan.total_units,
-                "lines": [{"code": c, "units": u, "minutes": m, "why": w} for c, u, m, w in rows],
-            }
-        )
+        _print_json(plan)
     else:
-        render.unit_plan(console, plan, rows)
+        render.unit_plan(console, plan)
 
 
-def _read_visits(path: Path) -> list[Any]:
+def _read_visits(path: Path, reference: Reference) -> list[Visit]:
     """All visits of a .json (one visit) or .jsonl (one per line) file, or of standard input (``-``, either
-    form); any problem, an unknown code or modifier included, -> InputError (with the line, in JSON Lines),
+    form); any problem, an unknown code or modifier included, is a BadInput (with the line, in JSON Lines),
     so a command stops before it scrubs, posts or writes anything."""
-    from rehabclaim.catalog import load_catalog
-    from rehabclaim.lines import build_lines
-    from rehabclaim.scrubber import decode_visit
+    from rehabclaim.services.scrub import read_visits
 
     data = _read_input(path)
-    catalog = load_catalog()
-    if not (path.suffix == ".jsonl" or (str(path) == "-" and _is_json_lines(data))):
-        try:
-            visit = decode_visit(data)
-            build_lines(visit.services, catalog)
-        except InputError as exc:
-            if exc.field:
-                raise
-            where = "standard input" if str(path) == "-" else str(path)  # the text as a whole: name it
-            raise InputError(where, exc.reason) from None
-        return [visit]
-    visits = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):  # lines as `batch` reads them
-        if raw.strip():
-            try:
-                visit = decode_visit(raw)
-                build_lines(visit.services, catalog)
-            except InputError as exc:
-                raise exc.at_line(number) from None
-            visits.append(visit)
-    return visits
+    if str(path) == "-":
+        return read_visits(data, reference=reference, source="standard input")
+    return read_visits(data, reference=reference, json_lines=path.suffix == ".jsonl", source=str(path))
 
 
 def _read_input(path: Path) -> bytes:
     """The bytes of ``path`` (``-``: standard input); of a one-visit file no more than a visit may hold."""
     from rehabclaim.model import MAX_VISIT_BYTES
+    from rehabclaim.services.errors import BadInput
 
     try:
         if str(path) == "-":
@@ -192,33 +158,7 @@ def _read_input(path: Path) -> bytes:
         with path.open("rb") as source:
             return source.read(MAX_VISIT_BYTES + 1)  # enough for decode_visit to refuse a bigger one
     except OSError as exc:
-        raise InputError("", f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
-
-
-def _is_json_lines(data: bytes) -> bool:
-    """JSON Lines on standard input: the first non-blank line is a whole object and another line follows
-    (a pretty-printed visit's first line is an open brace)."""
-    import io
-    from itertools import islice
-
-    filled = list(islice(filter(None, map(bytes.strip, io.BytesIO(data))), 2))
-    return len(filled) == 2 and filled[0].startswith(b"{") and filled[0].endswith(b"}")
-
-
-def _engine(practice: Path | None, ledger: Any = None) -> Any:
-    """The scrub engine; a bad practice, payer or CMS file is unreadable input (exit 2)."""
-    from rehabclaim.datafiles import DataFileError
-    from rehabclaim.reference import load_reference
-    from rehabclaim.scrubber import Scrubber
-
-    try:
-        if ledger is None:
-            return Scrubber(load_reference(practice))
-        from rehabclaim.ledger import LedgerHistory
-
-        return Scrubber(load_reference(practice), LedgerHistory(ledger))
-    except (DataFileError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise BadInput("", f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
 def _open_ledger(database_url: str | None) -> Any:
@@ -237,49 +177,55 @@ def _open_ledger(database_url: str | None) -> Any:
         raise _fail(f"{'REHABCLAIM_DATABASE_URL' if from_environment else '--database-url'}: {exc}") from None
 
 
-def _visits_or_fail(path: Path) -> list[Any]:
-    try:
-        return _read_visits(path)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
+def _visits_or_fail(path: Path, reference: Reference) -> list[Visit]:
+    """The visits of ``path`` checked against ``reference``'s catalog; exit 2 on bad input."""
+    return _call(_read_visits, path, reference)
 
 
 def _scrub_and_print(
-    visits: list[Any], as_json: bool, practice: Path | None = None, ledger: Any = None, post: bool = False
+    visits: list[Visit], as_json: bool, reference: Reference, ledger: Any = None, post: bool = False
 ) -> None:
-    """Scrub every visit and print each result as soon as it is ready (the visits were checked for
-    unreadable input when read, so a bad visit stopped the command before anything was posted). With
-    ``post`` each visit is posted right after its scrub, so a later visit of the same patient sees the
-    earlier one, and its result is printed before the next visit: none is posted and left unprinted."""
-    from sqlalchemy.exc import SQLAlchemyError
-
+    """Scrub every visit (with the patient's ledger history when ``ledger`` is given) and print each result
+    as soon as it is ready (the visits were checked for unreadable input when read, so a bad visit stopped
+    the command before anything was posted). With ``post`` each visit is posted right after its scrub, so a
+    later visit of the same patient sees the earlier one, and its result is printed before the next visit:
+    none is posted and left unprinted."""
+    from rehabclaim.ledger import LedgerHistory
     from rehabclaim.scrubber import encode_result
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.errors import Refusal
+    from rehabclaim.services.scrub import scrub_visit
+    from rehabclaim.services.visits import post_scrubbed
 
-    engine = _engine(practice, ledger)
+    history = None if ledger is None else LedgerHistory(ledger)
+    actor = terminal_actor()
+
+    def posted(visit: Visit, result: ScrubResult) -> str | None:
+        """Post one visit atomically; the refusal, if any (a database error is this visit's refusal too)."""
+        try:
+            return post_scrubbed(ledger, reference=reference, visit=visit, result=result, actor=actor).reason
+        except Refusal as exc:
+            return str(exc)
+
     refused: list[str] = []
     has_error = False
     progress, advance = _scrub_progress(len(visits), as_json)
-    try:
-        with progress:
-            for visit in visits:
-                result = engine.scrub(visit)
-                has_error = has_error or result.has_error
-                refusal = _post(ledger, visit, result) if post else None
-                if refusal:
-                    refused.append(refusal)
-                if as_json:
-                    sys.stdout.buffer.write(encode_result(result) + b"\n")
-                else:
-                    render.scrub_result(console, result)
-                    if post:
-                        console.print(_post_note(refusal), highlight=False)
+    with progress:
+        for visit in visits:
+            result = _call(scrub_visit, reference, visit=visit, history=history)  # printed results are complete
+            has_error = has_error or result.has_error
+            refusal = posted(visit, result) if post else None
+            if refusal:
+                refused.append(refusal)
+            if as_json:
+                sys.stdout.buffer.write(encode_result(result) + b"\n")
+            else:
+                render.scrub_result(console, result)
                 if post:
-                    sys.stdout.flush()
-                advance()
-    except InputError as exc:
-        raise _fail(str(exc)) from None
-    except SQLAlchemyError as exc:  # reading a patient's history; every visit printed above is complete
-        raise _fail(f"--database-url: the ledger failed while scrubbing ({exc.__class__.__name__})") from None
+                    console.print(_post_note(refusal), highlight=False)
+            if post:
+                sys.stdout.flush()
+            advance()
     sys.stdout.flush()
     for message in refused:
         errors.print(f"[red]not posted:[/red] {escape(message)}", highlight=False, soft_wrap=True)
@@ -313,19 +259,17 @@ def _post_note(refusal: str | None) -> str:
     return f"[red]not posted:[/red] {escape(refusal)}" if refusal else "[green]posted to the ledger[/green]"
 
 
-def _post(ledger: Any, visit: Any, result: Any) -> str | None:
-    """Post one visit atomically; the refusal, if any (a database error is this visit's refusal too)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from rehabclaim.ledger import PostRefused, post_visit
+def _post(ledger: Any, visit: Visit, result: ScrubResult, reference: Reference | None = None) -> str | None:
+    """Post one scrubbed visit atomically, as the terminal's user; why it was not posted, if it was not (a
+    database error is this visit's refusal too). ``reference`` None: the bundled catalog."""
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.errors import Refusal
+    from rehabclaim.services.visits import post_scrubbed
 
     try:
-        post_visit(ledger, visit, result)
-    except PostRefused as exc:
+        return post_scrubbed(ledger, reference=reference, visit=visit, result=result, actor=terminal_actor()).reason
+    except Refusal as exc:
         return str(exc)
-    except SQLAlchemyError as exc:
-        return f"visit {visit.id}: not posted, the ledger failed ({exc.__class__.__name__})"
-    return None
 
 
 @app.command()
@@ -338,18 +282,20 @@ def scrub(
     database_url: DatabaseOption = None,
 ) -> None:
     """Scrub visits into claim lines with units, modifiers, findings and the expected payment."""
-    visits = _visits_or_fail(path)
+    reference = _reference(practice)
+    visits = _visits_or_fail(path, reference)
     ledger = _open_ledger(database_url) if use_ledger or post else None
-    _scrub_and_print(visits, as_json, practice, ledger, post)
+    _scrub_and_print(visits, as_json, reference, ledger, post)
 
 
 @app.command()
 def demo(as_json: JsonOption = False, practice: PracticeOption = None) -> None:
     """Scrub the bundled example visits (no setup needed)."""
+    reference = _reference(practice)
     example = resources.files("rehabclaim.data").joinpath("examples/visits.jsonl")
     with resources.as_file(example) as path:
-        visits = _read_visits(path)
-    _scrub_and_print(visits, as_json, practice)
+        visits = _visits_or_fail(path, reference)
+    _scrub_and_print(visits, as_json, reference)
 
 
 @app.command()
@@ -371,7 +317,7 @@ def batch(
         raise _fail(f"{path}: no such file")
     if same_file(path, out):
         raise _fail(f"--out: {out} is the input file; writing there would destroy it (choose another path)")
-    _engine(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
+    reference = _reference(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
     show_progress = errors.is_terminal and not as_json
     progress = Progress(
         TextColumn("scrubbing"),
@@ -384,7 +330,9 @@ def batch(
     task = progress.add_task("scrub", total=path.stat().st_size)
     try:
         with stop_on_signals(out), progress:  # a stop signal removes the temporary and exits 128 + signal
-            summary = run_batch(path, out, workers, strict, lambda done: progress.advance(task, done), practice)
+            summary = run_batch(
+                path, out, workers, strict, lambda done: progress.advance(task, done), reference=reference
+            )
     except InputError as exc:
         raise _fail(f"{exc} (--strict: nothing written)") from None
     except OSError as exc:
@@ -406,68 +354,38 @@ def rules(
 ) -> None:
     """List every rule id with its severity and what it checks."""
     from rehabclaim.docs import render_rules_markdown
-    from rehabclaim.rules import RULES
+    from rehabclaim.services.rules import list_rules
 
     if markdown:
         sys.stdout.write(render_rules_markdown())
     elif as_json:
-        _print_json(
-            [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "severity": r.severity,
-                    "summary": r.summary,
-                    "family": r.family,
-                    "doc": r.doc,
-                }
-                for r in RULES
-            ]
-        )
+        _print_json(list_rules())
     else:
-        render.rule_list(console, RULES)
+        render.rule_list(console, list_rules())
 
 
 @app.command()
 def payers(as_json: JsonOption = False) -> None:
     """List the configured payers and their main policies."""
-    from rehabclaim.payers import configured_payers
+    from rehabclaim.services.payers import list_payers
 
-    policies = _load_payers(configured_payers)
+    summaries = _call(list_payers, _reference(None))
     if as_json:
-        _print_json(
-            [
-                {"key": p.key, "name": p.name, "sample": p.sample, "unit_method": p.units.method, "origin": p.origin}
-                for p in policies
-            ]
-        )
+        _print_json(summaries)
     else:
-        render.payer_list(console, policies)
+        render.payer_list(console, summaries)
 
 
 @app.command()
 def payer(key: str, as_json: JsonOption = False) -> None:
     """Show one payer's whole policy."""
-    from rehabclaim.errors import quote
-    from rehabclaim.payers import payer_table
+    from rehabclaim.services import payers as payer_service
 
-    table = _load_payers(payer_table)
-    policy = table.get(key.strip().lower())
-    if policy is None:
-        raise _fail(f"payer: unknown payer {quote(key)}; configured: {', '.join(sorted(table))}")
+    policy = _call(payer_service.payer, _reference(None), key=key)
     if as_json:
         _print_json(policy)
     else:
         render.payer_policy(console, policy)
-
-
-def _load_payers(load: Any) -> Any:
-    from rehabclaim.datafiles import DataFileError
-
-    try:
-        return load()
-    except DataFileError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -483,62 +401,13 @@ def fee(
     as_json: JsonOption = False,
 ) -> None:
     """Show the Medicare fee computation for CODE: RVUs x GPCIs x conversion factor, then MPPR."""
-    from datetime import date
+    from rehabclaim.services import fees
 
-    import msgspec as ms
-
-    from rehabclaim.catalog import load_catalog
-    from rehabclaim.cms.pfs import LOCALITY_NUMBER, MAC
-    from rehabclaim.cms.tables import cms_tables
-    from rehabclaim.datafiles import DataFileError, is_code
-    from rehabclaim.errors import quote
-    from rehabclaim.fees.estimate import DMEPOS, NoFee, cents, medicare_unit_fee
-    from rehabclaim.fees.medicare_policy import medicare_payment
-    from rehabclaim.practice import Locality, load_practice
-
-    if not is_code(code.strip().upper()):
-        raise _fail(f"code: expected a 5-character HCPCS/CPT code, got {quote(code)}")
-    try:
-        day = date.fromisoformat(on) if on else date(year or 2026, 1, 1)
-    except ValueError:
-        raise _fail(f"--date: expected YYYY-MM-DD, got {quote(on)}" if on else f"--year: not a year: {year}") from None
-    if year is not None and day.year != year:
-        raise _fail(f"--date {day} is not in --year {year}")
-    mac, _, number = (locality or "").partition(":")
-    if locality and not (MAC.fullmatch(mac) and LOCALITY_NUMBER.fullmatch(number or "00")):
-        raise _fail(f"--locality: expected MAC:LOCALITY such as 11502:00, got {quote(locality)}")
-    try:
-        chosen = load_practice(practice)
-        if locality:
-            chosen = ms.structs.replace(chosen, locality=Locality(mac=mac, number=number or "00"))
-        tables, medicare = cms_tables(), medicare_payment()
-    except DataFileError as exc:
-        raise _fail(str(exc)) from None
-    known = load_catalog().get(code.strip().upper())
-    if known is not None and known.is_orthosis:
-        raise _fail(f"{known.code} {DMEPOS}")
-    result = medicare_unit_fee(code.strip().upper(), day, chosen, tables, medicare)
-    if isinstance(result, NoFee):
-        raise _fail(result.reason)
-    percent = result.mppr_percent if result.mppr else 0  # MULT PROC 5 in the PPRRVU file: the therapy MPPR
-    total = result.full + result.reduced * (units - 1)
-    payload = {
-        "code": code.strip().upper(),
-        "date": day.isoformat(),
-        "locality": f"{chosen.locality.mac}:{chosen.locality.number}",
-        "per_unit": float(result.full),
-        "pe_payment": float(cents(result.pe_payment)),
-        "mppr_percent": float(percent),
-        "further_unit": float(result.reduced),
-        "units": units,
-        "total": float(cents(total)),
-        "why": result.formula,
-        "therapy_mppr": result.mppr,
-    }
+    result = _call(fees.fee, _reference(practice), code=code, day=on, year=year, locality=locality, units=units)
     if as_json:
-        _print_json(payload)
+        _print_json(result)
     else:
-        render.fee(console, payload)
+        render.fee(console, result)
 
 
 @app.command()
@@ -555,35 +424,37 @@ def claim(
 ) -> None:
     """Write one 837P interchange for the visits; visits with errors are held back and listed, visits
     already sent are listed and not sent again (unless --resend)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from rehabclaim.claims.build import ClaimBuildError
-    from rehabclaim.claims.run import ClaimRunError, write_claims
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.claims import ToFiles, build_claims
+    from rehabclaim.services.errors import Refusal
     from rehabclaim.x12.core import X12WriteError
 
     _refuse_outputs_over_input(path, x837, cms1500_out)
-    visits = _visits_or_fail(path)
-    engine, ledger = _engine(practice), _open_ledger(database_url)
+    reference = _reference(practice)
+    visits = _visits_or_fail(path, reference)
+    ledger = _open_ledger(database_url)
     progress, advance = _claim_progress(len(visits), as_json)
     try:
         with progress:
-            run = write_claims(visits, engine, ledger, x837, cms1500_out, resend=resend, progress=advance)
-    except (ClaimRunError, InputError) as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or x837}: cannot write ({exc.strerror}); no claim was sent") from None
+            batch = build_claims(
+                ledger,
+                reference=reference,
+                visits=visits,
+                actor=terminal_actor(),
+                resend=resend,
+                destination=ToFiles(x837, cms1500_out),
+                progress=advance,
+            )
+    except Refusal as exc:  # a ledger failure names the option that chose the ledger
+        raise _fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None
     except (X12WriteError, ClaimBuildError) as exc:
         raise _fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
-    except SQLAlchemyError as exc:
-        raise _fail(
-            f"--database-url: the ledger failed ({exc.__class__.__name__}); no claim is sent twice: "
-            "the next run settles any interchange left pending"
-        ) from None
     if as_json:
-        _print_json(run.as_dict())
+        _print_json(batch.report)
     else:
-        render.claim_run(console, run, x837)
-    if run.held_back:
+        render.claim_run(console, batch.report, x837)
+    if batch.report.held_back:
         raise typer.Exit(EXIT_ERROR_FINDING)
 
 
@@ -610,15 +481,16 @@ def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None)
 def _read_835(path: Path) -> tuple[bytes, Any]:
     """The file's bytes and its remittance; a file that cannot be read or is not a sound 835 exits 2 with one
     line naming the file and the segment."""
-    from rehabclaim.x12.core import X12Error
-    from rehabclaim.x12.remit835 import read_835
+    from rehabclaim.services.errors import BadInput
+    from rehabclaim.services.remittances import read_remittance
 
     try:
         data = path.read_bytes()
-        return data, read_835(data)
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
-    except X12Error as exc:
+    try:
+        return data, read_remittance(data=data)
+    except BadInput as exc:
         raise _fail(f"{path}: {exc}") from None
 
 
@@ -637,7 +509,9 @@ def remit(
     import msgspec as ms
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rehabclaim.remits.post import RemitRefused, post_remittance
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.errors import Refusal
+    from rehabclaim.services.remittances import post_remittance
 
     shown = errors.is_terminal and not as_json  # progress on stderr for people only, never into --json or pipes
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -651,8 +525,14 @@ def remit(
             ledger = _open_ledger(database_url)
             posting = progress.add_task("posting", total=len(remittance.claims))
             try:
-                outcome = post_remittance(ledger, data, remittance, lambda done: progress.advance(posting, done))
-            except RemitRefused as exc:
+                outcome = post_remittance(
+                    ledger,
+                    data=data,
+                    actor=terminal_actor(),
+                    remittance=remittance,
+                    progress=lambda done: progress.advance(posting, done),
+                )
+            except Refusal as exc:  # the file is shown all the same, with why it was not posted
                 refused = str(exc)
     if refused:
         errors.print(f"[red]not posted:[/red] {escape(refused)}", highlight=False, soft_wrap=True)
@@ -675,28 +555,70 @@ def denials(
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every item; the table shows the totals and the first items.")
     ] = False,
+    payer: Annotated[str | None, typer.Option(help="Only this payer's (part of its name, any case).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this CARC, e.g. 50 or CO-50.")] = None,
+    since: Annotated[str | None, typer.Option(help="Dates of service from YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Dates of service through YYYY-MM-DD.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="A claim status (CLP02, e.g. 4 denied) or a kind: denial, patient, ...")
+    ] = None,
 ) -> None:
     """Denied and partly paid lines by reason and payer, with the next step for each. The table shows the
     totals by reason and the first items (--all: every item); --json always holds everything."""
+    from datetime import date
+
     import msgspec as ms
 
-    from rehabclaim.remits.worklist import from_ledger, from_remittance
+    from rehabclaim.errors import quote
+    from rehabclaim.services.denials import worklist, worklist_from_remittance
 
-    items = from_remittance(_read_835(path)[1]) if path else from_ledger(_open_ledger(database_url))
-    if as_json:
-        sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(items) + b"\n")
+    days: dict[str, date | None] = {}
+    for option, text in (("--since", since), ("--until", until)):
+        try:
+            days[option] = date.fromisoformat(text) if text is not None else None
+        except ValueError:
+            raise _fail(f"{option}: expected YYYY-MM-DD, got {quote(text)}") from None
+    first, last = days["--since"], days["--until"]
+    reference = _reference(None)
+    if path:
+        remittance = _read_835(path)[1]
+        listed = _call(
+            worklist_from_remittance,
+            reference,
+            remittance=remittance,
+            payer=payer,
+            reason=reason,
+            since=first,
+            until=last,
+            status=status,
+        )
     else:
-        render.worklist(console, items, None if show_all else render.SUMMARY_ROWS)
+        ledger = _open_ledger(database_url)
+        listed = _call(
+            worklist, ledger, reference=reference, payer=payer, reason=reason, since=first, until=last, status=status
+        )
+    if as_json:
+        sys.stdout.buffer.write(ms.json.Encoder(decimal_format="number").encode(listed.items) + b"\n")
+    else:
+        render.worklist(console, listed.items, None if show_all else render.SUMMARY_ROWS)
 
 
 @ledger_app.command("show")
-def ledger_show(patient: str, as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
-    """Show what the ledger holds for PATIENT: visits, allowed amounts, encounters, plans, authorizations."""
-    from rehabclaim.ledger import patient_state
+def ledger_show(
+    patient: str,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+    on: Annotated[
+        str | None,
+        typer.Option("--date", help="Date of service the standing is for, YYYY-MM-DD (default: the latest visit's)."),
+    ] = None,
+) -> None:
+    """Show what the ledger holds for PATIENT: visits, allowed amounts, encounters, plans, authorizations, and
+    where the patient stands on a date of service (KX, plan of care, progress report, authorization use)."""
+    from rehabclaim.services.patients import patient_state
 
-    state = patient_state(_open_ledger(database_url), patient)
-    if state is None:
-        raise _fail(f"patient {patient!r} is not in the ledger")
+    reference = _reference(None)
+    state = _call(patient_state, _open_ledger(database_url), reference=reference, patient_id=patient, day=on)
     if as_json:
         _print_json(state)
     else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from rich.console import Console
@@ -12,19 +13,26 @@ from rich.markup import escape
 from rich.table import Table
 
 from rehabclaim.batch import BatchSummary
-from rehabclaim.catalog import Code
-from rehabclaim.catalog.search import SearchHit
 from rehabclaim.model import ScrubResult
 from rehabclaim.payers import PayerPolicy
-from rehabclaim.rules import Rule
-from rehabclaim.units import UnitPlan
+from rehabclaim.services.catalog import CodeFacts, SearchHit, UnitPlanResult
+from rehabclaim.services.fees import FeeResult
+from rehabclaim.services.patients import PatientState
+from rehabclaim.services.payers import PayerSummary
+from rehabclaim.services.rules import RuleDoc
+
+if TYPE_CHECKING:  # claim, remit and denials types: their modules load only for those commands
+    from rehabclaim.remits.worklist import WorkItem
+    from rehabclaim.services.claims import ClaimRunReport
+    from rehabclaim.services.remittances import RemittancePosting
+    from rehabclaim.x12.remit835 import Remittance
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def code_facts(console: Console, code: Code) -> None:
-    table = Table(show_header=False, title=escape(f"{code.code}  {code.description}"), title_justify="left")
-    for key, value in code.as_dict().items():
+def code_facts(console: Console, facts: CodeFacts) -> None:
+    table = Table(show_header=False, title=escape(f"{facts.code}  {facts.description}"), title_justify="left")
+    for key, value in msgspec.structs.asdict(facts).items():
         if key in ("code", "description") or value in (None, [], ""):
             continue
         table.add_row(key, escape(", ".join(value) if isinstance(value, list) else str(value)))  # [recalled] shows
@@ -36,18 +44,22 @@ def search_hits(console: Console, query: str, hits: list[SearchHit]) -> None:
     for column in ("code", "score", "description"):
         table.add_column(column)
     for hit in hits:
-        note = f" (deleted {hit.code.end}, use {hit.code.replaced_by})" if hit.code.end else ""
-        table.add_row(hit.code.code, f"{hit.score:.2f}", escape(hit.code.description + note))
+        note = f" (deleted {hit.end}, use {hit.replaced_by})" if hit.end else ""
+        table.add_row(hit.code, f"{hit.score:.2f}", escape(hit.description + note))
     console.print(table)
 
 
-def unit_plan(console: Console, plan: UnitPlan, rows: list[tuple[str, int, int | None, str]]) -> None:
-    console.print(f"[bold]{plan.method}[/bold] method: {plan.total_minutes} timed min = {plan.total_units} timed units")
+def unit_plan(console: Console, plan: UnitPlanResult) -> None:
+    console.print(
+        f"[bold]{escape(plan.method)}[/bold] method: {plan.total_timed_minutes} timed min = "
+        f"{plan.total_timed_units} timed units"
+    )
     table = Table()
     for column in ("code", "units", "minutes", "why"):
         table.add_column(column)
-    for code, units, minutes, why in rows:
-        table.add_row(escape(code), str(units), "" if minutes is None else str(minutes), escape(why))
+    for line in plan.lines:
+        minutes = "" if line.minutes is None else str(line.minutes)
+        table.add_row(escape(line.code), str(line.units), minutes, escape(line.why))
     console.print(table)
 
 
@@ -97,7 +109,7 @@ def batch_summary(console: Console, summary: BatchSummary) -> None:
         console.print(f"[red]skipped[/red] {escape(message)}", highlight=False)
 
 
-def rule_list(console: Console, rules: tuple[Rule, ...]) -> None:
+def rule_list(console: Console, rules: Sequence[RuleDoc]) -> None:
     table = Table()
     for column in ("id", "name", "severity", "summary"):
         table.add_column(column)
@@ -106,12 +118,14 @@ def rule_list(console: Console, rules: tuple[Rule, ...]) -> None:
     console.print(table)
 
 
-def payer_list(console: Console, policies: list[PayerPolicy]) -> None:
+def payer_list(console: Console, payers: Sequence[PayerSummary]) -> None:
+    """The configured payers; ``rehabclaim payer KEY`` shows one's whole policy (its fee schedule too)."""
     table = Table()
-    for column in ("key", "name", "units", "fees", "origin"):
+    for column in ("key", "name", "units", "sample", "origin"):
         table.add_column(column)
-    for policy in policies:
-        table.add_row(*map(escape, (policy.key, policy.name, policy.units.method, policy.fees.schedule, policy.origin)))
+    for payer in payers:
+        sample = "yes" if payer.sample else ""
+        table.add_row(*map(escape, (payer.key, payer.name, payer.unit_method, sample, payer.origin)))
     console.print(table)
 
 
@@ -123,72 +137,107 @@ def payer_policy(console: Console, policy: PayerPolicy) -> None:
     console.print(table)
 
 
-def fee(console: Console, payload: dict[str, Any]) -> None:
-    console.print(f"[bold]{payload['code']}[/bold] on {payload['date']}, locality {payload['locality']}")
-    console.print(escape(payload["why"]), highlight=False)
+def fee(console: Console, result: FeeResult) -> None:
+    console.print(f"[bold]{result.code}[/bold] on {result.date}, locality {result.locality}")
+    console.print(escape(result.why), highlight=False)
     console.print(
-        f"per unit ${payload['per_unit']:.2f}; further units of the day ${payload['further_unit']:.2f} "
-        f"(MPPR {payload['mppr_percent']:.0f}% of PE ${payload['pe_payment']:.2f}); "
-        f"{payload['units']} unit(s): ${payload['total']:.2f}"
+        f"per unit ${result.per_unit:.2f}; further units of the day ${result.further_unit:.2f} "
+        f"(MPPR {result.mppr_percent:.0f}% of PE ${result.pe_payment:.2f}); "
+        f"{result.units} unit(s): ${result.total:.2f}"
     )
 
 
-def ledger_state(console: Console, state: dict[str, Any]) -> None:
-    console.print(f"[bold]patient {escape(state['patient'])}[/bold]", highlight=False)
+def ledger_state(console: Console, state: PatientState) -> None:
+    console.print(f"[bold]patient {escape(state.patient)}[/bold]", highlight=False)
     visits = Table(title="visits", title_justify="left")
     for column in ("id", "date", "payer", "discipline", "units", "charge", "expected", "allowed"):
         visits.add_column(column)
-    for v in state["visits"]:
-        allowed = "" if v["allowed"] is None else f"{v['allowed']:.2f}"
+    for v in state.visits:
+        allowed = "" if v.allowed is None else f"{v.allowed:.2f}"
         visits.add_row(
-            escape(v["id"]),
-            v["date"],
-            escape(v["payer"]),
-            v["discipline"],
-            str(v["therapy_units"]),
-            f"{v['charge']:.2f}",
-            f"{v['expected']:.2f}",
+            escape(v.id),
+            v.date.isoformat(),
+            escape(v.payer),
+            v.discipline,
+            str(v.therapy_units),
+            f"{v.charge:.2f}",
+            f"{v.expected:.2f}",
             allowed,
         )
     console.print(visits)
-    for row in state["allowed_by_year"]:
-        console.print(f"allowed {row['year']} {row['benefit']}: ${row['amount']:.2f}")
-    for e in state["orthotic_encounters"]:
-        console.print(f"orthotic encounter {e['date']} {e['code']} {e['body_region'] or '(region not stated)'}")
-    for p in state["plans_of_care"]:
-        console.print(f"plan of care {p['discipline']} {p['certified_from']} to {p['certified_through']}")
-    for a in state["authorizations"]:
-        console.print(f"authorization {a['payer']} {a['number'] or ''} {a['from']} to {a['through']}")
+    for row in state.allowed_by_year:
+        console.print(f"allowed {row.year} {row.benefit}: ${row.amount:.2f}")
+    for e in state.orthotic_encounters:
+        console.print(escape(f"orthotic encounter {e.date} {e.code} {e.body_region or '(region not stated)'}"))
+    for p in state.plans_of_care:
+        console.print(f"plan of care {p.discipline} {p.certified_from} to {p.certified_through}")
+    for a in state.authorizations:
+        console.print(escape(f"authorization {a.payer} {a.number or ''} {a.valid_from} to {a.valid_through}"))
+    _standing(console, state)
+
+
+def _standing(console: Console, state: PatientState) -> None:
+    """Where the patient stands on the date of service: what a further visit that day is scrubbed against."""
+    console.print(f"[bold]on {state.as_of}[/bold]", highlight=False)
+    for kx in state.kx:
+        threshold = "no KX threshold known" if kx.threshold is None else f"KX threshold ${kx.threshold:.2f}"
+        console.print(f"allowed {kx.year} {kx.benefit}: ${kx.allowed:.2f}; {threshold}")
+    for w in state.plan_of_care_windows:
+        shown = "in force" if w.in_force else "[red]not in force[/red]"
+        capped = (
+            f", a certification covers through {w.covered_through}" if w.covered_through < w.certified_through else ""
+        )
+        console.print(f"plan of care {w.discipline} {w.certified_from} to {w.certified_through}{capped}: {shown}")
+    for r in state.progress_reports:
+        every = f" (one every {r.every_treatment_days})" if r.every_treatment_days is not None else ""
+        due = ": [yellow]a progress report is due[/yellow]" if r.due else ""
+        console.print(
+            f"progress report {r.discipline}: {r.treatment_days} treatment day(s) since the last one{every}{due}"
+        )
+    for a in state.authorization_use:
+        limit = "no limit" if a.limit is None else str(a.limit)
+        console.print(
+            escape(
+                f"authorization {a.payer} {a.number or ''}: {a.used} of {limit} {a.counts} used, "
+                f"{a.valid_from} to {a.valid_through}"
+            )
+        )
+    for region in state.orthotic_history:
+        dates = ", ".join(f"{e.date} {e.code}" for e in region.encounters)
+        console.print(escape(f"orthotics {region.body_region or '(region not stated)'}: {dates}"))
 
 
 LISTED = 20  # visit ids a summary names before "and N more"
 
 
-def claim_run(console: Console, run: Any, path: Any) -> None:
-    for number, outcome in run.recovered:
-        console.print(f"[yellow]interchange {number}, left pending by a run that stopped, was {outcome}[/yellow]")
-    if run.written:
+def claim_run(console: Console, report: ClaimRunReport, path: object) -> None:
+    for recovered in report.recovered_interchanges:
         console.print(
-            f"[green]{len(run.written)} claim(s) written[/green] to {path} "
-            f"(interchange {run.interchange_control_number})"
+            f"[yellow]interchange {recovered.interchange_control_number}, left pending by a run that stopped, "
+            f"was {recovered.outcome}[/yellow]"
+        )
+    if report.written:
+        console.print(
+            f"[green]{report.written} claim(s) written[/green] to {path} "
+            f"(interchange {report.interchange_control_number})"
         )
     else:
         console.print("[yellow]no claim written[/yellow]")
-    if run.already_sent:
-        more = len(run.already_sent) - LISTED
-        shown = escape(", ".join(run.already_sent[:LISTED]) + (f" and {more} more" if more > 0 else ""))
+    if report.already_sent:
+        more = len(report.already_sent) - LISTED
+        shown = escape(", ".join(report.already_sent[:LISTED]) + (f" and {more} more" if more > 0 else ""))
         console.print(
-            f"[yellow]{len(run.already_sent)} already sent, not sent again[/yellow] (--resend sends them): {shown}",
+            f"[yellow]{len(report.already_sent)} already sent, not sent again[/yellow] (--resend sends them): {shown}",
             highlight=False,
         )
-    for visit_id, findings in run.notes:
-        for finding in findings:
-            console.print(escape(f"  {visit_id}: {finding.rule} {finding.message}"), highlight=False)
-    if run.held_back:
-        console.print(f"[red]{len(run.held_back)} held back:[/red]")
-        for visit_id, findings in run.held_back:
-            for finding in findings:
-                console.print(escape(f"  {visit_id}: {finding.rule} {finding.message}"), highlight=False)
+    for note in report.notes:
+        for finding in note.findings:
+            console.print(escape(f"  {note.id}: {finding.rule} {finding.message}"), highlight=False)
+    if report.held:
+        console.print(f"[red]{report.held_back} held back:[/red]")
+        for held in report.held:
+            for finding in held.findings:
+                console.print(escape(f"  {held.id}: {finding.rule} {finding.message}"), highlight=False)
 
 
 SUMMARY_ROWS = 50  # claims (or work items) a table shows unless --all: a large file stays fast to print
@@ -199,7 +248,7 @@ def _more(console: Console, shown: int, total: int, what: str) -> None:
         console.print(f"... {total - shown:,} more {what} not shown (--all shows every one; --json holds them all)")
 
 
-def remittance(console: Console, remit: Any, limit: int | None = SUMMARY_ROWS) -> None:
+def remittance(console: Console, remit: Remittance, limit: int | None = SUMMARY_ROWS) -> None:
     """Totals, each payment, the first ``limit`` claims (all when None), provider adjustments, segments the
     reader did not know (a warning each) and imbalances. Never the patient's name. Text from the file is
     escaped: a ``[/]`` in a payer name must print as itself, not break (or style) the output."""
@@ -257,14 +306,14 @@ def remittance(console: Console, remit: Any, limit: int | None = SUMMARY_ROWS) -
         console.print("[green]balanced[/green]")
 
 
-def remittance_posted(console: Console, outcome: Any, limit: int | None = SUMMARY_ROWS) -> None:
+def remittance_posted(console: Console, outcome: RemittancePosting, limit: int | None = SUMMARY_ROWS) -> None:
     unmatched = outcome.unmatched
     listed = ", ".join(unmatched[:limit]) or "none"
     console.print(f"posted {len(outcome.posted):,} claim(s); not ours: {escape(listed)}", highlight=False)
     _more(console, len(unmatched[:limit]), len(unmatched), "claim(s) not ours")
 
 
-def worklist(console: Console, items: list[Any], limit: int | None = SUMMARY_ROWS) -> None:
+def worklist(console: Console, items: list[WorkItem], limit: int | None = SUMMARY_ROWS) -> None:
     """Totals by reason, then the first ``limit`` items (all when None)."""
     totals: dict[str, tuple[int, Decimal]] = {}
     for item in items:

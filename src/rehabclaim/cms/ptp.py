@@ -25,10 +25,11 @@ never effective").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from rehabclaim.datafiles import DataFileError, RowError, plain_code, yyyymmdd
+from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
 
 INDICATORS = frozenset({"0", "1", "9"})
@@ -51,11 +52,16 @@ class PtpEdit:
     indicator: str  # 0 never together; 1 a distinct-service modifier may bypass; 9 not applicable
     rationale: str
     origin: str  # file and line it came from
+    # effective through deletion, both included; None for an edit deleted on its effective date (never in
+    # force). Found once: the scrub asks per pair of billed codes.
+    in_force: DateRange | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        never = self.deletion is not None and self.deletion == self.effective
+        object.__setattr__(self, "in_force", None if never else DateRange(self.effective, self.deletion))
 
     def active_on(self, day: date) -> bool:
-        if self.deletion is None:
-            return self.effective <= day
-        return self.effective <= day <= self.deletion and self.deletion != self.effective
+        return self.in_force is not None and self.in_force.covers(day)
 
 
 def _columns(header_rows: list[list[str]], origin: str, number: int) -> dict[str, int]:

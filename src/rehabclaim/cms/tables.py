@@ -1,6 +1,7 @@
-"""The CMS rule tables the engine uses, loaded once: the bundled files, or the official files the user
-dropped into the rules folder (``<rules dir>/ncci``, ``/mue``, ``/pfs``), which replace the bundled files
-of their kind.
+"""The CMS rule tables the engine uses: the bundled files, or the official files the user dropped into the
+rules folder (``<rules dir>/ncci``, ``/mue``, ``/pfs``), which replace the bundled files of their kind. They
+are read from the files as they are when a ``Reference`` is loaded, and kept there, never in this module: a
+server sees a new quarter's files by loading a new Reference.
 
 The PTP files of a folder are read as one table, and so are the MUE files: a code two MUE files give
 different values refuses both, naming each file and line.
@@ -21,17 +22,17 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from rehabclaim.catalog import load_catalog
+from rehabclaim.catalog import Catalog, load_catalog
 from rehabclaim.cms.mue import FACTS as MUE_FACTS
 from rehabclaim.cms.mue import Mue, parse_mue
 from rehabclaim.cms.pfs import GPCI_FACTS, RVU_FACTS, Gpci, Rvu, parse_gpci, parse_rvus, release_month_in_banner
 from rehabclaim.cms.ptp import PtpTable, parse_ptp
 from rehabclaim.datafiles import Sourced, merge_rows, read_bytes
+from rehabclaim.dates import DateRange
 from rehabclaim.settings import drop_in_files
 
 # The bundled files: real CMS rows for the codes in the catalog, except the PTP therapy pairs (a sample: no
@@ -60,6 +61,12 @@ class Release(Generic[K, R]):
     name: str  # "July 2026 release (RVU26C)"
     files: tuple[str, ...]
     rows: dict[K, R]
+
+    @property
+    def dates(self) -> DateRange:
+        """The dates of service the release may apply to: from its own date through the end of its year (a
+        later release of the year takes over from that one's date); any date when it names no year."""
+        return DateRange(self.effective, date(self.year, 12, 31)) if self.year else DateRange()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,7 @@ def in_force(releases: tuple[Release[K, R], ...], day: date) -> InForce[K, R] | 
     """The latest release of the day's year that applies on ``day``; before the year's earliest loaded
     release, that one (a stand-in); else a release that names no year."""
     same_year = [release for release in releases if release.year == day.year]
-    started = [release for release in same_year if release.effective <= day]
+    started = [release for release in same_year if release.dates.covers(day)]
     if started:
         return InForce(started[-1], stand_in=False)
     if same_year:
@@ -186,16 +193,11 @@ def _load(kind: str, folder: str, pattern: str, parse: Callable[[Iterable[str], 
     return [parse(lines, origin) for origin, lines in sources], [origin for origin, _ in sources]
 
 
-@cache
-def cms_tables() -> CmsTables:
-    """The tables for this process, loaded once."""
-    return load_cms_tables()
-
-
-def load_cms_tables() -> CmsTables:
-    """Load every table from the bundled files or the drop-in folder; a malformed file raises DataFileError
-    naming file, line and field, and nothing is loaded."""
-    keep = frozenset(load_catalog().codes)
+def load_cms_tables(catalog: Catalog | None = None) -> CmsTables:
+    """Load every table from the bundled files or the drop-in folder, as they are now; rows are kept for the
+    codes of ``catalog`` (the bundled catalog when None). A malformed file raises DataFileError naming file,
+    line and field, and nothing is loaded."""
+    keep = frozenset((catalog or load_catalog()).codes)
     ptp_parts, ptp_files = _load("ncci", "ncci", "*", lambda lines, origin: parse_ptp(lines, origin, keep))
     mue_parts, mue_files = _load("mue", "mue", "*", lambda lines, origin: parse_mue(lines, origin, keep))
     rvu_sources = _sources("rvu", "pfs", "PPRRVU*")

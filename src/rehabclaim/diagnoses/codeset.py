@@ -179,12 +179,11 @@ class DiagnosisIndex:
         if base is None or base.effective is None:
             return CodeSetOnDate(base, in_force_name, False, False, (), False)
         start, complete = base.effective, self.changes
+        covered = complete.complete.covers(start) and complete.complete.covers(day)  # every date between
         if start <= day:
             moved = [c for c in complete.changes if start < c.effective <= day]
-            covered = complete.complete_from <= start and day <= complete.complete_through
             return CodeSetOnDate(base, in_force_name, False, covered, moved, False)
         moved = [c for c in reversed(complete.changes) if day < c.effective <= start]
-        covered = complete.complete_from <= day and start <= complete.complete_through
         return CodeSetOnDate(base, in_force_name, False, covered, moved, True)
 
     def _base_for(self, day: date) -> Release | None:

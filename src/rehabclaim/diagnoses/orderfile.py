@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 from rehabclaim.datafiles import DataFileError, RowError, convert_toml, decode_utf8, read_bytes, read_utf8
+from rehabclaim.dates import DateRange
 from rehabclaim.diagnoses.codeset import Release
 from rehabclaim.diagnoses.icd10 import index_lines, is_code_shaped, read_or_build
 from rehabclaim.diagnoses.releases import ReleaseCalendar
@@ -77,10 +78,11 @@ def _dating(path: Path, year: int, sidecar: Path | None, calendar: ReleaseCalend
     if sidecar is not None:
         text = read_utf8(sidecar)
         dated = convert_toml(text, Sidecar, str(sidecar))
-        if not date(year - 1, 10, 1) <= dated.effective <= date(year, 9, 30):
+        fiscal_year = DateRange(date(year - 1, 10, 1), date(year, 9, 30))
+        if not fiscal_year.covers(dated.effective):
             raise DataFileError(
-                f"{sidecar}: effective: {dated.effective} is outside fiscal year {year} "
-                f"({date(year - 1, 10, 1)} to {date(year, 9, 30)}) that the file name gives"
+                f"{sidecar}: effective: {dated.effective} is outside fiscal year {year} ({fiscal_year}) that the "
+                "file name gives"
             )
         effective, name = dated.effective, dated.name
     title = name or calendar.name_on(effective) or f"ICD-10-CM FY{year}, effective {effective}"

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from rehabclaim.datafiles import DataFileError, decode_utf8, line_of, place
+from rehabclaim.dates import DateRange
 from rehabclaim.diagnoses.icd10 import is_code_shaped, normalize, with_dot
 from rehabclaim.errors import quote, validation_field
 
@@ -102,6 +103,11 @@ class DatedChanges:
     complete_from: date
     complete_through: date
     changes: tuple[DatedChange, ...]
+
+    @property
+    def complete(self) -> DateRange:
+        """The dates the changes are complete for (checked in order when the file is read)."""
+        return DateRange(self.complete_from, self.complete_through)
 
 
 def bundled_calendar() -> ReleaseCalendar:

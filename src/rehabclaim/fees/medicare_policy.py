@@ -5,14 +5,15 @@ factor above 0, a percent from 0 to 100, a threshold 0 or more; a bad figure ref
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from functools import cache
 from importlib import resources
 
 import msgspec
 
 from rehabclaim.datafiles import ZERO, DataFileError, convert_toml, is_code
+from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
 
 ORIGIN = "medicare-payment.toml"
@@ -24,8 +25,10 @@ class Dated(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     valid_from: date = msgspec.field(name="from")
     valid_through: date | None = msgspec.field(name="through", default=None)
 
-    def covers(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_through is None or day <= self.valid_through)
+    @property
+    def dates(self) -> DateRange:
+        """The dates of service the figure applies to (checked in order when the file is read)."""
+        return DateRange(self.valid_from, self.valid_through)
 
 
 class ConversionFactor(Dated, frozen=True):
@@ -85,7 +88,7 @@ class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     def conversion_factor_on(self, day: date, qualifying_apm: bool) -> tuple[Decimal, str] | None:
         for row in self.conversion_factor:
-            if row.covers(day):
+            if row.dates.covers(day):
                 if row.qp_amount is None:
                     return row.amount, f"CF {row.amount} ({day.year})"
                 amount = row.qp_amount if qualifying_apm else row.amount
@@ -93,13 +96,13 @@ class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return None
 
     def mppr_percent(self, day: date) -> Decimal:
-        return next((row.percent for row in self.mppr if row.covers(day)), Decimal(0))
+        return next((row.percent for row in self.mppr if row.dates.covers(day)), Decimal(0))
 
     def assistant_percent(self, day: date) -> Decimal:
-        return next((row.percent for row in self.assistant_payment if row.covers(day)), Decimal(100))
+        return next((row.percent for row in self.assistant_payment if row.dates.covers(day)), Decimal(100))
 
     def work_floor_applies(self, day: date) -> bool:
-        return next((row.applies for row in self.work_gpci_floor if row.covers(day)), False)
+        return next((row.applies for row in self.work_gpci_floor if row.dates.covers(day)), False)
 
     def kx_threshold_for(self, year: int) -> YearAmount | None:
         return next((row for row in self.kx_threshold if row.year == year), None)
@@ -108,14 +111,15 @@ class MedicarePayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return next((r for r in self.review_threshold if r.from_year <= year <= r.through_year), None)
 
 
-@cache
 def medicare_payment() -> MedicarePayment:
+    """The bundled figures, read and checked now (``load_reference`` keeps them: no module cache)."""
     raw = resources.files("rehabclaim.data").joinpath(ORIGIN).read_bytes()
     return check_payment(convert_toml(raw.decode("utf-8"), MedicarePayment, ORIGIN))
 
 
 def check_payment(payment: MedicarePayment) -> MedicarePayment:
     """``payment`` itself when every figure is in range; else DataFileError naming the field."""
+    _check_dates(payment)
     for index, factor in enumerate(payment.conversion_factor):
         _in_range(factor.amount, f"conversion_factor[{index}].amount", ZERO, None, above=True)
         if factor.qp_amount is not None:
@@ -132,6 +136,20 @@ def check_payment(payment: MedicarePayment) -> MedicarePayment:
             if not is_code(code):
                 raise DataFileError(f"{ORIGIN}: medicare_code[{index}].{field}: not a HCPCS/CPT code: {quote(code)}")
     return payment
+
+
+def _check_dates(payment: MedicarePayment) -> None:
+    """Every dated figure's ``through`` is on or after its ``from`` (a reversed range would never apply)."""
+    dated: dict[str, Sequence[Dated]] = {
+        "conversion_factor": payment.conversion_factor,
+        "mppr": payment.mppr,
+        "assistant_payment": payment.assistant_payment,
+        "work_gpci_floor": payment.work_gpci_floor,
+    }
+    for table, rows in dated.items():
+        for index, row in enumerate(rows):
+            if DateRange.if_ordered(row.valid_from, row.valid_through) is None:
+                raise DataFileError(f"{ORIGIN}: {table}[{index}].through: {row.valid_through} is before from")
 
 
 def _in_range(value: Decimal, field: str, low: Decimal, high: Decimal | None, above: bool = False) -> None:

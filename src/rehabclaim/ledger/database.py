@@ -174,7 +174,7 @@ def _config() -> Config:
     return config
 
 
-@cache
+@cache  # the migration scripts are package files: the head cannot change while the process runs
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 

@@ -260,7 +260,7 @@ class ColumnLimits:
     numbers: tuple[tuple[str, Decimal, Decimal], ...]  # numeric columns: name, bound, smallest step
 
 
-@cache
+@cache  # pure: read from the model classes, fixed at import (one entry per table)
 def column_limits(table: type[Base]) -> ColumnLimits:
     lengths, numbers = [], []
     for column in table.__table__.columns:

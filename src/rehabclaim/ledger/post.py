@@ -9,7 +9,7 @@ the same visits (SQLite would store it, PostgreSQL fail); any other database err
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from rehabclaim.catalog import load_catalog
+from rehabclaim.catalog import Catalog, load_catalog
 from rehabclaim.errors import quote
 from rehabclaim.history import BENEFIT_OF
 from rehabclaim.ledger.database import failure_reason, insert_ignoring_duplicates
@@ -35,22 +35,42 @@ from rehabclaim.model import ScrubResult, Visit
 
 
 class PostRefused(ValueError):
-    """The visit was not posted; the message says why."""
+    """The visit was not posted; the message says why (bad input: a value the ledger cannot hold...)."""
+
+
+class AlreadyPosted(PostRefused):
+    """A visit with this id is in the ledger already."""
+
+
+class NotBillable(PostRefused):
+    """The visit has error findings: it is not billable as it is."""
+
+
+class LedgerFailed(PostRefused):
+    """The database failed (gone, full, read-only...); nothing of the visit was written."""
+
+
+Audit = Callable[[Connection], None]  # writes the change's audit event, in the change's transaction
 
 
 def _money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
-    """Record ``visit`` with its scrub ``result``; raise PostRefused when it cannot or must not be posted."""
+def post_visit(
+    engine: Engine, visit: Visit, result: ScrubResult, *, catalog: Catalog | None = None, audit: Audit | None = None
+) -> None:
+    """Record ``visit`` with its scrub ``result``; raise PostRefused when it cannot or must not be posted.
+    ``catalog``: the reference's (default: the bundled one); ``audit`` runs last in the same transaction."""
     patient = visit.patient.id if visit.patient else None
     if not patient:
         raise PostRefused(f"visit {visit.id}: patient.id is required to post")
     errors = [f.rule for f in result.findings if f.severity == "error"]
     if errors:
-        raise PostRefused(f"visit {visit.id}: not posted, it has error findings ({', '.join(sorted(set(errors)))})")
-    catalog = load_catalog()
+        if _visit_exists(engine, visit.id):  # the same visit again: refused as such whatever the rules say now
+            raise AlreadyPosted(f"visit {visit.id} is already posted; posting it again is refused")
+        raise NotBillable(f"visit {visit.id}: not posted, it has error findings ({', '.join(sorted(set(errors)))})")
+    catalog = catalog or load_catalog()
     therapy = [line for line in result.lines if (code := catalog.get(line.code)) is not None and code.therapy]
     now = datetime.now(UTC)
     row = {
@@ -64,7 +84,7 @@ def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
         "total_charge": Decimal(str(result.total_charge)),
         "therapy_expected": sum((Decimal(str(line.expected or 0)) for line in therapy), Decimal(0)),
         "allowed": None,
-        "progress_report": visit.progress_report or _has_evaluation(result),
+        "progress_report": visit.progress_report or _has_evaluation(result, catalog),
         "posted_at": now,
         "result_json": msgspec.json.encode(result).decode(),
     }
@@ -75,14 +95,16 @@ def post_visit(engine: Engine, visit: Visit, result: ScrubResult) -> None:
             insert_ignoring_duplicates(connection, Patient, {"id": patient, "created_at": now})
             connection.execute(insert(PostedVisit).values(**row))
             _post_lines(connection, visit, result)
-            _post_encounters(connection, visit, patient)
+            _post_encounters(connection, visit, patient, catalog)
             _post_plan_and_authorization(connection, visit, patient, result.payer)
+            if audit is not None:
+                audit(connection)
     except IntegrityError as exc:
         if _visit_exists(engine, visit.id):
-            raise PostRefused(f"visit {visit.id} is already posted; posting it again is refused") from None
+            raise AlreadyPosted(f"visit {visit.id} is already posted; posting it again is refused") from None
         raise PostRefused(f"visit {visit.id}: the ledger refused it ({failure_reason(exc)})") from None
     except SQLAlchemyError as exc:  # the database is gone, full, read-only...: this visit is not posted
-        raise PostRefused(f"visit {visit.id}: not posted, the ledger failed ({failure_reason(exc)})") from None
+        raise LedgerFailed(f"visit {visit.id}: not posted, the ledger failed ({failure_reason(exc)})") from None
 
 
 def _check_fits(visit_id: str, table: type, rows: Sequence[Mapping[str, object]]) -> None:
@@ -105,14 +127,16 @@ def _check_fits(visit_id: str, table: type, rows: Sequence[Mapping[str, object]]
                 raise PostRefused(f"visit {visit_id}: not posted, {where} would hold a NUL character")
 
 
-def _has_evaluation(result: ScrubResult) -> bool:
-    catalog = load_catalog()
+def _has_evaluation(result: ScrubResult, catalog: Catalog) -> bool:
     return any((code := catalog.get(line.code)) is not None and code.category == "evaluation" for line in result.lines)
 
 
 def _visit_exists(engine: Engine, visit_id: str) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.execute(select(exists().where(PostedVisit.id == visit_id))).scalar())
+    try:
+        with engine.connect() as connection:
+            return bool(connection.execute(select(exists().where(PostedVisit.id == visit_id))).scalar())
+    except SQLAlchemyError as exc:
+        raise LedgerFailed(f"visit {visit_id}: not posted, the ledger failed ({failure_reason(exc)})") from None
 
 
 def _post_lines(connection: Connection, visit: Visit, result: ScrubResult) -> None:
@@ -134,8 +158,7 @@ def _post_lines(connection: Connection, visit: Visit, result: ScrubResult) -> No
         connection.execute(insert(PostedLine), rows)
 
 
-def _post_encounters(connection: Connection, visit: Visit, patient: str) -> None:
-    catalog = load_catalog()
+def _post_encounters(connection: Connection, visit: Visit, patient: str, catalog: Catalog) -> None:
     rows = []
     for service in visit.services:
         code = catalog.get(service.code)

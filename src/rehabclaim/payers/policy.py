@@ -19,14 +19,14 @@ Schema (every table optional except ``name``, ``source`` and ``[units]``; see do
 A file that does not fit is refused whole: the error names the file, the line and the field. Numbers are
 finite and never negative; codes are plain HCPCS/CPT codes as billed (``97110``, ``L3809``). Payer files in
 the drop-in folder (``<rules dir>/payers/*.toml``) replace bundled ones with the same name (ignoring case).
-The table is loaded whole when an engine is built, so a bad file stops a command before any visit.
+The table is read whole from the files as they are when a ``Reference`` is loaded (nothing is kept between
+calls: a server loads a new Reference to see a changed file), so a bad file stops a command before any visit.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from functools import cache, lru_cache
 from importlib import resources
 from typing import Annotated, Literal
 
@@ -43,6 +43,7 @@ from rehabclaim.datafiles import (
     read_utf8,
     toml_field_error,
 )
+from rehabclaim.dates import DateRange
 from rehabclaim.settings import drop_in_files
 
 DEFAULT_KEY = "default"
@@ -80,6 +81,11 @@ class TelehealthPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     codes: list[str] = []
     modifier: str | None = None
     place_of_service: list[str] = []
+
+    @property
+    def dates(self) -> DateRange:
+        """The dates of service telehealth is covered (checked in order when the file is read)."""
+        return DateRange(self.allowed_from, self.allowed_through)
 
 
 class CategoryIIIPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -151,9 +157,9 @@ def _check_fees(fees: FeePolicy, text: str, origin: str) -> None:
 
 def _check_telehealth(telehealth: TelehealthPolicy, text: str, origin: str) -> None:
     check_toml_codes(telehealth.codes, origin, text, "telehealth.codes")
-    start, end = telehealth.allowed_from, telehealth.allowed_through
-    if start is not None and end is not None and end < start:
-        raise toml_field_error(origin, text, "telehealth.allowed_through", f"{end} is before allowed_from {start}")
+    if DateRange.if_ordered(telehealth.allowed_from, telehealth.allowed_through) is None:
+        reason = f"{telehealth.allowed_through} is before allowed_from {telehealth.allowed_from}"
+        raise toml_field_error(origin, text, "telehealth.allowed_through", reason)
 
 
 def _bundled_files() -> dict[str, tuple[str, str]]:
@@ -168,9 +174,9 @@ def _bundled_files() -> dict[str, tuple[str, str]]:
     }
 
 
-@cache
 def payer_table() -> dict[str, PayerPolicy]:
-    """Every payer policy, bundled and drop-in; any bad file refuses the whole table."""
+    """Every payer policy, bundled and drop-in, read from the files now (``load_reference`` keeps the
+    result); any bad file refuses the whole table."""
     sources = {key.lower(): source for key, source in _bundled_files().items()}
     dropped: dict[str, str] = {}
     for path in drop_in_files("payers", "*.toml"):
@@ -183,18 +189,3 @@ def payer_table() -> dict[str, PayerPolicy]:
     if DEFAULT_KEY not in table:
         raise DataFileError(f"payers: no {DEFAULT_KEY}.toml (the profile for payers not configured)")
     return table
-
-
-def configured_payers() -> list[PayerPolicy]:
-    return [p for key, p in sorted(payer_table().items()) if key != DEFAULT_KEY]
-
-
-@lru_cache(maxsize=4096)  # bounded: payer names come from input
-def payer_policy(key: str) -> PayerPolicy:
-    """The policy for ``key`` (case-insensitive); a payer not configured gets the default profile."""
-    normalized = key.strip().lower()
-    table = payer_table()
-    found = table.get(normalized)
-    if found is not None and normalized != DEFAULT_KEY:
-        return found
-    return msgspec.structs.replace(table[DEFAULT_KEY], key=normalized, configured=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from importlib import resources
 from typing import Literal
 
@@ -45,7 +44,7 @@ class CodeTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return found.meaning if found else f"remark {code} (not in carc-rarc.toml)"
 
 
-@cache
 def code_table() -> CodeTable:
+    """The bundled table, read now (``load_reference`` keeps it: no module cache)."""
     text = resources.files("rehabclaim.data").joinpath("carc-rarc.toml").read_text(encoding="utf-8")
     return convert_toml(text, CodeTable, "carc-rarc.toml")

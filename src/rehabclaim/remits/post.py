@@ -44,13 +44,27 @@ Item = TypeVar("Item")
 
 
 class RemitRefused(ValueError):
-    """Nothing was posted; the message says why."""
+    """Nothing was posted; the message says why (a file that does not balance, a value the ledger cannot
+    hold...)."""
+
+
+class AlreadyPosted(RemitRefused):
+    """The file, or a payment in it (its trace), was posted before."""
+
+
+class LedgerFailed(RemitRefused):
+    """The database failed (gone, locked, full...); the transaction rolled back."""
 
 
 @dataclass(slots=True)
 class PostOutcome:
     posted: list[str] = field(default_factory=list)  # visit ids
     unmatched: list[str] = field(default_factory=list)  # CLP01 values we never sent
+    remittance_id: int | None = None  # remittances.id of the posted file
+    traces: list[tuple[str, str]] = field(default_factory=list)  # each payment's (TRN02, TRN03)
+
+
+Audit = Callable[[Connection, PostOutcome], None]  # the posting's audit event, in the posting's transaction
 
 
 def allowed_amount(claim: RemitClaim) -> Decimal:
@@ -73,17 +87,22 @@ def _json(items: Sequence[msgspec.Struct]) -> str:
 
 
 def post_remittance(
-    database: Engine, data: bytes, remittance: Remittance, progress: Callable[[int], None] | None = None
+    database: Engine,
+    data: bytes,
+    remittance: Remittance,
+    progress: Callable[[int], None] | None = None,
+    audit: Audit | None = None,
 ) -> PostOutcome:
     """Post ``remittance`` (read from ``data``) in one transaction, or raise RemitRefused having posted
     nothing. ``progress`` is called with the number of claims done (the file's claims that are not ours, then
-    each batch of ours), so its calls add up to the file's claim count."""
+    each batch of ours), so its calls add up to the file's claim count. ``audit`` runs last, in the same
+    transaction."""
     if remittance.imbalances:
         raise RemitRefused(f"the file does not balance ({len(remittance.imbalances)} imbalance(s)): nothing posted")
     traces = _traces(remittance.payments)
     _check_row(RemittanceRecord, {"total_paid": remittance.total_paid}, "the payments' total (BPR02)")
     digest = hashlib.sha256(data).hexdigest()
-    outcome = PostOutcome()
+    outcome = PostOutcome(traces=traces)
     try:
         with collector_paused(), database.begin() as connection:  # rows hold no cycles: see collector_paused
             _refuse_posted_file(connection, digest)
@@ -97,6 +116,7 @@ def post_remittance(
                 )
                 .returning(RemittanceRecord.id)
             ).scalar_one()
+            outcome.remittance_id = remittance_id
             _claim_traces(connection, remittance_id, traces)
             sent = _sent_ids(connection, [c.id for c in remittance.claims])
             ours = [claim for claim in remittance.claims if claim.id in sent]
@@ -108,8 +128,10 @@ def post_remittance(
                 _post_claims(connection, remittance_id, batch, remittance.payments)
                 advance(len(batch))
             _update_visit_allowed(connection, outcome.posted)
+            if audit is not None:
+                audit(connection, outcome)
     except IntegrityError:  # two posts racing: the primary keys and the unique hash let one through
-        raise RemitRefused(
+        raise AlreadyPosted(
             "this 835 file, or a payment in it, was posted before: posting it again is refused"
         ) from None
     except DataError:  # a backstop: values are checked against their columns before they are written
@@ -117,7 +139,7 @@ def post_remittance(
     except SQLAlchemyError as exc:  # the database is gone, locked, full...: the transaction rolled back
         orig = getattr(exc, "orig", None)  # the driver's words only: SQLAlchemy appends the SQL and its values
         reason = (str(orig if orig is not None else exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
-        raise RemitRefused(f"the ledger failed ({reason}): nothing posted") from None
+        raise LedgerFailed(f"the ledger failed ({reason}): nothing posted") from None
     return outcome
 
 
@@ -152,7 +174,7 @@ def _refuse_posted_file(connection: Connection, digest: str) -> None:
         select(RemittanceRecord.id, RemittanceRecord.posted_at).where(RemittanceRecord.file_sha256 == digest)
     ).first()
     if posted is not None:
-        raise RemitRefused(
+        raise AlreadyPosted(
             f"this 835 file was posted before (remittance {posted.id}, {posted.posted_at:%Y-%m-%d}): "
             "posting it again is refused"
         )
@@ -171,9 +193,9 @@ def _claim_traces(connection: Connection, remittance_id: int, traces: list[tuple
     }
     for trace, originator in traces:
         if (trace, originator) in posted:
-            raise RemitRefused(f"payment trace number {trace} from originator {originator} was posted before: refused")
+            raise AlreadyPosted(f"payment trace number {trace} from originator {originator} was posted before: refused")
         if (trace, "") in posted:
-            raise RemitRefused(
+            raise AlreadyPosted(
                 f"payment trace number {trace} was posted before the ledger kept originators (revision 0004), "
                 "so it matches any originator: refused (it may be this very payment)"
             )

@@ -4,13 +4,11 @@ when claims are built (``rehabclaim claim``), in the ``claim`` stage, and hold a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 
 from rehabclaim.claims.npi import npi_valid
 from rehabclaim.claims.text import ClaimField, claim_fields
 from rehabclaim.context import ScrubContext
 from rehabclaim.errors import quote
-from rehabclaim.model import Visit
 from rehabclaim.practice import SeparatorSettings
 from rehabclaim.rules.base import Hit, rule
 from rehabclaim.x12.claim837 import SPECS, value_problems
@@ -155,27 +153,21 @@ def corrected_claim_reference(ctx: ScrubContext) -> Iterator[Hit]:
         yield None, f"frequency {ctx.visit.claim_frequency} needs payer_claim_control_number (the original's CLP07)"
 
 
-@cache
 def _separators(settings: SeparatorSettings) -> Separators:
     return Separators(settings.element, settings.component, settings.repetition, settings.segment)
 
 
-_last_fields: list[tuple[Visit, list[ClaimField]]] = []  # X006 and X007 read the same visit's fields in turn
+def _claim_fields(ctx: ScrubContext) -> list[ClaimField]:
+    """``claim_fields`` of the visit, listed once per scrub for X006 and X007 (kept on the context, which
+    lives as long as this visit's scrub: nothing is shared between scrubs or threads)."""
+    if ctx.claim_fields is None:
+        ctx.claim_fields = claim_fields(ctx.visit)
+    return ctx.claim_fields
 
 
-def _claim_fields(visit: Visit) -> list[ClaimField]:
-    """``claim_fields`` of the visit, listed once for both rules (one read of the cache: thread-safe)."""
-    last = _last_fields[0] if _last_fields else None
-    if last is not None and last[0] is visit:
-        return last[1]
-    fields = claim_fields(visit)
-    _last_fields[:] = [(visit, fields)]
-    return fields
-
-
-def unwritable_fields(visit: Visit, separators: Separators) -> Iterator[tuple[str, str]]:
-    """(field path, reason) for every value the claim would carry that its X12 element cannot hold."""
-    fields = _claim_fields(visit)
+def unwritable_fields(fields: list[ClaimField], separators: Separators) -> Iterator[tuple[str, str]]:
+    """(field path, reason) for every value the claim would carry (``fields``) that its X12 element cannot
+    hold."""
     for index, reason in value_problems([(reference, value) for _, reference, value, _ in fields], separators):
         path, reference, _, _ = fields[index]
         yield path, f"{reason} (837P element {reference}: {_limits(SPECS[reference])})"
@@ -209,7 +201,7 @@ def claim_data_unwritable(ctx: ScrubContext) -> Iterator[Hit]:
     """
     settings = ctx.practice.claims
     separators = _separators(settings.separators) if settings else Separators()
-    for path, reason in unwritable_fields(ctx.visit, separators):
+    for path, reason in unwritable_fields(_claim_fields(ctx), separators):
         yield None, f"{path} {reason}"
 
 
@@ -227,6 +219,6 @@ def claim_data_transliterated(ctx: ScrubContext) -> Iterator[Hit]:
 
     Source: X12 basic and extended character sets (reference x12.md); issue item 2.
     """
-    changed = [path for path, _, _, transliterated in _claim_fields(ctx.visit) if transliterated]
+    changed = [path for path, _, _, transliterated in _claim_fields(ctx) if transliterated]
     if changed:
         yield None, f"{', '.join(changed)}: accented letters are sent as plain letters (é as E)"

@@ -30,8 +30,8 @@ def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
     (reference orthotics.md s. 1, errata #2-3).
     """
     for line in ctx.lines:
-        end = line.code.end
-        if end is not None and ctx.visit.date > end:
+        end = line.code.dates.end
+        if end is not None and line.code.dates.ended_before(ctx.visit.date):
             instead = f"; bill {line.code.replaced_by}" if line.code.replaced_by else ""
             yield line.code.code, f"{line.code.code} was deleted after {end.isoformat()}{instead}"
 
@@ -56,8 +56,8 @@ def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
     Source: effective dates in ``data/codes.toml`` (0770T: ABA Coding Coalition, AAPC; 97763: AOTA).
     """
     for line in ctx.lines:
-        effective = line.code.effective
-        if effective is not None and ctx.visit.date < effective:
+        effective = line.code.dates.start
+        if effective is not None and line.code.dates.starts_after(ctx.visit.date):
             yield (
                 line.code.code,
                 (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
+from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
 from rehabclaim.rules.base import Hit, codes_where, rule
 
@@ -93,7 +94,8 @@ def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
         yield None, f"{ctx.payer.name} requires prior authorization and none is on file"
         return
     auth, day = found.value, ctx.visit.date
-    if not auth.valid_from <= day <= auth.valid_through:
+    window = DateRange.if_ordered(auth.valid_from, auth.valid_through)  # reversed (as given): covers no day
+    if window is None or not window.covers(day):
         yield (
             None,
             (
@@ -153,10 +155,7 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     if not ctx.visit.telehealth:
         return
     policy, day = ctx.payer.telehealth, ctx.visit.date
-    in_window = (policy.allowed_from is None or day >= policy.allowed_from) and (
-        policy.allowed_through is None or day <= policy.allowed_through
-    )
-    if not policy.allowed or not in_window:
+    if not policy.allowed or not policy.dates.covers(day):
         yield None, f"{ctx.payer.name} does not cover therapy by telehealth on {day.isoformat()}"
         return
     place = ctx.visit.place_of_service

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from rehabclaim.context import ScrubContext
+from rehabclaim.dates import DateRange
 from rehabclaim.rules.base import Hit, rule
 
 
@@ -66,7 +67,8 @@ def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
     certified = (
         f"the plan of care is certified {plan.certified_from.isoformat()} to {plan.certified_through.isoformat()}"
     )
-    if not plan.certified_from <= day <= plan.certified_through:
+    window = DateRange.if_ordered(plan.certified_from, plan.certified_through)  # reversed (as given): no day
+    if window is None or not window.covers(day):
         yield None, f"{certified}, not {day.isoformat()} (from the {found.source})"
         return
     most = ctx.thresholds.plan_of_care_certified_days_max

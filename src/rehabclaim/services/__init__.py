@@ -9,6 +9,27 @@ and once to an HTTP status.
 """
 
 from rehabclaim.services.actor import Actor
-from rehabclaim.services.errors import BadInput, Conflict, Forbidden, NotFound, Refusal, TooLarge, Unavailable
+from rehabclaim.services.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Refusal,
+    TooLarge,
+    TooManyAttempts,
+    Unauthenticated,
+    Unavailable,
+)
 
-__all__ = ["Actor", "BadInput", "Conflict", "Forbidden", "NotFound", "Refusal", "TooLarge", "Unavailable"]
+__all__ = [
+    "Actor",
+    "BadInput",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "Refusal",
+    "TooLarge",
+    "TooManyAttempts",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -85,3 +85,20 @@ class Unavailable(Refusal):
     http_status = 503
     title = "Ledger unavailable"
     slug = "unavailable"
+
+
+class TooManyAttempts(Refusal):
+    """Too many failed logins for an account or from an address lately; refused even with the right password
+    until the window passes (the reason says how long)."""
+
+    http_status = 429
+    title = "Too many attempts"
+    slug = "too-many-attempts"
+
+
+class Unauthenticated(Refusal):
+    """No valid credentials: a wrong name or password, or an unknown, revoked or disabled account's token."""
+
+    http_status = 401
+    title = "Not authenticated"
+    slug = "unauthenticated"

@@ -35,6 +35,8 @@ class UnitPlan:
     why: dict[str, str] = field(default_factory=dict)
 
 
+# Cached: two figures of thresholds.toml, package data that cannot change while the process runs; the unit
+# functions are called per line without a Reference at hand.
 @cache
 def _unit_table() -> tuple[int, int]:
     table = load_toml("thresholds.toml")["units"]

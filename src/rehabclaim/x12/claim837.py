@@ -64,13 +64,13 @@ def d8(day: date) -> str:
     return day.isoformat().replace("-", "")
 
 
-@cache
 def element_specs() -> dict[str, ElementSpec]:
     """Every element reference the writer may fill (NM103, SV101-03) with its data element."""
     table = load_toml(ELEMENT_TABLE)["elements"]
     return {reference: ElementSpec(reference, **fields) for reference, fields in table.items()}
 
 
+# Read once at import: the 005010X222A1 element table is package data, fixed by the guide; it cannot go stale.
 SPECS = element_specs()
 
 
@@ -130,7 +130,7 @@ def _kind_fits(kind: str, value: str) -> bool:
     return kind == "text" or (value.isdigit() if kind == "number" else value.isalnum())
 
 
-@cache
+@cache  # derived from SPECS alone (package data, see above): pure
 def _limits() -> dict[str, tuple[int, int, str]]:
     """Per reference: minimum and maximum length, and what it holds: text, a code (a composite's part:
     letters and digits) or a number (digits; a decimal point or sign takes the slow path)."""

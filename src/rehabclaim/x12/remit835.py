@@ -45,7 +45,10 @@ R_CHARACTERS = "0123456789.-"  # an X12 decimal (type R): digits, an optional le
 R_MAX_DIGITS = 18  # the longest R element of the 835 (amounts, DE 782)
 TRACE_MAX = 50  # TRN02 is AN 1/50
 PARSED_KEPT = 1 << 14  # amounts remembered while a file is read: it repeats its charges and adjustments
-_PARSED: dict[str, Decimal] = {}  # text -> value, emptied after each file (a Decimal is immutable: shared safely)
+# text -> value, emptied after each file. A module cache that may stay: pure (an amount's text always means the
+# same Decimal, which is immutable), so it cannot go stale, and two threads reading 835s at once only cost each
+# other misses when one empties it.
+_PARSED: dict[str, Decimal] = {}
 SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")  # capital letters and digits: "trn" is garbled, not a TRN
 # Segments of the 835 guide this reader has no use for (addresses, contacts, totals): read past on purpose.
 # Any other well-formed id is listed in Remittance.unknown_segments.

@@ -1,0 +1,279 @@
+"""Building claims: one 837P interchange for many visits, with the visits held back and why.
+
+The caller decides where the 837P goes (``destination``): to files (``ToFiles``: the CLI's ``claim --837``,
+with the pending -> write -> sent protocol of ``claims.run``) or into the ledger (``TO_LEDGER``: the API and
+the web page; the 837P text and its CMS-1500 JSON kept in ``interchanges`` and recorded as sent in the
+transaction that takes the control numbers). Either way a visit already sent is not sent again (unless
+``resend``), a refused or empty build uses no control number, and the audit event ``claims.build`` is
+written in the transaction that records the interchange as sent (for a run that was killed after writing
+its file, by the next run, which finds it in place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from rehabclaim.claims.run import (
+    LEDGER_PATH,
+    SENT,
+    ClaimRun,
+    ClaimRunError,
+    ClaimRunReport,
+    RecoveredInterchange,
+    VisitFindings,
+    WrittenClaim,
+    store_claims,
+    write_claims,
+)
+from rehabclaim.errors import InputError
+from rehabclaim.ledger.database import failure_reason
+from rehabclaim.ledger.models import ClaimSent, InterchangeRecord
+from rehabclaim.model import Visit
+from rehabclaim.reference import Reference
+from rehabclaim.scrubber import Scrubber
+from rehabclaim.services import audit
+from rehabclaim.services.actor import Actor
+from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
+
+BUILD = "claims.build"
+Row = TypeVar("Row")
+
+__all__ = [
+    "TO_LEDGER",
+    "ClaimBatch",
+    "ClaimBatchSummary",
+    "ClaimRunReport",
+    "RecoveredInterchange",
+    "StoredClaimBatch",
+    "ToFiles",
+    "ToLedger",
+    "VisitFindings",
+    "WrittenClaim",
+    "build_claims",
+    "claim_batch",
+    "list_claim_batches",
+]
+
+
+class ToFiles(msgspec.Struct, frozen=True):
+    """The 837P written to ``x837`` (and the CMS-1500 JSON to ``cms1500``), owner-only, whole or not at all."""
+
+    x837: Path
+    cms1500: Path | None = None
+
+
+class ToLedger(msgspec.Struct, frozen=True):
+    """The 837P and its CMS-1500 JSON kept in the ledger; ``claim_batch`` fetches them."""
+
+
+TO_LEDGER = ToLedger()
+
+
+class ClaimBatch(msgspec.Struct):
+    """``report`` is what ``claim --json`` prints (``held``: the visits held back, with their error findings).
+    ``control_number`` (the ISA13) is set when the batch was kept in the ledger: ``claim_batch`` fetches it."""
+
+    report: ClaimRunReport
+    control_number: int | None
+
+
+class StoredClaimBatch(msgspec.Struct):
+    control_number: int  # ISA13
+    created_at: datetime  # when it was built (UTC)
+    created_by: str | None
+    claims: int
+    total_charge: Decimal
+    x837: str  # the interchange, as sent
+    cms1500: msgspec.Raw  # the same claims keyed by CMS-1500 item numbers (a JSON array)
+
+
+class ClaimBatchSummary(msgspec.Struct):
+    control_number: int
+    status: str  # sent, or pending while a file is being written
+    created_at: datetime
+    created_by: str | None
+    claims: int
+    total_charge: Decimal
+    stored: bool  # kept in the ledger (claim_batch fetches it); else written to a file
+
+
+def build_claims(
+    database: Engine,
+    *,
+    reference: Reference,
+    visits: Iterable[Visit],
+    actor: Actor,
+    resend: bool = False,
+    destination: ToFiles | ToLedger | Path,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ClaimBatch:
+    """One 837P interchange for ``visits`` (a bare Path: ``ToFiles(path)``). ``now``: the interchange's date
+    (default: the current time); ``progress`` is told of each visit done."""
+    audit.require_change(actor, what="build claims")
+    target = ToFiles(destination) if isinstance(destination, Path) else destination
+    engine = Scrubber(reference)
+    built, recovered = _audit_events(actor, target)
+    try:
+        if isinstance(target, ToLedger):
+            run = store_claims(
+                visits,
+                engine,
+                database,
+                created_by=actor.user,
+                now=now,
+                resend=resend,
+                progress=progress,
+                audit=built,
+                audit_recovery=recovered,
+            )
+            return ClaimBatch(run.report(), run.interchange_control_number)
+        run = write_claims(
+            visits,
+            engine,
+            database,
+            target.x837,
+            target.cms1500,
+            now=now,
+            resend=resend,
+            progress=progress,
+            created_by=actor.user,
+            audit=built,
+            audit_recovery=recovered,
+        )
+    except ClaimRunError as exc:
+        raise BadInput("", str(exc)) from None
+    except InputError as exc:
+        raise Refusal.from_input_error(exc) from None
+    except OSError as exc:
+        where = exc.filename or (target.x837 if isinstance(target, ToFiles) else "")
+        raise Unavailable("", f"{where}: cannot write ({exc.strerror}); no claim was sent") from None
+    except SQLAlchemyError as exc:
+        raise Unavailable(
+            "database",
+            f"the ledger failed ({exc.__class__.__name__}); no claim is sent twice: "
+            "the next run settles any interchange left pending",
+        ) from None
+    return ClaimBatch(run.report(), None)
+
+
+def _audit_events(
+    actor: Actor, target: ToFiles | ToLedger
+) -> tuple[Callable[[Connection, ClaimRun], None], Callable[[Connection, int], None]]:
+    """The audit event of a build (ids, counts and amounts), written when its interchange is recorded as
+    sent; and of a dead run's build, completed when this run finds its file in place: the same event, by the
+    user who built it (the channel is this run's), so an interrupted run leaves the trail a whole one would."""
+    where = "kept in the ledger" if isinstance(target, ToLedger) else "written to a file"
+
+    def built(connection: Connection, run: ClaimRun) -> None:
+        charge = sum((claim.total_charge for claim in run.written), Decimal(0))
+        _build_event(connection, actor, run.interchange_control_number, len(run.written), charge, where)
+
+    def completed(connection: Connection, number: int) -> None:
+        claims, charge = connection.execute(
+            select(*_claim_totals()).where(ClaimSent.interchange_control_number == number)
+        ).one()
+        creator = connection.execute(
+            select(InterchangeRecord.created_by).where(InterchangeRecord.control_number == number)
+        ).scalar()
+        builder = msgspec.structs.replace(actor, user=creator) if creator else actor
+        _build_event(connection, builder, number, claims, Decimal(charge), "written to a file")
+
+    return built, completed
+
+
+def _build_event(
+    connection: Connection, actor: Actor, number: int | None, claims: int, charge: Decimal, where: str
+) -> None:
+    detail = f"{claims} claim(s), charge {charge:.2f}, {where}"
+    audit.record(connection, actor=actor, action=BUILD, subject=f"ISA13 {number}", detail=detail)
+
+
+def claim_batch(database: Engine, *, control_number: int) -> StoredClaimBatch:
+    """The batch kept in the ledger under ``control_number`` (its ISA13); NotFound for any other number."""
+    query = (
+        select(
+            InterchangeRecord.control_number,
+            InterchangeRecord.created_at,
+            InterchangeRecord.created_by,
+            InterchangeRecord.content,
+            InterchangeRecord.cms1500,
+            *_claim_totals(),
+        )
+        .outerjoin(ClaimSent, ClaimSent.interchange_control_number == InterchangeRecord.control_number)
+        .where(InterchangeRecord.control_number == control_number, InterchangeRecord.status == SENT)
+        .group_by(InterchangeRecord.control_number)
+    )
+    row = _read(database, lambda connection: connection.execute(query).first())
+    if row is None or row.content is None:
+        reason = "was written to a file, not kept in the ledger" if row is not None else "is not in the ledger"
+        raise NotFound("control_number", f"claim batch {control_number} {reason}")
+    return StoredClaimBatch(
+        control_number=row.control_number,
+        created_at=_utc(row.created_at),
+        created_by=row.created_by,
+        claims=row.claims,
+        total_charge=Decimal(row.total_charge),
+        x837=row.content,
+        cms1500=msgspec.Raw(row.cms1500 or "[]"),
+    )
+
+
+def list_claim_batches(database: Engine, *, limit: int, offset: int) -> list[ClaimBatchSummary]:
+    """Every interchange the ledger records, newest first, ``limit`` of them after ``offset``."""
+    audit.check_page(limit, offset)
+    query = (
+        select(
+            InterchangeRecord.control_number,
+            InterchangeRecord.status,
+            InterchangeRecord.created_at,
+            InterchangeRecord.created_by,
+            InterchangeRecord.path,
+            *_claim_totals(),
+        )
+        .outerjoin(ClaimSent, ClaimSent.interchange_control_number == InterchangeRecord.control_number)
+        .group_by(InterchangeRecord.control_number)
+        .order_by(InterchangeRecord.created_at.desc(), InterchangeRecord.control_number.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = _read(database, lambda connection: connection.execute(query).all())
+    return [
+        ClaimBatchSummary(
+            control_number=row.control_number,
+            status=row.status,
+            created_at=_utc(row.created_at),
+            created_by=row.created_by,
+            claims=row.claims,
+            total_charge=Decimal(row.total_charge),
+            stored=row.path == LEDGER_PATH,
+        )
+        for row in rows
+    ]
+
+
+def _claim_totals() -> tuple[Any, Any]:
+    return (
+        func.count(ClaimSent.id).label("claims"),
+        func.coalesce(func.sum(ClaimSent.total_charge), 0).label("total_charge"),
+    )
+
+
+def _read(database: Engine, query: Callable[[Connection], Row]) -> Row:
+    try:
+        with database.connect() as connection:
+            return query(connection)
+    except SQLAlchemyError as exc:
+        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)  # SQLite: naive UTC
