@@ -50,6 +50,9 @@ app.add_typer(users_app, name="user")
 from rehabclaim.cli.report import report_app  # noqa: E402  (it imports the options defined above)
 
 app.add_typer(report_app, name="report")
+from rehabclaim.cli.serve import serve  # noqa: E402  (it imports the options defined above)
+
+app.command()(serve)
 EXIT_ERROR_FINDING = 1
 EXIT_BAD_INPUT = 2
 

@@ -1,0 +1,77 @@
+"""Claims: build one 837P batch from visits (kept in the ledger), list the batches, and fetch one's 837P
+(a download) or its CMS-1500 data (JSON)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from rehabclaim.api.deps import ActorDep, ChangerDep, DatabaseDep, PageDep, RawBody, ReferenceDep, SettingsDep
+from rehabclaim.api.openapi import body_doc, returns, schema_of
+from rehabclaim.api.pages import ListPage, paged
+from rehabclaim.api.responses import NDJSON, StructResponse, X12Response
+from rehabclaim.api.visits_body import visits_in
+from rehabclaim.model import Visit
+from rehabclaim.services import claims
+
+router = APIRouter(prefix="/v1/claims", tags=["claims"])
+ControlNumber = Annotated[int, Path(ge=1, le=999_999_999, description="The batch's ISA13")]
+BODY = body_doc(
+    {"oneOf": [schema_of(Visit), {"type": "array", "items": schema_of(Visit)}]},
+    "application/json",
+    NDJSON,
+    description="The visits to bill, with their claim data: one, a JSON array, or JSON Lines",
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=returns(
+        claims.ClaimBatch,
+        "201: a batch was built and kept (`control_number`). 200: none (every visit held back or already sent). "
+        "`report` is what `rehabclaim claim --json` prints.",
+        status=201,
+    ),
+    openapi_extra=BODY,
+)
+def build_claims(
+    body: RawBody,
+    reference: ReferenceDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    actor: ChangerDep,
+    resend: Annotated[bool, Query(description="Send visits already sent again, as original claims.")] = False,
+) -> Response:
+    visits = visits_in(body, reference=reference, max_visits=settings.max_visits_per_request)
+    batch = claims.build_claims(
+        database, reference=reference, visits=visits, actor=actor, resend=resend, destination=claims.TO_LEDGER
+    )
+    return StructResponse(batch, status_code=201 if batch.control_number is not None else 200)
+
+
+@router.get("", responses=returns(ListPage[claims.ClaimBatchSummary], "The batches, newest first"))
+def list_claims(request: Request, page: PageDep, database: DatabaseDep, _actor: ActorDep) -> Response:
+    def fetch(limit: int, offset: int) -> list[claims.ClaimBatchSummary]:
+        return claims.list_claim_batches(database, limit=limit, offset=offset)
+
+    return StructResponse(paged(request, page, fetch))
+
+
+@router.get(
+    "/{control_number}/837p",
+    response_class=X12Response,
+    responses={200: {"description": "The 837P interchange as sent", "content": {"text/plain": {}}}},
+)
+def claim_837p(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
+    batch = claims.claim_batch(database, control_number=control_number)
+    disposition = f'attachment; filename="claims-{batch.control_number:09d}.x12"'
+    return X12Response(batch.x837, headers={"Content-Disposition": disposition})
+
+
+@router.get("/{control_number}/cms1500", responses={200: {"description": "The claims keyed by CMS-1500 item numbers"}})
+def claim_cms1500(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
+    batch = claims.claim_batch(database, control_number=control_number)
+    return StructResponse(bytes(batch.cms1500))  # the bytes `claim --cms1500` writes to its file
