@@ -92,3 +92,31 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     return request.getfixturevalue("postgres_url")
+
+
+# --- the live server (tests/browser_support.py): `rehabclaim serve` in a subprocess, shared by the session ---
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real server on a new SQLite ledger, with a biller (``.user``, ``.password``); stopped at the end."""
+    from tests.browser_support import serve
+
+    root = tmp_path_factory.mktemp("live-sqlite")
+    with serve(f"sqlite:///{root / 'ledger.sqlite3'}", root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server_postgres(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real server on a new PostgreSQL database (in CI a missing server fails, as ``postgres_url``)."""
+    from tests.browser_support import postgres_database, serve
+
+    with postgres_database(_postgres_url()) as url, serve(url, tmp_path_factory.mktemp("live-postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def live_server_on(request: pytest.FixtureRequest) -> Any:
+    """The live server on each backend."""
+    return request.getfixturevalue("live_server" if request.param == "sqlite" else "live_server_postgres")
