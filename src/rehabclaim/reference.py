@@ -37,7 +37,8 @@ class Reference:
     practice: Practice
     diagnoses: DiagnosisIndex
     remit_codes: CodeTable
-    _unconfigured: dict[str, PayerPolicy] = field(default_factory=dict, compare=False, repr=False)
+    # not an init field, so dataclasses.replace (a new payer table, say) starts with an empty one
+    _unconfigured: dict[str, PayerPolicy] = field(init=False, default_factory=dict, compare=False, repr=False)
 
     def payer(self, name: str) -> PayerPolicy:
         """The policy for ``name`` (case-insensitive); a payer not configured gets the default profile under

@@ -7,88 +7,42 @@ Every command that prints a result takes ``--json``; those fields are a contract
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rehabclaim.cli import render
+from rehabclaim.cli.common import (
+    EXIT_ERROR_FINDING,
+    DatabaseOption,
+    JsonOption,
+    PracticeOption,
+    call,
+    console,
+    errors,
+    fail,
+    open_ledger,
+    print_json,
+    reference_for,
+)
+from rehabclaim.cli.report import report_app
+from rehabclaim.cli.serve import serve
+from rehabclaim.cli.users import users_app
 from rehabclaim.errors import InputError
 
 if TYPE_CHECKING:
     from rehabclaim.model import ScrubResult, Visit
     from rehabclaim.reference import Reference
 
-P = ParamSpec("P")
-T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean, defensible therapy claims.")
-console = Console()
-errors = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (a stable contract).")]
-PracticeOption = Annotated[
-    Path | None, typer.Option("--practice", help="Practice file (locality, charges); default: the bundled demo.")
-]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="REHABCLAIM_DATABASE_URL",
-        help="Ledger database URL; default: a SQLite file in the user data folder.",
-    ),
-]
 ledger_app = typer.Typer(no_args_is_help=True, help="The patient ledger.")
 app.add_typer(ledger_app, name="ledger")
-from rehabclaim.cli.users import users_app  # noqa: E402  (it imports the options defined above)
-
 app.add_typer(users_app, name="user")
-from rehabclaim.cli.report import report_app  # noqa: E402  (it imports the options defined above)
-
 app.add_typer(report_app, name="report")
-from rehabclaim.cli.serve import serve  # noqa: E402  (it imports the options defined above)
-
 app.command()(serve)
-EXIT_ERROR_FINDING = 1
-EXIT_BAD_INPUT = 2
-
-
-def _print_json(payload: Any) -> None:
-    sys.stdout.buffer.write(msgspec.json.encode(payload) + b"\n")
-    sys.stdout.buffer.flush()
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Print the one-line refusal (the message is text, never markup; never wrapped) and exit with ``code``
-    (2: input that cannot be read, or an operation that cannot be done)."""
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _call(operation: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one service operation; a refusal prints its one line and exits with its status."""
-    from rehabclaim.services.errors import Refusal
-
-    try:
-        return operation(*args, **kwargs)
-    except Refusal as exc:
-        raise _fail(str(exc), exc.exit_code) from None
-
-
-def _reference(practice: Path | None) -> Reference:
-    """The reference data for one command (``practice``: a practice file, the bundled demo when None); a bad
-    practice, payer, CMS or rules file is unreadable input (exit 2)."""
-    from rehabclaim.datafiles import DataFileError
-    from rehabclaim.reference import load_reference
-
-    try:
-        return load_reference(practice)
-    except (DataFileError, OSError) as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -96,9 +50,9 @@ def code(code: str, as_json: JsonOption = False) -> None:
     """Show one code with its facts (dates, timed flag, add-on relations, source)."""
     from rehabclaim.services import catalog
 
-    facts = _call(catalog.code_facts, _reference(None), code=code)
+    facts = call(catalog.code_facts, reference_for(None), code=code)
     if as_json:
-        _print_json(facts)
+        print_json(facts)
     else:
         render.code_facts(console, facts)
 
@@ -112,9 +66,9 @@ def search(
     """Rank codes by relevance to QUERY; understands shorthand such as therex, NMR, MT, TA, HP/CP, US."""
     from rehabclaim.services import catalog
 
-    hits = _call(catalog.search_codes, _reference(None), query=query, limit=limit)
+    hits = call(catalog.search_codes, reference_for(None), query=query, limit=limit)
     if as_json:
-        _print_json(hits)
+        print_json(hits)
     else:
         render.search_hits(console, query, hits)
 
@@ -128,10 +82,10 @@ def units(
     """Units per code for the given minutes, with the reasoning."""
     from rehabclaim.services import catalog
 
-    services = _call(catalog.parse_pairs, pairs)
-    plan = _call(catalog.units, _reference(None), services=services, method=method)
+    services = call(catalog.parse_pairs, pairs)
+    plan = call(catalog.units, reference_for(None), services=services, method=method)
     if as_json:
-        _print_json(plan)
+        print_json(plan)
     else:
         render.unit_plan(console, plan)
 
@@ -164,25 +118,9 @@ def _read_input(path: Path) -> bytes:
         raise BadInput("", f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
-def _open_ledger(database_url: str | None) -> Any:
-    """The migrated ledger; when it cannot be opened, one line naming the database (password hidden), where
-    its URL came from (only if the user gave one) and why; exit 2."""
-    import os
-
-    from rehabclaim.ledger.database import LedgerUnavailable, open_ledger
-
-    try:
-        return open_ledger(database_url)
-    except LedgerUnavailable as exc:
-        if database_url is None:
-            raise _fail(f"cannot open the default ledger {exc.database}: {exc.reason}") from None
-        from_environment = os.environ.get("REHABCLAIM_DATABASE_URL") == database_url  # Typer read it for us
-        raise _fail(f"{'REHABCLAIM_DATABASE_URL' if from_environment else '--database-url'}: {exc}") from None
-
-
 def _visits_or_fail(path: Path, reference: Reference) -> list[Visit]:
     """The visits of ``path`` checked against ``reference``'s catalog; exit 2 on bad input."""
-    return _call(_read_visits, path, reference)
+    return call(_read_visits, path, reference)
 
 
 def _scrub_and_print(
@@ -215,7 +153,7 @@ def _scrub_and_print(
     progress, advance = _scrub_progress(len(visits), as_json)
     with progress:
         for visit in visits:
-            result = _call(scrub_visit, reference, visit=visit, history=history)  # printed results are complete
+            result = call(scrub_visit, reference, visit=visit, history=history)  # printed results are complete
             has_error = has_error or result.has_error
             refusal = posted(visit, result) if post else None
             if refusal:
@@ -262,19 +200,6 @@ def _post_note(refusal: str | None) -> str:
     return f"[red]not posted:[/red] {escape(refusal)}" if refusal else "[green]posted to the ledger[/green]"
 
 
-def _post(ledger: Any, visit: Visit, result: ScrubResult, reference: Reference | None = None) -> str | None:
-    """Post one scrubbed visit atomically, as the terminal's user; why it was not posted, if it was not (a
-    database error is this visit's refusal too). ``reference`` None: the bundled catalog."""
-    from rehabclaim.services.actor import terminal_actor
-    from rehabclaim.services.errors import Refusal
-    from rehabclaim.services.visits import post_scrubbed
-
-    try:
-        return post_scrubbed(ledger, reference=reference, visit=visit, result=result, actor=terminal_actor()).reason
-    except Refusal as exc:
-        return str(exc)
-
-
 @app.command()
 def scrub(
     path: Annotated[Path, typer.Argument(help="visit.json (one visit), visits.jsonl (one per line) or -")],
@@ -285,16 +210,16 @@ def scrub(
     database_url: DatabaseOption = None,
 ) -> None:
     """Scrub visits into claim lines with units, modifiers, findings and the expected payment."""
-    reference = _reference(practice)
+    reference = reference_for(practice)
     visits = _visits_or_fail(path, reference)
-    ledger = _open_ledger(database_url) if use_ledger or post else None
+    ledger = open_ledger(database_url) if use_ledger or post else None
     _scrub_and_print(visits, as_json, reference, ledger, post)
 
 
 @app.command()
 def demo(as_json: JsonOption = False, practice: PracticeOption = None) -> None:
     """Scrub the bundled example visits (no setup needed)."""
-    reference = _reference(practice)
+    reference = reference_for(practice)
     example = resources.files("rehabclaim.data").joinpath("examples/visits.jsonl")
     with resources.as_file(example) as path:
         visits = _visits_or_fail(path, reference)
@@ -317,10 +242,10 @@ def batch(
     from rehabclaim.batch import WorkerDied, run_batch, stop_on_signals
 
     if not path.is_file():
-        raise _fail(f"{path}: no such file")
+        raise fail(f"{path}: no such file")
     if same_file(path, out):
-        raise _fail(f"--out: {out} is the input file; writing there would destroy it (choose another path)")
-    reference = _reference(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
+        raise fail(f"--out: {out} is the input file; writing there would destroy it (choose another path)")
+    reference = reference_for(practice)  # a bad practice, payer or CMS file fails here, before any worker starts
     show_progress = errors.is_terminal and not as_json
     progress = Progress(
         TextColumn("scrubbing"),
@@ -337,13 +262,13 @@ def batch(
                 path, out, workers, strict, lambda done: progress.advance(task, done), reference=reference
             )
     except InputError as exc:
-        raise _fail(f"{exc} (--strict: nothing written)") from None
+        raise fail(f"{exc} (--strict: nothing written)") from None
     except OSError as exc:
-        raise _fail(f"{exc.filename or out}: {exc.strerror or exc} (nothing written)") from None
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc} (nothing written)") from None
     except WorkerDied as exc:
-        raise _fail(f"{exc} (killed, or out of memory?); nothing written") from None
+        raise fail(f"{exc} (killed, or out of memory?); nothing written") from None
     if as_json:
-        _print_json(summary.as_dict())
+        print_json(summary.as_dict())
     else:
         render.batch_summary(console, summary)
     if summary.visits_with_errors or summary.skipped:
@@ -362,7 +287,7 @@ def rules(
     if markdown:
         sys.stdout.write(render_rules_markdown())
     elif as_json:
-        _print_json(list_rules())
+        print_json(list_rules())
     else:
         render.rule_list(console, list_rules())
 
@@ -372,9 +297,9 @@ def payers(as_json: JsonOption = False) -> None:
     """List the configured payers and their main policies."""
     from rehabclaim.services.payers import list_payers
 
-    summaries = _call(list_payers, _reference(None))
+    summaries = call(list_payers, reference_for(None))
     if as_json:
-        _print_json(summaries)
+        print_json(summaries)
     else:
         render.payer_list(console, summaries)
 
@@ -384,9 +309,9 @@ def payer(key: str, as_json: JsonOption = False) -> None:
     """Show one payer's whole policy."""
     from rehabclaim.services import payers as payer_service
 
-    policy = _call(payer_service.payer, _reference(None), key=key)
+    policy = call(payer_service.payer, reference_for(None), key=key)
     if as_json:
-        _print_json(policy)
+        print_json(policy)
     else:
         render.payer_policy(console, policy)
 
@@ -406,9 +331,9 @@ def fee(
     """Show the Medicare fee computation for CODE: RVUs x GPCIs x conversion factor, then MPPR."""
     from rehabclaim.services import fees
 
-    result = _call(fees.fee, _reference(practice), code=code, day=on, year=year, locality=locality, units=units)
+    result = call(fees.fee, reference_for(practice), code=code, day=on, year=year, locality=locality, units=units)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         render.fee(console, result)
 
@@ -434,9 +359,9 @@ def claim(
     from rehabclaim.x12.core import X12WriteError
 
     _refuse_outputs_over_input(path, x837, cms1500_out)
-    reference = _reference(practice)
+    reference = reference_for(practice)
     visits = _visits_or_fail(path, reference)
-    ledger = _open_ledger(database_url)
+    ledger = open_ledger(database_url)
     progress, advance = _claim_progress(len(visits), as_json)
     try:
         with progress:
@@ -450,11 +375,11 @@ def claim(
                 progress=advance,
             )
     except Refusal as exc:  # a ledger failure names the option that chose the ledger
-        raise _fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None
+        raise fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None
     except (X12WriteError, ClaimBuildError) as exc:
-        raise _fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
+        raise fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
     if as_json:
-        _print_json(batch.report)
+        print_json(batch.report)
     else:
         render.claim_run(console, batch.report, x837)
     if batch.report.held_back:
@@ -476,9 +401,9 @@ def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None)
     outputs = [("--837", x837), *([("--cms1500", cms1500_out)] if cms1500_out is not None else [])]
     for option, output in outputs:
         if str(path) != "-" and same_file(path, output):
-            raise _fail(f"{option} {output}: this is the input file {path}; writing would replace it")
+            raise fail(f"{option} {output}: this is the input file {path}; writing would replace it")
     if cms1500_out is not None and same_file(x837, cms1500_out):
-        raise _fail(f"--cms1500 {cms1500_out}: this is the --837 file; one would replace the other")
+        raise fail(f"--cms1500 {cms1500_out}: this is the --837 file; one would replace the other")
 
 
 def _read_835(path: Path) -> tuple[bytes, Any]:
@@ -490,11 +415,11 @@ def _read_835(path: Path) -> tuple[bytes, Any]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
+        raise fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
     try:
         return data, read_remittance(data=data)
     except BadInput as exc:
-        raise _fail(f"{path}: {exc}") from None
+        raise fail(f"{path}: {exc}") from None
 
 
 @app.command()
@@ -525,7 +450,7 @@ def remit(
         data, remittance = _read_835(path)
         progress.update(reading, total=len(remittance.claims), completed=len(remittance.claims))
         if post:
-            ledger = _open_ledger(database_url)
+            ledger = open_ledger(database_url)
             posting = progress.add_task("posting", total=len(remittance.claims))
             try:
                 outcome = post_remittance(
@@ -580,12 +505,12 @@ def denials(
         try:
             days[option] = date.fromisoformat(text) if text is not None else None
         except ValueError:
-            raise _fail(f"{option}: expected YYYY-MM-DD, got {quote(text)}") from None
+            raise fail(f"{option}: expected YYYY-MM-DD, got {quote(text)}") from None
     first, last = days["--since"], days["--until"]
-    reference = _reference(None)
+    reference = reference_for(None)
     if path:
         remittance = _read_835(path)[1]
-        listed = _call(
+        listed = call(
             worklist_from_remittance,
             reference,
             remittance=remittance,
@@ -596,8 +521,8 @@ def denials(
             status=status,
         )
     else:
-        ledger = _open_ledger(database_url)
-        listed = _call(
+        ledger = open_ledger(database_url)
+        listed = call(
             worklist, ledger, reference=reference, payer=payer, reason=reason, since=first, until=last, status=status
         )
     if as_json:
@@ -620,10 +545,10 @@ def ledger_show(
     where the patient stands on a date of service (KX, plan of care, progress report, authorization use)."""
     from rehabclaim.services.patients import patient_state
 
-    reference = _reference(None)
-    state = _call(patient_state, _open_ledger(database_url), reference=reference, patient_id=patient, day=on)
+    reference = reference_for(None)
+    state = call(patient_state, open_ledger(database_url), reference=reference, patient_id=patient, day=on)
     if as_json:
-        _print_json(state)
+        print_json(state)
     else:
         render.ledger_state(console, state)
 

@@ -23,10 +23,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rehabclaim.cli.common import DatabaseOption, JsonOption, call, console, fail, open_ledger, reference_for
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from rehabclaim.reference import Reference
     from rehabclaim.services import reports
 
 Report = TypeVar("Report", bound=msgspec.Struct)
@@ -34,10 +35,6 @@ report_app: typer.Typer = typer.Typer(
     no_args_is_help=True,
     help="Reports on the ledger: denials, paid against expected, underpaid lines, A/R aging, timely filing.",
 )
-
-# cli.main adds report_app while it is itself being imported, so only the options it defines before that are
-# taken from it here; its helpers are imported inside the commands.
-from rehabclaim.cli.main import DatabaseOption, JsonOption  # noqa: E402
 
 SinceOption = Annotated[str | None, typer.Option("--since", help="Dates of service from YYYY-MM-DD.")]
 UntilOption = Annotated[str | None, typer.Option("--until", help="Dates of service through YYYY-MM-DD.")]
@@ -48,7 +45,6 @@ AsOfOption = Annotated[
 
 
 def _day(option: str, text: str | None) -> date | None:
-    from rehabclaim.cli.main import _fail
     from rehabclaim.errors import quote
 
     if text is None:
@@ -56,7 +52,7 @@ def _day(option: str, text: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option}: expected YYYY-MM-DD, got {quote(text)}") from None
+        raise fail(f"{option}: expected YYYY-MM-DD, got {quote(text)}") from None
 
 
 def _as_of(text: str | None) -> date:
@@ -65,23 +61,14 @@ def _as_of(text: str | None) -> date:
 
 @contextmanager
 def _ledger(database_url: str | None) -> Iterator[Engine]:
-    from rehabclaim.cli.main import _open_ledger
-
-    ledger = _open_ledger(database_url)
+    ledger = open_ledger(database_url)
     try:
         yield ledger
     finally:
         ledger.dispose()
 
 
-def _reference() -> Reference:
-    from rehabclaim.cli.main import _reference as load
-
-    return load(None)
-
-
 def _show(report: Report, as_json: bool, render: Callable[[Console, Report], None]) -> None:
-    from rehabclaim.cli.main import console
     from rehabclaim.services.reports import encode
 
     if as_json:
@@ -99,13 +86,12 @@ def denials(
     database_url: DatabaseOption = None,
 ) -> None:
     """Denied and adjusted lines by reason (CARC) and payer: count, amount, meaning and next step."""
-    from rehabclaim.cli.main import _call
     from rehabclaim.services.reports import denials_by_reason_and_payer
 
     first, last = _day("--since", since), _day("--until", until)
-    reference = _reference()
+    reference = reference_for(None)
     with _ledger(database_url) as ledger:
-        report = _call(denials_by_reason_and_payer, ledger, reference=reference, since=first, until=last)
+        report = call(denials_by_reason_and_payer, ledger, reference=reference, since=first, until=last)
     _show(report, as_json, _render_denials)
 
 
@@ -117,13 +103,12 @@ def paid(
     database_url: DatabaseOption = None,
 ) -> None:
     """Per payer and code: lines paid, average paid, allowed and expected per unit, and the difference."""
-    from rehabclaim.cli.main import _call
     from rehabclaim.services.reports import paid_against_expected
 
     first, last = _day("--since", since), _day("--until", until)
-    reference = _reference()
+    reference = reference_for(None)
     with _ledger(database_url) as ledger:
-        report = _call(paid_against_expected, ledger, reference=reference, since=first, until=last)
+        report = call(paid_against_expected, ledger, reference=reference, since=first, until=last)
     _show(report, as_json, _render_paid)
 
 
@@ -138,7 +123,6 @@ def underpaid(
     database_url: DatabaseOption = None,
 ) -> None:
     """Lines the payer allowed less than we expected (our estimate when the visit was posted)."""
-    from rehabclaim.cli.main import _call, _fail
     from rehabclaim.errors import quote
     from rehabclaim.services.reports import underpaid_lines
 
@@ -146,10 +130,10 @@ def underpaid(
     try:
         amount = Decimal(tolerance)
     except InvalidOperation:
-        raise _fail(f"--tolerance: expected an amount such as 0.01, got {quote(tolerance)}") from None
-    reference = _reference()
+        raise fail(f"--tolerance: expected an amount such as 0.01, got {quote(tolerance)}") from None
+    reference = reference_for(None)
     with _ledger(database_url) as ledger:
-        report = _call(
+        report = call(
             underpaid_lines,
             ledger,
             reference=reference,
@@ -165,12 +149,11 @@ def underpaid(
 @report_app.command("aging")
 def aging(as_of: AsOfOption = None, as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
     """Open claim balances by payer in 0-30, 31-60, 61-90, 91-120 and over 120 days from the date of service."""
-    from rehabclaim.cli.main import _call
     from rehabclaim.services.reports import ar_aging
 
     day = _as_of(as_of)
     with _ledger(database_url) as ledger:
-        report = _call(ar_aging, ledger, as_of=day)
+        report = call(ar_aging, ledger, as_of=day)
     _show(report, as_json, _render_aging)
 
 
@@ -182,13 +165,12 @@ def timely(
     database_url: DatabaseOption = None,
 ) -> None:
     """Posted visits not filed (never sent, or denied) whose payer's timely-filing limit is near or past."""
-    from rehabclaim.cli.main import _call
     from rehabclaim.services.reports import timely_filing
 
     day = _as_of(as_of)
-    reference = _reference()
+    reference = reference_for(None)
     with _ledger(database_url) as ledger:
-        report = _call(timely_filing, ledger, reference=reference, as_of=day, within_days=within_days)
+        report = call(timely_filing, ledger, reference=reference, as_of=day, within_days=within_days)
     _show(report, as_json, _render_timely)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rehabclaim.cli.main import DatabaseOption, PracticeOption  # defined before cli.main imports this module
+from rehabclaim.cli.common import DatabaseOption, PracticeOption, fail, open_ledger
 
 
 def serve(
@@ -35,23 +35,22 @@ def serve(
 
     from rehabclaim.api.app import create_app
     from rehabclaim.api.settings import SecretKeyError, ServerSettings
-    from rehabclaim.cli.main import _fail, _open_ledger
     from rehabclaim.datafiles import DataFileError
     from rehabclaim.ledger.database import LedgerUnavailable
     from rehabclaim.services.accounts import ensure_first_admin
     from rehabclaim.services.errors import Refusal
 
     if log_level not in ("warning", "info"):
-        raise _fail(f"--log-level: expected warning or info, got {log_level!r}")
-    _open_ledger(database_url).dispose()  # an unreachable ledger: the CLI's one line naming where its URL came from
+        raise fail(f"--log-level: expected warning or info, got {log_level!r}")
+    open_ledger(database_url).dispose()  # an unreachable ledger: the CLI's one line naming where its URL came from
     settings = ServerSettings(database_url=database_url, practice=practice, secure_cookies=secure_cookies)
     try:
         app = create_app(settings)
         password = ensure_first_admin(app.state.database)
     except (LedgerUnavailable, DataFileError, SecretKeyError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except Refusal as refusal:
-        raise _fail(str(refusal)) from None
+        raise fail(str(refusal)) from None
     if password is not None:
         typer.echo(f"first start: user admin, one-time password {password} (shown once; change it at the first login)")
     if not secure_cookies and not _loopback(host):

@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from rehabclaim.cli.common import DatabaseOption, JsonOption, fail, open_ledger, print_json
 from rehabclaim.services.actor import terminal_actor
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 users_app: typer.Typer = typer.Typer(no_args_is_help=True, help="User accounts and API tokens.")
-
-# cli.main adds users_app while it is itself being imported, so only the options it defines before that are
-# taken from it here; its helpers are imported inside the commands.
-from rehabclaim.cli.main import DatabaseOption, JsonOption  # noqa: E402
 
 Result = TypeVar("Result")
 PasswordStdinOption = Annotated[
@@ -31,32 +28,23 @@ PasswordStdinOption = Annotated[
 
 def _run(database_url: str | None, operation: Callable[[Engine], Result]) -> Result:
     """Open the ledger and run one account operation; a refusal is one line and exit 2."""
-    from rehabclaim.cli.main import _fail, _open_ledger
     from rehabclaim.services import Refusal
 
-    ledger = _open_ledger(database_url)
+    ledger = open_ledger(database_url)
     try:
         return operation(ledger)
     except Refusal as refusal:
-        raise _fail(str(refusal)) from None
+        raise fail(str(refusal)) from None
     finally:
         ledger.dispose()
 
 
 def _password_from_stdin() -> str:
-    from rehabclaim.cli.main import _fail
-
     line = sys.stdin.readline()
     password = line.removesuffix("\n").removesuffix("\r")
     if not password:
-        raise _fail("password: expected one line on stdin")
+        raise fail("password: expected one line on stdin")
     return password
-
-
-def _print_json(payload: object) -> None:
-    from rehabclaim.cli.main import _print_json as print_json
-
-    print_json(payload)
 
 
 @users_app.command("add")
@@ -85,7 +73,7 @@ def user_list(as_json: JsonOption = False, database_url: DatabaseOption = None) 
 
     users = _run(database_url, lambda ledger: list_users(ledger, actor=terminal_actor()))
     if as_json:
-        _print_json(users)
+        print_json(users)
         return
     for user in users:
         notes = ["disabled"] * user.disabled + ["must change password"] * user.must_change_password
@@ -120,7 +108,7 @@ def user_token(
 
     token = _run(database_url, lambda ledger: create_token(ledger, user=name, name=label, actor=terminal_actor()))
     if as_json:
-        _print_json(token)
+        print_json(token)
         return
     typer.echo(f"token {token.id} for {token.user} ({token.name}); the secret, shown once:")
     typer.echo(token.secret)
@@ -137,7 +125,7 @@ def user_tokens(
 
     tokens = _run(database_url, lambda ledger: list_tokens(ledger, actor=terminal_actor(), user=name))
     if as_json:
-        _print_json(tokens)
+        print_json(tokens)
         return
     for token in tokens:
         used = f"last used {token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never used"

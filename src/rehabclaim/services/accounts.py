@@ -37,6 +37,7 @@ from rehabclaim.services.errors import (
     Unauthenticated,
     Unavailable,
 )
+from rehabclaim.services.reading import reading, utc
 
 PASSWORDS = PasswordHash.recommended()  # argon2id with argon2-cffi's current parameters
 MIN_PASSWORD = 12
@@ -100,7 +101,7 @@ def add_user(database: Engine, *, name: str, role: str, password: str | None = N
     checked_role = _check_role(role)
     if password is not None:
         _check_password(password)
-    with _reading(database) as connection:
+    with reading(database) as connection:
         if _user_row(connection, name) is not None:
             raise _exists(name)
     generated = password is None
@@ -118,7 +119,7 @@ def add_user(database: Engine, *, name: str, role: str, password: str | None = N
 def ensure_first_admin(database: Engine) -> str | None:
     """On a ledger with no users, add ``admin`` with a one-time password and return it (to be printed once);
     None when there are users already, or another process added the first one at the same moment."""
-    with _reading(database) as connection:
+    with reading(database) as connection:
         if _any_user(connection):
             return None
     password = _generated_password()
@@ -143,7 +144,7 @@ def change_password(database: Engine, *, name: str, old: str | None, new: str, a
         raise Forbidden("name", "only an admin may set another user's password, or one without the old password")
     _check_password(new)
     moment = datetime.now(UTC)
-    with _reading(database) as connection:
+    with reading(database) as connection:
         if old is not None:
             _refuse_while_locked(connection, name, None, moment)
         row = _user_row(connection, name)
@@ -179,14 +180,14 @@ def set_disabled(database: Engine, *, name: str, disabled: bool, actor: Actor) -
 
 def list_users(database: Engine, *, actor: Actor) -> list[UserSummary]:
     _require_admin(actor, "list users")
-    with _reading(database) as connection:
+    with reading(database) as connection:
         rows = connection.execute(select(User.__table__).order_by(User.name)).mappings().all()
     return [_user_summary(_Account(**row)) for row in rows]
 
 
 def get_user(database: Engine, *, name: str) -> UserSummary:
     """One account (the web page asks whether its password must be changed); NotFound when there is none."""
-    with _reading(database) as connection:
+    with reading(database) as connection:
         row = _user_row(connection, name)
     if row is None:
         raise NotFound("name", f"no user {quote(name)}")
@@ -195,7 +196,7 @@ def get_user(database: Engine, *, name: str) -> UserSummary:
 
 def actor_for_user(database: Engine, *, name: str, channel: Channel = "web") -> Actor:
     """The actor behind a signed session naming ``name``: Unauthenticated once the account is gone or disabled."""
-    with _reading(database) as connection:
+    with reading(database) as connection:
         row = _user_row(connection, name)
     if row is None or row.disabled:
         raise Unauthenticated("", "the account no longer exists or is disabled")
@@ -216,7 +217,7 @@ def authenticate(
     moment = _utc(now)
     name_key = name if NAME.fullmatch(name) else None  # no account has a malformed name
     address_key = address.replace("\x00", "")[:64]
-    with _reading(database) as connection:
+    with reading(database) as connection:
         _refuse_while_locked(connection, name_key, address_key, moment)
         row = _user_row(connection, name_key) if name_key else None
     valid, updated_hash = _verified(row.password_hash if row else None, password)
@@ -317,7 +318,7 @@ def actor_for_token(database: Engine, *, secret: str, now: datetime | None = Non
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == _token_hash(secret))
     )
-    with _reading(database) as connection:
+    with reading(database) as connection:
         found = connection.execute(query).first()
     if found is None or found.revoked or found.disabled:
         raise Unauthenticated("token", BAD_TOKEN)
@@ -347,7 +348,7 @@ def list_tokens(database: Engine, *, actor: Actor, user: str | None = None) -> l
         if user not in (None, actor.user):
             raise Forbidden("user", "only an admin may list another user's tokens")
         user = actor.user
-    with _reading(database) as connection:
+    with reading(database) as connection:
         return _token_summaries(connection, User.name == user if user is not None else None)
 
 
@@ -469,19 +470,8 @@ def _user_summary(row: _Account) -> UserSummary:
 
 
 def _utc(moment: datetime | None) -> datetime:
-    """An aware UTC time: now by default; SQLite gives back naive times (stored as UTC)."""
-    if moment is None:
-        return datetime.now(UTC)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@contextmanager
-def _reading(database: Engine) -> Iterator[Connection]:
-    try:
-        with database.connect() as connection:
-            yield connection
-    except SQLAlchemyError as exc:
-        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
+    """An aware UTC time: now when None."""
+    return datetime.now(UTC) if moment is None else utc(moment)
 
 
 @contextmanager

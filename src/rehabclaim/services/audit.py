@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from rehabclaim.ledger.database import failure_reason
 from rehabclaim.ledger.models import AuditEvent, column_limits
 from rehabclaim.services.actor import Actor
-from rehabclaim.services.errors import BadInput, Forbidden, Unavailable
+from rehabclaim.services.errors import BadInput, Forbidden
+from rehabclaim.services.reading import reading, utc
 
 MAX_PAGE = 1000  # rows one call of a list returns at most (events, claim batches, remittances, work items)
 
@@ -83,15 +82,12 @@ def audit_events(
         query = query.where(AuditEvent.user == user)
     if action is not None:
         query = query.where(AuditEvent.action == action)
-    try:
-        with database.connect() as connection:
-            rows = connection.execute(query).all()
-    except SQLAlchemyError as exc:
-        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
+    with reading(database) as connection:
+        rows = connection.execute(query).all()
     return [
         AuditEntry(
             id=row.id,
-            at=row.at.replace(tzinfo=UTC) if row.at.tzinfo is None else row.at.astimezone(UTC),  # SQLite: naive UTC
+            at=utc(row.at),
             user=row.user,
             channel=row.channel,
             action=row.action,

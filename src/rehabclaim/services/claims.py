@@ -12,7 +12,7 @@ its file, by the next run, which finds it in place).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,6 @@ from rehabclaim.claims.run import (
     write_claims,
 )
 from rehabclaim.errors import InputError
-from rehabclaim.ledger.database import failure_reason
 from rehabclaim.ledger.models import ClaimSent, InterchangeRecord
 from rehabclaim.model import Visit
 from rehabclaim.reference import Reference
@@ -42,6 +41,7 @@ from rehabclaim.scrubber import Scrubber
 from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
 from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
+from rehabclaim.services.reading import reading, utc
 
 BUILD = "claims.build"
 Row = TypeVar("Row")
@@ -212,13 +212,14 @@ def claim_batch(database: Engine, *, control_number: int) -> StoredClaimBatch:
         .where(InterchangeRecord.control_number == control_number, InterchangeRecord.status == SENT)
         .group_by(InterchangeRecord.control_number)
     )
-    row = _read(database, lambda connection: connection.execute(query).first())
+    with reading(database) as connection:
+        row = connection.execute(query).first()
     if row is None or row.content is None:
         reason = "was written to a file, not kept in the ledger" if row is not None else "is not in the ledger"
         raise NotFound("control_number", f"claim batch {control_number} {reason}")
     return StoredClaimBatch(
         control_number=row.control_number,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         created_by=row.created_by,
         claims=row.claims,
         total_charge=Decimal(row.total_charge),
@@ -245,12 +246,13 @@ def list_claim_batches(database: Engine, *, limit: int, offset: int) -> list[Cla
         .limit(limit)
         .offset(offset)
     )
-    rows = _read(database, lambda connection: connection.execute(query).all())
+    with reading(database) as connection:
+        rows = connection.execute(query).all()
     return [
         ClaimBatchSummary(
             control_number=row.control_number,
             status=row.status,
-            created_at=_utc(row.created_at),
+            created_at=utc(row.created_at),
             created_by=row.created_by,
             claims=row.claims,
             total_charge=Decimal(row.total_charge),
@@ -265,15 +267,3 @@ def _claim_totals() -> tuple[Any, Any]:
         func.count(ClaimSent.id).label("claims"),
         func.coalesce(func.sum(ClaimSent.total_charge), 0).label("total_charge"),
     )
-
-
-def _read(database: Engine, query: Callable[[Connection], Row]) -> Row:
-    try:
-        with database.connect() as connection:
-            return query(connection)
-    except SQLAlchemyError as exc:
-        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)  # SQLite: naive UTC

@@ -14,15 +14,14 @@ from datetime import date
 
 import msgspec
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
-from rehabclaim.ledger.database import failure_reason
 from rehabclaim.reference import Reference
 from rehabclaim.remits.worklist import KINDS, Filters, WorkItem, from_ledger, from_remittance
 from rehabclaim.services import audit
-from rehabclaim.services.errors import BadInput, Unavailable
+from rehabclaim.services.errors import BadInput
+from rehabclaim.services.reading import ledger_failures
 from rehabclaim.x12.remit835 import Remittance
 
 REASON = re.compile(r"(?:[A-Z]{2}-)?[A-Z0-9]{1,3}")  # CARC codes: 1 to 3 letters and digits (50, B7, 242)
@@ -56,10 +55,8 @@ def worklist(
     """The items of every remittance posted to the ledger."""
     filters = _filters(payer, reason, since, until, status)
     audit.check_page(limit, offset)
-    try:
+    with ledger_failures():
         items = from_ledger(database, reference.remit_codes, filters)
-    except SQLAlchemyError as exc:
-        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
     return _page(items, limit, offset)
 
 

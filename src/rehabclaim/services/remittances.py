@@ -9,20 +9,19 @@ a file that does not balance, or a value the ledger cannot hold (BadInput); a da
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import msgspec
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from rehabclaim.ledger.database import failure_reason
 from rehabclaim.ledger.models import RemitClaimRecord, RemittanceRecord
 from rehabclaim.remits.post import AlreadyPosted, LedgerFailed, PostOutcome, RemitRefused
 from rehabclaim.remits.post import post_remittance as post_to_ledger
 from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
 from rehabclaim.services.errors import BadInput, Conflict, Unavailable
+from rehabclaim.services.reading import reading, utc
 from rehabclaim.x12.core import X12Error
 from rehabclaim.x12.remit835 import Remittance, read_835
 
@@ -123,17 +122,12 @@ def list_remittances(database: Engine, *, limit: int, offset: int) -> list[Remit
         .limit(limit)
         .offset(offset)
     )
-    try:
-        with database.connect() as connection:
-            rows = connection.execute(query).all()
-    except SQLAlchemyError as exc:
-        raise Unavailable("", f"the ledger failed: {failure_reason(exc)}") from None
+    with reading(database) as connection:
+        rows = connection.execute(query).all()
     return [
         RemittanceSummary(
             id=row.id,
-            posted_at=row.posted_at.replace(tzinfo=UTC)
-            if row.posted_at.tzinfo is None
-            else row.posted_at.astimezone(UTC),
+            posted_at=utc(row.posted_at),
             trace_numbers=row.trace_numbers,
             total_paid=row.total_paid,
             claims=row.claims,
