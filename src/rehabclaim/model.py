@@ -87,6 +87,100 @@ class Address(msgspec.Struct):
     line2: Text | None = None
 
 
+# The note's own words (activities, responses): free text, never stored in the ledger, never in a message.
+NoteText = Annotated[str, msgspec.Meta(max_length=2000)]
+MAX_NOTE_ITEMS = 64
+
+
+class Device(msgspec.Struct):
+    """The orthosis (or prosthesis) a 97760/97763 service trained the patient with."""
+
+    type: Literal["custom", "prefabricated"] | None = None
+    body_region: Region | None = None
+
+
+class ServiceNote(msgspec.Struct):
+    """What the treatment note says about one billed service (matched to the visit's service by ``code``)."""
+
+    code: CodeText
+    minutes: Minutes | None = None  # the minutes the note gives for this service
+    start: ClockTime | None = None  # or the interval it was furnished in (HH:MM, 24-hour clock)
+    stop: ClockTime | None = None
+    clinician: Key | None = None  # who furnished it (co-treatment: two clinicians on one patient)
+    one_on_one: bool | None = None  # direct one-on-one contact (false: another patient was treated meanwhile)
+    activities: Annotated[list[NoteText], msgspec.Meta(max_length=MAX_NOTE_ITEMS)] = msgspec.field(
+        default_factory=list
+    )  # what was done, in words (e.g. "donning/doffing", "skin inspection", "wearing schedule")
+    device: Device | None = None
+    patient_response: NoteText | None = None
+    fitting_only: bool | None = None  # 97760: the note records fitting but no training
+
+
+class EvaluationNote(msgspec.Struct):
+    """The complexity elements an evaluation level needs (PT 97161-97163, OT 97165-97167)."""
+
+    personal_factors_comorbidities: Count | None = None  # PT: 0 low, 1-2 moderate, 3+ high
+    exam_elements: Count | None = None  # PT: body structures/functions, activity limits, participation
+    clinical_presentation: Literal["stable", "evolving", "unstable"] | None = None  # PT
+    decision_complexity: Literal["low", "moderate", "high"] | None = None  # PT and OT
+    occupational_profile: Literal["brief", "expanded", "extensive"] | None = None  # OT
+    performance_deficits: Count | None = None  # OT: 1-3 low, 3-5 moderate, 5+ high
+
+
+class Observer(msgspec.Struct):
+    """The independent trained observer VR procedural dissociation (0771T/0772T) needs."""
+
+    name: Text | None = None
+    qualification: Text | None = None
+    other_duties: bool | None = None  # true: the observer also assisted (not independent)
+
+
+class XrSessionEvidence(msgspec.Struct):
+    """An XR session attached to the visit (``rehabclaim import xr``): the evidence behind 0770T."""
+
+    session_id: Key
+    vendor: Text
+    system_name: Text
+    start: ClockTime
+    end: ClockTime
+    setting: Literal["clinic", "home"]
+    supervised: bool
+    software_version: Text | None = None
+    clinician: Key | None = None
+
+
+class XrNote(msgspec.Struct):
+    """The XR system used in the session and the skill it supported (0770T)."""
+
+    system: Text | None = None
+    version: Text | None = None
+    skill_supported: NoteText | None = None
+    sessions: Annotated[list[XrSessionEvidence], msgspec.Meta(max_length=MAX_NOTE_ITEMS)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class Documentation(msgspec.Struct):
+    """What the visit's note documents, checked against each billed code (rule family N). Every field is
+    optional: a missing element is a finding, never an input error."""
+
+    services: Annotated[list[ServiceNote], msgspec.Meta(max_length=MAX_SERVICES)] = msgspec.field(default_factory=list)
+    diagnosis_and_limitation: NoteText | None = None  # the diagnosis and the functional limitation treated
+    patient_response: NoteText | None = None
+    plan_of_care_reference: Text | None = None
+    certifying_physician: Text | None = None
+    evaluation: EvaluationNote | None = None
+    group_size: Count | None = None  # 97150: patients treated together
+    supervising_therapist: Text | None = None
+    xr: XrNote | None = None
+    observer: Observer | None = None
+    supported_procedure: Text | None = None  # 0771T-0774T: the procedure VR dissociation supported
+    session_start: ClockTime | None = None  # the whole session, wall clock (co-treatment check)
+    session_end: ClockTime | None = None
+    total_timed_minutes: Minutes | None = None
+    total_treatment_minutes: Minutes | None = None
+
+
 class Patient(msgspec.Struct):
     """The patient; the fields after ``id`` are needed only for a claim."""
 
@@ -171,6 +265,7 @@ class Visit(msgspec.Struct):
     rendering_provider: RenderingProvider | None = None
     claim_frequency: Literal["1", "7", "8"] = "1"  # 1 original, 7 replacement, 8 void
     payer_claim_control_number: Reference | None = None  # the payer's number for the claim being replaced or voided
+    documentation: Documentation | None = None  # what the note documents (documentation checks, rule family N)
 
 
 class Line(msgspec.Struct):
