@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from rehabclaim.api.routes import (
     admin,
+    assistant,
     audit,
     claims,
     codes,
@@ -36,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     tokens.router,
     admin.router,
+    assistant.router,
 )
