@@ -24,4 +24,4 @@ def test_rule_docstring_documents_why_example_fix_and_source(rule: object) -> No
 def test_rule_ids_are_unique_and_well_formed() -> None:
     ids = [rule.id for rule in RULES]
     assert len(ids) == len(set(ids))
-    assert all(len(i) == 4 and i[0] in "MCUOEVDNPBKRX" and i[1:].isdigit() for i in ids)
+    assert all(len(i) == 4 and i[0] in "MCUOEVDNPBKRTX" and i[1:].isdigit() for i in ids)

@@ -172,6 +172,13 @@ PACKAGE_DATA_CACHES = {
     "rehabclaim.ledger.database.head_revision",
     "rehabclaim.ledger.models.column_limits",
     "rehabclaim.services.accounts._dummy_hash",
+    "rehabclaim.rules.xr.xr_facts",  # data/xr.toml: package data only, no drop-in copy
+    "rehabclaim.fhir.fhir_tables",  # data/fhir-therapy.toml: package data only, no drop-in copy
+    "rehabclaim.documentation.element_ids",  # data/documentation.toml: package data only
+    "rehabclaim.assistant.ask._words",  # data/ask.toml: package data only
+    "rehabclaim.assistant.ask._shorthand",  # data/shorthand.toml: package data only
+    "rehabclaim.assistant.index._bundled_rule_documents",  # the rules are code, registered at import
+    "rehabclaim.assistant.index._note_documents",  # keyed by the note's whole text: cannot go stale
 }
 # What reads the drop-in rules folder or a practice file: read anew on every call.
 FRESH_LOADERS = (

@@ -11,6 +11,7 @@ from rehabclaim.catalog import Catalog
 from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.diagnoses import DiagnosisIndex, Verdict
+from rehabclaim.documentation import Checklists, DocumentationReview, review_documentation
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
@@ -38,6 +39,9 @@ class ScrubContext:
     lines: list[WorkLine]
     plan: UnitPlan
     findings: list[Finding] = field(default_factory=list)
+    # the documentation checklists (rule family T); the review of the visit's note is built once, on first use
+    documentation_checklists: Checklists | None = None
+    _documentation_review: DocumentationReview | None = None
     codes: set[str] = field(init=False)  # every code on the visit
     has_orthosis: bool = field(init=False)  # an orthosis device code (L-code) is on the visit
     # each diagnosis as written, with its verdict on the date of service: status True (billable), False
@@ -58,6 +62,17 @@ class ScrubContext:
         if self._ptp_edits is None:
             self._ptp_edits = list(_active_edits(self))
         return self._ptp_edits
+
+    @property
+    def documentation_review(self) -> DocumentationReview:
+        """The visit's note judged against its billed codes (only for a visit with a documentation object)."""
+        if self._documentation_review is None:
+            if self.documentation_checklists is None:
+                raise ValueError("no documentation checklists in this scrub context")
+            self._documentation_review = review_documentation(
+                self.visit, self.lines, self.documentation_checklists, self.payer.documentation.require
+            )
+        return self._documentation_review
 
     def line_for(self, code: str) -> WorkLine | None:
         for line in self.lines:

@@ -39,6 +39,7 @@ DROP_IN_KINDS: dict[str, tuple[str, ...]] = {
     "mue": ("*",),
     "pfs": ("PPRRVU*", "GPCI*"),
     "icd10": ("icd10cm_order_*.txt", "icd10cm_order_*.toml"),  # rehabclaim.diagnoses.orderfile
+    "assistant": ("*.toml",),  # a clinic's abbreviations for `suggest` (rehabclaim.assistant.phrases)
 }
 # A CMS zip unpacked as is holds, beside each table, the same table in other formats (PPRRVU as .csv, .txt
 # fixed width and .xlsx; the MUE table as .csv and .xlsx), its documentation, and in the RVU zip other

@@ -17,6 +17,7 @@ FAMILY_TITLES = {
     "medicare": "Medicare Part B coverage",
     "kx": "Therapy thresholds (KX)",
     "plan_of_care": "Plan of care",
+    "documentation": "Documentation (checked when the visit has a documentation object)",
     "claim": "Claim data (checked when claims are built)",
 }
 

@@ -161,7 +161,7 @@ class XrNote(msgspec.Struct):
 
 
 class Documentation(msgspec.Struct):
-    """What the visit's note documents, checked against each billed code (rule family N). Every field is
+    """What the visit's note documents, checked against each billed code (rule family T). Every field is
     optional: a missing element is a finding, never an input error."""
 
     services: Annotated[list[ServiceNote], msgspec.Meta(max_length=MAX_SERVICES)] = msgspec.field(default_factory=list)
@@ -265,7 +265,7 @@ class Visit(msgspec.Struct):
     rendering_provider: RenderingProvider | None = None
     claim_frequency: Literal["1", "7", "8"] = "1"  # 1 original, 7 replacement, 8 void
     payer_claim_control_number: Reference | None = None  # the payer's number for the claim being replaced or voided
-    documentation: Documentation | None = None  # what the note documents (documentation checks, rule family N)
+    documentation: Documentation | None = None  # what the note documents (documentation checks, rule family T)
 
 
 class Line(msgspec.Struct):
@@ -290,6 +290,24 @@ class Finding(msgspec.Struct):
     message: str
 
 
+class MissingElement(msgspec.Struct):
+    """An element a billed code's checklist needs that the note does not hold (``code`` null: a visit-level
+    element the payer's profile adds)."""
+
+    code: str | None
+    element: str
+
+
+class DocumentationScore(msgspec.Struct):
+    """How completely the visit's note documents the billed codes: elements present / required (rule
+    family T, ``data/documentation.toml``), so a clinic sees its weakest notes first."""
+
+    present: int
+    required: int
+    score: float  # present / required, 0..1 rounded to 2 places (1.0 when nothing billed needs an element)
+    missing: list[MissingElement]
+
+
 class ScrubResult(msgspec.Struct):
     id: str
     payer: str
@@ -300,6 +318,7 @@ class ScrubResult(msgspec.Struct):
     findings: list[Finding]
     total_charge: float = 0.0
     total_expected: float = 0.0  # lines without an estimate count as nothing
+    documentation: DocumentationScore | None = None  # only for a visit with a documentation object
 
     @property
     def has_error(self) -> bool:

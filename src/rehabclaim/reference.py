@@ -1,9 +1,9 @@
 """The reference data a scrub, a fee, a claim or a remittance reads: loaded once and passed in.
 
 One ``Reference`` holds the catalog, the payer matrix, the CMS tables, the thresholds, the Medicare
-figures, the practice, the ICD-10-CM releases and the CARC/RARC table. A server loads one per practice
-and can load a fresh one when drop-in files change (``load_reference`` reads the files again); tests build
-one with ``dataclasses.replace`` instead of clearing caches.
+figures, the practice, the ICD-10-CM releases, the CARC/RARC table and the documentation checklists. A
+server loads one per practice and can load a fresh one when drop-in files change (``load_reference`` reads
+the files again); tests build one with ``dataclasses.replace`` instead of clearing caches.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import msgspec
 from rehabclaim.catalog import Catalog, load_catalog
 from rehabclaim.cms.tables import CmsTables, load_cms_tables
 from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
+from rehabclaim.documentation import Checklists, load_checklists
 from rehabclaim.fees.medicare_policy import MedicarePayment, medicare_payment
 from rehabclaim.payers import PayerPolicy, payer_table
 from rehabclaim.payers.policy import DEFAULT_KEY
@@ -37,6 +38,7 @@ class Reference:
     practice: Practice
     diagnoses: DiagnosisIndex
     remit_codes: CodeTable
+    documentation: Checklists  # the per-code documentation checklists (rule family T)
     # not an init field, so dataclasses.replace (a new payer table, say) starts with an empty one
     _unconfigured: dict[str, PayerPolicy] = field(init=False, default_factory=dict, compare=False, repr=False)
 
@@ -70,4 +72,5 @@ def load_reference(practice: Path | None = None) -> Reference:
         practice=load_practice(practice),
         diagnoses=diagnosis_index(),
         remit_codes=code_table(),
+        documentation=load_checklists(),
     )

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from rehabclaim.context import ScrubContext
+from rehabclaim.documentation import RULE_FAMILY, documentation_score
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.history import History, VisitHistory
@@ -179,6 +180,11 @@ class Scrubber:
             [(rule.check, rule.id, rule.severity, self._triggers(rule)) for rule in rules if rule.stage == stage]
             for stage in STAGES
         ]
+        # the same without the documentation rules, for a visit with no documentation object (it costs nothing)
+        documentation_rules = {rule.id for rule in rules if rule.family == RULE_FAMILY}
+        self._stages_without_documentation = [
+            [entry for entry in stage if entry[1] not in documentation_rules] for stage in self._stages
+        ]
 
     def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
@@ -198,8 +204,10 @@ class Scrubber:
             reference.medicare,
             lines,
             plan,
+            documentation_checklists=reference.documentation,
         )
-        modifiers, payment, checks, claim = self._stages
+        documented = visit.documentation is not None
+        modifiers, payment, checks, claim = self._stages if documented else self._stages_without_documentation
         _run(modifiers, ctx)
         self.fees.estimate(lines, visit.date, payer)
         _run(payment, ctx)
@@ -217,6 +225,7 @@ class Scrubber:
             findings=ctx.findings,
             total_charge=round(sum(line.charge or 0.0 for line in out), 2),
             total_expected=round(sum(line.expected or 0.0 for line in out), 2),
+            documentation=documentation_score(ctx.documentation_review) if documented else None,
         )
 
     def _triggers(self, rule: Rule) -> frozenset[str] | None:

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from rehabclaim.cli import render
+from rehabclaim.cli.assistant import ask, suggest
 from rehabclaim.cli.common import (
     EXIT_ERROR_FINDING,
     DatabaseOption,
@@ -28,6 +29,7 @@ from rehabclaim.cli.common import (
     print_json,
     reference_for,
 )
+from rehabclaim.cli.imports import import_app
 from rehabclaim.cli.report import report_app
 from rehabclaim.cli.serve import serve
 from rehabclaim.cli.users import users_app
@@ -42,7 +44,10 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The patient ledger.")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="user")
 app.add_typer(report_app, name="report")
+app.add_typer(import_app, name="import")
 app.command()(serve)
+app.command("ask")(ask)
+app.command("suggest")(suggest)
 
 
 @app.command()
@@ -343,6 +348,9 @@ def claim(
     path: Annotated[Path, typer.Argument(help="visits.jsonl (or one visit .json) with claim data")],
     x837: Annotated[Path, typer.Option("--837", help="Where the 837P interchange goes.")],
     cms1500_out: Annotated[Path | None, typer.Option("--cms1500", help="Also write CMS-1500 data (JSON).")] = None,
+    fhir_out: Annotated[
+        Path | None, typer.Option("--fhir", help="Also write the claims as a FHIR R4 Bundle of Claims (JSON).")
+    ] = None,
     practice: PracticeOption = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -358,7 +366,7 @@ def claim(
     from rehabclaim.services.errors import Refusal
     from rehabclaim.x12.core import X12WriteError
 
-    _refuse_outputs_over_input(path, x837, cms1500_out)
+    _refuse_outputs_over_input(path, x837, cms1500_out, fhir_out)
     reference = reference_for(practice)
     visits = _visits_or_fail(path, reference)
     ledger = open_ledger(database_url)
@@ -378,6 +386,8 @@ def claim(
         raise fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None
     except (X12WriteError, ClaimBuildError) as exc:
         raise fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
+    if fhir_out is not None and batch.report.claims:
+        _write_fhir_claims(fhir_out, reference, visits, [claim.id for claim in batch.report.claims], x837)
     if as_json:
         print_json(batch.report)
     else:
@@ -394,7 +404,7 @@ def _claim_progress(total: int, as_json: bool) -> tuple[Any, Any]:
     return _count_progress("claims", total, errors.is_terminal and not as_json and total >= LARGE_CLAIM_RUN)
 
 
-def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None) -> None:
+def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None, fhir_out: Path | None = None) -> None:
     """An output that is the input (or the other output) would silently replace it: exit 2 naming it."""
     from rehabclaim.atomic import same_file
 
@@ -404,6 +414,31 @@ def _refuse_outputs_over_input(path: Path, x837: Path, cms1500_out: Path | None)
             raise fail(f"{option} {output}: this is the input file {path}; writing would replace it")
     if cms1500_out is not None and same_file(x837, cms1500_out):
         raise fail(f"--cms1500 {cms1500_out}: this is the --837 file; one would replace the other")
+    if fhir_out is not None:
+        _refuse_fhir_over(path, outputs, fhir_out)
+
+
+def _refuse_fhir_over(path: Path, outputs: list[tuple[str, Path]], fhir_out: Path) -> None:
+    from rehabclaim.atomic import same_file
+
+    for option, output in outputs:
+        if same_file(fhir_out, output):
+            raise fail(f"--fhir {fhir_out}: this is the {option} file; one would replace the other")
+    if str(path) != "-" and same_file(path, fhir_out):
+        raise fail(f"--fhir {fhir_out}: this is the input file {path}; writing would replace it")
+
+
+def _write_fhir_claims(out: Path, reference: Reference, visits: list[Visit], written: list[str], x837: Path) -> None:
+    """The written claims as one FHIR Bundle of Claims, whole or not at all, owner-only (patient data)."""
+    from rehabclaim.atomic import write_atomic
+    from rehabclaim.services.fhir import written_claims_bundle
+
+    data = call(written_claims_bundle, reference, visits=visits, written=written)
+    try:
+        write_atomic(out, data, private=True)
+    except OSError as exc:
+        sent = f"the 837P {x837} was written and recorded as sent"
+        raise fail(f"--fhir {out}: cannot write ({exc.strerror}); {sent}") from None
 
 
 def _read_835(path: Path) -> tuple[bytes, Any]:

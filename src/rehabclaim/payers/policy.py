@@ -10,11 +10,12 @@ Schema (every table optional except ``name``, ``source`` and ``[units]``; see do
     [orthotics]    pays_training_with_device (false: 97760/97761 bundled into an L-code)
     [authorization] required; counts = "visits" | "units"
     [telehealth]   allowed; allowed_from; allowed_through; codes; modifier; place_of_service
-    [category_iii] covered = ["0770T"]
+    [category_iii] covered = ["0770T"]; accepted_primaries = {"0770T" = ["97116"]}
     [plan_of_care] certification_required; progress_report_every_treatment_days
     [claims]       timely_filing_days
     [fees]         schedule = "medicare" | "percent-of-medicare" | "contracted"; percent_of_medicare;
                    contracted = {"97110" = 31.50}
+    [documentation] require = ["start_stop", "session_times"]: elements of data/documentation.toml
 
 A file that does not fit is refused whole: the error names the file, the line and the field. Numbers are
 finite and never negative; codes are plain HCPCS/CPT codes as billed (``97110``, ``L3809``). Payer files in
@@ -44,6 +45,7 @@ from rehabclaim.datafiles import (
     toml_field_error,
 )
 from rehabclaim.dates import DateRange
+from rehabclaim.documentation import element_ids
 from rehabclaim.settings import drop_in_files
 
 DEFAULT_KEY = "default"
@@ -90,6 +92,8 @@ class TelehealthPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class CategoryIIIPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     covered: list[str] = []
+    # add-on -> other primaries this payer accepts it with (0770T beside 97116): rule C004 stays silent
+    accepted_primaries: dict[str, list[str]] = {}
 
 
 class PlanOfCarePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -107,6 +111,10 @@ class FeePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     contracted: dict[str, Decimal] = {}
 
 
+class DocumentationPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    require: list[str] = []  # elements of data/documentation.toml the payer adds (e.g. "start_stop")
+
+
 class PayerPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
     source: str
@@ -120,6 +128,7 @@ class PayerPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     plan_of_care: PlanOfCarePolicy = PlanOfCarePolicy()
     claims: ClaimPolicy = ClaimPolicy()
     fees: FeePolicy = FeePolicy()
+    documentation: DocumentationPolicy = DocumentationPolicy()
     key: str = ""  # the file name; set on load
     configured: bool = True  # False for a payer scrubbed with the default profile
     origin: str = ""  # the file it came from
@@ -132,6 +141,10 @@ def parse_policy(key: str, text: str, origin: str) -> PayerPolicy:
     _check_fees(policy.fees, text, origin)
     _check_telehealth(policy.telehealth, text, origin)
     check_toml_codes(policy.category_iii.covered, origin, text, "category_iii.covered")
+    check_toml_codes(policy.category_iii.accepted_primaries, origin, text, "category_iii.accepted_primaries")
+    for addon, primaries in policy.category_iii.accepted_primaries.items():
+        check_toml_codes(primaries, origin, text, f"category_iii.accepted_primaries.{addon}")
+    _check_documentation(policy.documentation, text, origin)
     return msgspec.structs.replace(policy, key=key, origin=origin)
 
 
@@ -160,6 +173,14 @@ def _check_telehealth(telehealth: TelehealthPolicy, text: str, origin: str) -> N
     if DateRange.if_ordered(telehealth.allowed_from, telehealth.allowed_through) is None:
         reason = f"{telehealth.allowed_through} is before allowed_from {telehealth.allowed_from}"
         raise toml_field_error(origin, text, "telehealth.allowed_through", reason)
+
+
+def _check_documentation(documentation: DocumentationPolicy, text: str, origin: str) -> None:
+    known = element_ids()
+    for element in documentation.require:
+        if element not in known:
+            reason = f"{element!r} is not a documentation element (one of {', '.join(sorted(known))})"
+            raise toml_field_error(origin, text, "documentation.require", reason)
 
 
 def _bundled_files() -> dict[str, tuple[str, str]]:

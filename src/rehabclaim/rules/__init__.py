@@ -1,14 +1,16 @@
 """The rules, one module per family; each rule is found by its id in ``RULES_BY_ID``.
 
 Families: modifiers (M), codes (C), units (U), orthotics (O), evaluations (E), xr (V), diagnoses (D),
-ncci (N), payer (P), medicare (B: Medicare Part B coverage), kx (K), plan_of_care (R), claim (X: only when
-claims are built).
+ncci (N), payer (P), medicare (B: Medicare Part B coverage), kx (K), plan_of_care (R), documentation (T:
+treatment-note documentation, only for a visit with a documentation object), claim (X: only when claims are
+built).
 """
 
 from rehabclaim.rules import (  # noqa: F401  (importing a family registers its rules)
     claim,
     codes,
     diagnoses,
+    documentation,
     evaluations,
     kx,
     medicare,

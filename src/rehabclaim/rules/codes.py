@@ -120,7 +120,11 @@ def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
 
     Example: 0770T with 97116 only -> warning.
 
-    Fix: confirm the payer accepts the pairing, or report the XR use with a designated primary service.
+    A payer that accepts other primaries lists them in its policy
+    (``[category_iii] accepted_primaries = {"0770T" = ["97116"]}``); the rule is then silent for them.
+
+    Fix: confirm the payer accepts the pairing (then list it in the payer's policy), or report the XR use
+    with a designated primary service.
 
     Source: ABA Coding Coalition list of CPT 2023 designated primaries; NeuroVirt page naming 97116
     (reference xr-vr-codes.md s. 1, errata #4).
@@ -128,7 +132,8 @@ def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
     codes = ctx.codes
     for line in ctx.lines:
         code = line.code
-        if not code.addon_any_therapy_primary or codes.intersection(code.addon_of):
+        accepted = ctx.payer.category_iii.accepted_primaries.get(code.code, ())
+        if not code.addon_any_therapy_primary or codes.intersection(code.addon_of) or codes.intersection(accepted):
             continue
         others = [o.code.code for o in ctx.lines if o.code.therapy and not o.code.is_addon]
         if others:
