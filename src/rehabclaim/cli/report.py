@@ -88,11 +88,7 @@ def denials(
     """Denied and adjusted lines by reason (CARC) and payer: count, amount, meaning and next step."""
     from rehabclaim.services.reports import denials_by_reason_and_payer
 
-    first, last = _day("--since", since), _day("--until", until)
-    reference = reference_for(None)
-    with _ledger(database_url) as ledger:
-        report = call(denials_by_reason_and_payer, ledger, reference=reference, since=first, until=last)
-    _show(report, as_json, _render_denials)
+    _dated_report(denials_by_reason_and_payer, since, until, database_url, as_json, _render_denials)
 
 
 @report_app.command("paid")
@@ -105,11 +101,23 @@ def paid(
     """Per payer and code: lines paid, average paid, allowed and expected per unit, and the difference."""
     from rehabclaim.services.reports import paid_against_expected
 
+    _dated_report(paid_against_expected, since, until, database_url, as_json, _render_paid)
+
+
+def _dated_report(
+    report_of: Callable[..., Report],
+    since: str | None,
+    until: str | None,
+    database_url: str | None,
+    as_json: bool,
+    render: Callable[[Console, Report], None],
+) -> None:
+    """Run a report over dates of service ``since``..``until`` and show it."""
     first, last = _day("--since", since), _day("--until", until)
     reference = reference_for(None)
     with _ledger(database_url) as ledger:
-        report = call(paid_against_expected, ledger, reference=reference, since=first, until=last)
-    _show(report, as_json, _render_paid)
+        report = call(report_of, ledger, reference=reference, since=first, until=last)
+    _show(report, as_json, render)
 
 
 @report_app.command("underpaid")
