@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Literal
 
@@ -290,6 +291,57 @@ def union_minutes(intervals: Iterable[Interval]) -> int:
             total += interval.stop - max(interval.start, end)
             end = interval.stop
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSlot:
+    """A one-on-one (timed) service one clinician furnished to one patient, with its wall-clock period
+    (time-zone aware: visits of different offsets compare correctly)."""
+
+    clinician: str  # an NPI or the EMR's practitioner id: never a name
+    patient: str
+    visit: str
+    code: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SlotOverlap:
+    first: ClinicianSlot
+    second: ClinicianSlot
+
+    @property
+    def start(self) -> datetime:
+        return max(self.first.start, self.second.start)
+
+    @property
+    def end(self) -> datetime:
+        return min(self.first.end, self.second.end)
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+def clinician_overlaps(slots: Iterable[ClinicianSlot]) -> list[SlotOverlap]:
+    """Each pair of one clinician's one-on-one services for different patients whose periods overlap by a
+    minute or more (reference documentation.md s. 5, derived check 1: under Part B that time is group
+    therapy, 97150). Ordered by clinician, then start."""
+    by_clinician: dict[str, list[ClinicianSlot]] = {}
+    for slot in slots:
+        by_clinician.setdefault(slot.clinician, []).append(slot)
+    found: list[SlotOverlap] = []
+    for clinician in sorted(by_clinician):
+        ordered = sorted(by_clinician[clinician], key=lambda slot: (slot.start, slot.end))
+        for index, first in enumerate(ordered):
+            for second in ordered[index + 1 :]:
+                if second.start >= first.end:
+                    break  # sorted by start: no later slot overlaps ``first``
+                overlap = SlotOverlap(first, second)
+                if first.patient != second.patient and overlap.minutes >= 1:
+                    found.append(overlap)
+    return found
 
 
 def _interval(note: ServiceNote) -> Interval | None:

@@ -34,6 +34,7 @@ import msgspec
 from pydantic import ValidationError
 
 from rehabclaim.catalog import Catalog
+from rehabclaim.documentation import ClinicianSlot, SlotOverlap, clinician_overlaps
 from rehabclaim.errors import InputError, quote, short_reason, validation_field
 from rehabclaim.fhir import FhirTables, Role, fhir_tables
 from rehabclaim.lines import build_lines
@@ -173,6 +174,8 @@ class _Mapping:
     resources: Resources
     unmapped: list[Unmapped] = field(default_factory=list)
     visit: str | None = None  # the visit being mapped
+    slots: list[ClinicianSlot] = field(default_factory=list)  # timed Procedures with a period and a performer
+    patient: str | None = None  # the patient of the visit being mapped
 
     def report(self, resource: Any, path: str, reason: str) -> None:
         kind, ident = name_of(resource)
@@ -205,18 +208,56 @@ class _Window:
     end: datetime | None
 
 
-def map_bundle(bundle: Any, catalog: Catalog) -> tuple[list[Visit], list[Unmapped]]:
-    """The visits of a parsed Bundle (one per ambulatory Encounter, in Bundle order) and what was not
-    mapped (in the order met)."""
+class ClinicianOverlap(msgspec.Struct):
+    """One clinician's one-on-one services for two different patients at the same time (reference
+    documentation.md s. 5, derived check 1; fhir-therapy.md s. 4 rule 5). Under Medicare Part B the
+    overlapping minutes are group therapy (97150), never two one-on-one services."""
+
+    clinician: str  # the performer's NPI, else Practitioner/<id>
+    visits: list[str]  # the two visits (Encounter ids), earlier start first
+    codes: list[str]  # their codes, in the same order
+    start: datetime  # the overlap, in the first visit's UTC offset
+    end: datetime
+    minutes: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MappedBundle:
+    visits: list[Visit]  # one per ambulatory Encounter, in Bundle order
+    unmapped: list[Unmapped]  # in the order met
+    overlaps: list[ClinicianOverlap]
+
+
+def map_bundle(bundle: Any, catalog: Catalog) -> MappedBundle:
+    """The visits of a parsed Bundle, what was not mapped, and each clinician's one-on-one time that
+    overlaps across patients."""
     mapping = _Mapping(fhir_tables(), catalog, Resources(bundle))
     visits = [visit for encounter in mapping.resources.of_type("Encounter") if (visit := _visit(mapping, encounter))]
-    mapping.visit = None
+    mapping.visit = mapping.patient = None
     encounters = {id(encounter) for encounter in mapping.resources.of_type("Encounter")}
     for procedure in mapping.resources.of_type("Procedure"):
         if id(mapping.resources.resolve(procedure.encounter)) not in encounters:
             where = "is not in the Bundle" if procedure.encounter else "is missing"
             mapping.report(procedure, "encounter", f"its Encounter {where}: the Procedure belongs to no visit")
-    return visits, mapping.unmapped
+    imported = {visit.id for visit in visits}
+    slots = [slot for slot in mapping.slots if slot.visit in imported]
+    return MappedBundle(visits, mapping.unmapped, [_overlap(found) for found in clinician_overlaps(slots)])
+
+
+def _overlap(found: SlotOverlap) -> ClinicianOverlap:
+    first, second = found.first, found.second
+    zone = first.start.tzinfo
+    start, end = found.start.astimezone(zone), found.end.astimezone(zone)
+    message = (
+        f"clinician {first.clinician}: {first.code} in visit {first.visit} and {second.code} in visit "
+        f"{second.visit} (different patients) overlap by {found.minutes} min ({start:%H:%M}-{end:%H:%M}): "
+        "one-on-one time cannot be given to two patients at once; under Medicare Part B bill that time as "
+        "group therapy (97150)"
+    )
+    return ClinicianOverlap(
+        first.clinician, [first.visit, second.visit], [first.code, second.code], start, end, found.minutes, message
+    )
 
 
 def _visit(mapping: _Mapping, encounter: Any) -> Visit | None:
@@ -228,6 +269,7 @@ def _visit(mapping: _Mapping, encounter: Any) -> Visit | None:
     if patient is None or patient.get_resource_type() != "Patient":
         mapping.report(encounter, "subject", "no Patient in the Bundle: the visit is not imported")
         return None
+    mapping.patient = str(patient.id)[:64] if patient.id else None
     coverage = _coverage(mapping, encounter, patient, window)
     payer = _payer(mapping, coverage) if coverage is not None else None
     discipline = _discipline(mapping, encounter)
@@ -359,6 +401,35 @@ def _add_procedure(mapping: _Mapping, service: _Service, procedure: Any, window:
         service.assistant_minutes += minutes
     if block is not None:
         service.blocks.append(block)
+    if service.timed:
+        _record_slots(mapping, service.code, procedure, window)
+
+
+def _record_slots(mapping: _Mapping, code: str, procedure: Any, window: _Window | None) -> None:
+    """The Procedure's period (in the visit's UTC offset) once for each performer, for the check across
+    patients (``overlaps``). Called only for a period whose minutes were counted."""
+    period = procedure.performedPeriod
+    if period is None or not isinstance(period.start, datetime) or not isinstance(period.end, datetime):
+        return
+    if mapping.visit is None or mapping.patient is None:
+        return
+    zone = window.zone if window is not None and window.zone is not None else period.start.tzinfo
+    start, end = period.start.astimezone(zone), period.end.astimezone(zone)
+    for performer in procedure.performer or []:
+        clinician = _clinician_key(mapping, performer.actor)
+        if clinician is not None:
+            mapping.slots.append(ClinicianSlot(clinician, mapping.patient, mapping.visit, code, start, end))
+
+
+def _clinician_key(mapping: _Mapping, reference: Any) -> str | None:
+    """The performer's NPI, else ``Practitioner/<id>``: who, never a name."""
+    _, practitioner = _role(mapping, reference)
+    if practitioner is None or practitioner.get_resource_type() != "Practitioner":
+        return None
+    for identifier in practitioner.identifier or []:
+        if mapping.tables.is_system("npi", identifier.system) and identifier.value:
+            return str(identifier.value)
+    return f"Practitioner/{practitioner.id}" if practitioner.id else None
 
 
 def _procedure_minutes(

@@ -173,6 +173,38 @@ def total_timed_minutes_differ(ctx: ScrubContext) -> Iterator[Hit]:
         yield None, f"the note's total timed minutes ({total}) differ from the {billed} minutes billed for timed codes"
 
 
+@rule(
+    "T012",
+    "total-treatment-below-timed",
+    "error",
+    "The note's total treatment minutes are fewer than its timed minutes",
+)
+def total_treatment_below_timed(ctx: ScrubContext) -> Iterator[Hit]:
+    """Reports a note whose ``total_treatment_minutes`` are fewer than its timed minutes: the note's
+    ``total_timed_minutes`` when it gives them, else the minutes billed for timed codes.
+
+    Why: total treatment time is the timed minutes plus the untimed ones; it can never be less than the
+    timed part. A note where it is less contradicts itself, and a reviewer then trusts neither figure.
+
+    Example: ``total_timed_minutes: 40`` and ``total_treatment_minutes: 35`` -> error "the note's total
+    treatment minutes (35) are fewer than its 40 timed minutes".
+
+    Fix: correct the total treatment time (timed plus untimed minutes, without rests) or the timed total.
+
+    Source: reference documentation.md s. 1d (tn.total_treatment_minutes: timed + untimed, BPM p.206) and
+    s. 5 derived check 2 (per-code minutes ... at most tn.total_treatment_minutes).
+    """
+    documentation = ctx.documentation_review.documentation
+    treatment = documentation.total_treatment_minutes
+    if treatment is None:
+        return
+    timed = documentation.total_timed_minutes
+    if timed is None:
+        timed = sum(line.minutes or 0 for line in ctx.lines if line.is_timed_therapy)
+    if treatment < timed:
+        yield None, f"the note's total treatment minutes ({treatment}) are fewer than its {timed} timed minutes"
+
+
 def _one_on_one(ctx: ScrubContext, interval: Interval) -> bool:
     code = ctx.catalog.get(interval.code)
     review = ctx.documentation_review

@@ -14,13 +14,14 @@ import msgspec
 from rehabclaim.errors import InputError
 from rehabclaim.fhir.claim import checked_claim, claim_json
 from rehabclaim.fhir.claim import claims_bundle as bundle_of_claims
-from rehabclaim.fhir.importer import MAX_BUNDLE_BYTES, Unmapped, map_bundle, parse_bundle
+from rehabclaim.fhir.importer import MAX_BUNDLE_BYTES, ClinicianOverlap, Unmapped, map_bundle, parse_bundle
 from rehabclaim.model import ScrubResult, Visit
 from rehabclaim.reference import Reference
 from rehabclaim.services.errors import BadInput, TooLarge
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
+    "ClinicianOverlap",
     "FhirImport",
     "Unmapped",
     "claim_resource",
@@ -31,10 +32,12 @@ __all__ = [
 
 
 class FhirImport(msgspec.Struct):
-    """The visits a Bundle holds, in our JSON contract, and every item that could not be mapped."""
+    """The visits a Bundle holds, in our JSON contract, every item that could not be mapped, and each
+    clinician's one-on-one time given to two patients at once (a warning: the visits are still written)."""
 
     visits: list[Visit]
     unmapped: list[Unmapped]
+    overlaps: list[ClinicianOverlap] = msgspec.field(default_factory=list)
 
 
 def import_bundle(reference: Reference, *, data: bytes) -> FhirImport:
@@ -46,8 +49,8 @@ def import_bundle(reference: Reference, *, data: bytes) -> FhirImport:
         bundle = parse_bundle(data)
     except InputError as exc:
         raise BadInput.from_input_error(exc) from None
-    visits, unmapped = map_bundle(bundle, reference.catalog)
-    return FhirImport(visits=visits, unmapped=unmapped)
+    mapped = map_bundle(bundle, reference.catalog)
+    return FhirImport(visits=mapped.visits, unmapped=mapped.unmapped, overlaps=mapped.overlaps)
 
 
 def _claim(reference: Reference, visit: Visit, result: ScrubResult, created: date | None) -> dict[str, object]:
