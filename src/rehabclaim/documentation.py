@@ -634,6 +634,19 @@ TESTS: dict[str, TestFunction] = {
 # --- the score -------------------------------------------------------------------------------------------
 
 
+def holds_a_note(documentation: Documentation | None) -> bool:
+    """Whether the visit carries a treatment note for the documentation rules (family T) to check: a
+    ``documentation`` object holding anything besides ``xr``. XR sessions that ``import xr`` attaches to a
+    visit with no note are evidence for 0770T, judged by the XR rules; they are not a note, so they do not
+    turn the note checks on (every timed code would otherwise lack its minutes)."""
+    if documentation is None:
+        return False
+    return documentation.xr is None or msgspec.structs.replace(documentation, xr=None) != EMPTY_DOCUMENTATION
+
+
+EMPTY_DOCUMENTATION = Documentation()
+
+
 def documentation_score(review: DocumentationReview) -> DocumentationScore:
     """Elements present / required over every checked code (and the elements the payer adds); 1.0 when
     nothing billed has a checklist."""

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from rehabclaim.context import ScrubContext
-from rehabclaim.documentation import RULE_FAMILY, documentation_score
+from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.history import History, VisitHistory
@@ -206,7 +206,7 @@ class Scrubber:
             plan,
             documentation_checklists=reference.documentation,
         )
-        documented = visit.documentation is not None
+        documented = holds_a_note(visit.documentation)
         modifiers, payment, checks, claim = self._stages if documented else self._stages_without_documentation
         _run(modifiers, ctx)
         self.fees.estimate(lines, visit.date, payer)

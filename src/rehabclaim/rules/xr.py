@@ -260,10 +260,10 @@ def xr_addon_with_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     triggers=XR_ADDON,
 )
 def xr_use_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
-    """Warns, when the visit carries its note (``documentation``), that 0770T has no evidence of XR use:
-    neither the XR system in ``documentation.xr.system`` nor an attached session that can back it (a
-    supervised clinic session, ``documentation.xr.sessions``; see V006). A visit without ``documentation``
-    is left to the documentation checks.
+    """Warns that 0770T has no evidence of XR use: neither the XR system in ``documentation.xr.system`` nor
+    an attached session that can back it (a supervised clinic session, ``documentation.xr.sessions``; see
+    V006). A visit with no ``documentation`` at all gets the warning too: 0770T is the one code whose
+    evidence the engine can attach (``rehabclaim import xr``), so it says so even without a note.
 
     Why: 0770T is reported for a session in which XR was used; a reviewer asks for the record of which
     system was used and how it supported the base therapy.
@@ -278,9 +278,7 @@ def xr_use_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     guidance); xr-sessions.md s. 1 (which system/software; VR used in this session).
     """
     doc = ctx.visit.documentation
-    if doc is None:
-        return
-    xr = doc.xr
+    xr = doc.xr if doc is not None else None
     if xr is not None and (xr.system or any(_session_backs_addon(s) for s in xr.sessions)):
         return
     for line in _xr_lines(ctx):
