@@ -1,7 +1,7 @@
 """The coding assistant's labelled set (tests/fixtures/assistant/) is itself valid: every line parses, every
 code is in the catalog, minutes are plausible and follow the labelling conventions of its README, every trap
-of coding-assistant.md s. 1-2 is in both splits, ids are unique, and each ask question cites a rule or a
-reference note section that exists."""
+of coding-assistant.md s. 1-2 is in every split (twice in the holdout), ids are unique, no note text is shared
+between splits, and each ask question cites a rule or a reference note section that exists."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import importlib.util
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -22,11 +23,12 @@ from rehabclaim.rules import RULES_BY_ID
 
 SET_DIR = Path(__file__).parent / "fixtures" / "assistant"
 BENCH = Path(__file__).parent.parent / "bench" / "assistant_bench.py"
-SPLITS = ("notes-train.jsonl", "notes-test.jsonl")
+HOLDOUT = "notes-holdout.jsonl"  # written 2026-12-01 without running the parser; never opened while tuning
+SPLITS = ("notes-train.jsonl", "notes-test.jsonl", HOLDOUT)
 NOTE_DIR = Path(rehabclaim.data.__file__).parent / "reference"
 PAYER_DIR = Path(rehabclaim.data.__file__).parent / "payers"
 SNIPPET_FIELDS = {"id", "discipline", "payer", "note", "expected", "questions_expected", "traps", "source"}
-# The traps of coding-assistant.md s. 1-2 and the issue's formats: each must be in both splits.
+# The traps of coding-assistant.md s. 1-2 and the issue's formats: each must be in every split.
 REQUIRED_TRAPS = frozenset(
     {
         "feet",
@@ -79,6 +81,7 @@ KNOWN_TRAPS = REQUIRED_TRAPS | {
     "flowsheet",
 }
 MAX_MINUTES = 90  # one code's minutes in one outpatient visit; more is a typo in the set
+SHARED_SENTENCE_CHARS = 20  # a sentence this long in two splits is copied wording, not a common abbreviation
 
 
 def _lines(name: str) -> Iterator[dict[str, Any]]:
@@ -98,18 +101,45 @@ def _all_snippets() -> list[dict[str, Any]]:
 
 
 def test_sizes() -> None:
-    train, test = (_split(name) for name in SPLITS)
+    train, test, holdout = (_split(name) for name in SPLITS)
     assert len(train) + len(test) >= 150
     assert len(test) >= 50
     assert len(train) >= 95
+    assert len(holdout) >= 70
 
 
-def test_ids_unique_across_both_splits_and_notes_not_shared() -> None:
+def _normalized(note: str) -> str:
+    return " ".join(note.split()).lower()
+
+
+def _sentences(note: str) -> set[str]:
+    """The note's sentences and clauses (split at . ; and line ends) long enough to be wording, not shorthand."""
+    parts = (part.strip() for part in re.split(r"[.;\n]", _normalized(note)))
+    return {part for part in parts if len(part) >= SHARED_SENTENCE_CHARS}
+
+
+def test_ids_unique_across_splits_and_notes_not_shared() -> None:
     ids = [snippet["id"] for snippet in _all_snippets()]
     assert len(ids) == len(set(ids))
-    train_notes = {" ".join(s["note"].split()).lower() for s in _split("notes-train.jsonl")}
-    shared = [s["id"] for s in _split("notes-test.jsonl") if " ".join(s["note"].split()).lower() in train_notes]
-    assert shared == []
+    for later, name in enumerate(SPLITS[1:], 1):
+        earlier = {_normalized(s["note"]) for other in SPLITS[:later] for s in _split(other)}
+        shared = [s["id"] for s in _split(name) if _normalized(s["note"]) in earlier]
+        assert shared == [], name
+
+
+def test_holdout_ids_and_wording_its_own() -> None:
+    """The holdout's ids are h001.. in order, and no sentence of it appears in train or test: it was written
+    in different words so that it measures reading, not memory."""
+    holdout = _split(HOLDOUT)
+    assert [s["id"] for s in holdout] == [f"h{number:03d}" for number in range(1, len(holdout) + 1)]
+    seen = {sentence for name in SPLITS if name != HOLDOUT for s in _split(name) for sentence in _sentences(s["note"])}
+    copied = {s["id"]: _sentences(s["note"]) & seen for s in holdout}
+    assert {where: found for where, found in copied.items() if found} == {}
+
+
+def test_holdout_holds_every_trap_twice() -> None:
+    counts = Counter(trap for snippet in _split(HOLDOUT) for trap in snippet["traps"])
+    assert {trap: counts[trap] for trap in REQUIRED_TRAPS if counts[trap] < 2} == {}
 
 
 @pytest.mark.parametrize("name", SPLITS)
@@ -167,13 +197,13 @@ def test_conventions_hold(name: str) -> None:
         assert not asks or snippet["questions_expected"], where
 
 
-def test_every_trap_in_both_splits() -> None:
+def test_every_trap_in_every_split() -> None:
     for name in SPLITS:
         seen = {trap for snippet in _split(name) for trap in snippet["traps"]}
         assert seen >= REQUIRED_TRAPS, (name, sorted(REQUIRED_TRAPS - seen))
 
 
-def test_every_discipline_and_payer_in_both_splits() -> None:
+def test_every_discipline_and_payer_in_every_split() -> None:
     for name in SPLITS:
         snippets = _split(name)
         assert {s["discipline"] for s in snippets} == {"PT", "OT", "SLP"}, name
@@ -270,3 +300,36 @@ def test_bench_citation_match() -> None:
     assert bench.cites("units.md s. 3. Allocating units among codes", "units.md s. 3")
     assert not bench.cites("units.md s. 30. Other", "units.md s. 3")
     assert bench.cites("K001", "K001") and not bench.cites("K0011", "K001")
+
+
+def _run_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The benchmark's main() with a suggest that returns every split's labels, except one wrong code on
+    the first holdout snippet (the parser is never run here: the holdout is not to be read by it)."""
+    bench = _bench()
+    by_note = {(s["note"], bench.PAYERS[s["payer"]]): s for s in _all_snippets()}
+    first_holdout = _split(HOLDOUT)[0]["note"]
+
+    def oracle(reference: Any, *, note: str, discipline: str, payer: str | None = None) -> dict[str, Any]:
+        snippet = by_note[note, payer]
+        services = [*snippet["expected"], *([{"code": "97799", "minutes": None}] if note == first_holdout else [])]
+        return {"services": services, "questions": ["?"] if snippet["questions_expected"] else []}
+
+    monkeypatch.setattr(bench, "_service", lambda name: oracle if name == "suggest" else None)
+    monkeypatch.setattr("rehabclaim.reference.load_reference", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["assistant_bench.py", *argv])
+    assert bench.main() == 0
+    return capsys.readouterr().out
+
+
+def test_bench_reports_a_holdout_row_and_hides_its_misses(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run_bench(monkeypatch, capsys)
+    rows = [line.split()[1] for line in out.splitlines() if line.startswith("suggest ")]
+    assert rows == ["train", "test", "holdout"]
+    holdout = next(line for line in out.splitlines() if line.startswith("suggest holdout"))
+    assert f"n={len(_split(HOLDOUT))}" in holdout and "R=1.000" in holdout and "P=1.000" not in holdout
+    assert "h001:" not in out  # the holdout's misses stay hidden unless asked
+    shown = _run_bench(monkeypatch, capsys, "--split", "holdout", "--show-holdout-misses")
+    assert [line.split()[1] for line in shown.splitlines() if line.startswith("suggest ")] == ["holdout"]
+    assert "h001: expected" in shown and "97799" in shown
