@@ -44,7 +44,7 @@ def decode_visit(data: bytes | str) -> Visit:
     escaped = b"\\" in raw  # most visits have no escape at all: the checks below take their fast paths
     try:
         visit = _decoder.decode(raw)
-        _refuse_duplicate_keys(raw, escaped)
+        refuse_duplicate_keys(raw, escaped)
     except msgspec.ValidationError as exc:
         raise _input_error(str(exc)) from None
     except msgspec.DecodeError as exc:
@@ -77,7 +77,7 @@ def _input_error(message: str) -> InputError:
     return InputError(path or "visit", short_reason(reason))
 
 
-def _refuse_duplicate_keys(raw: bytes, escaped: bool = True) -> None:
+def refuse_duplicate_keys(raw: bytes, escaped: bool = True) -> None:
     """Refuse a key given twice in one object (JSON allows it and msgspec keeps the last, silently).
 
     The fast test is exact: every colon in JSON text is a key's or inside a string, and re-encoding the

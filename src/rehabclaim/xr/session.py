@@ -154,12 +154,12 @@ def _json_list(data: bytes) -> Iterator[XrSession]:
 
 def _session(raw: bytes, where: str, line: int | None) -> XrSession:
     """One session decoded and checked; InputError with the field under ``where`` and the line."""
-    from rehabclaim.scrubber import _refuse_duplicate_keys
+    from rehabclaim.scrubber import refuse_duplicate_keys
 
     try:
         try:
             session = _decode_one.decode(raw)
-            _refuse_duplicate_keys(raw)
+            refuse_duplicate_keys(raw)
         except msgspec.ValidationError as exc:
             path, reason = validation_field(str(exc))
             if reason.startswith(MISSING_FIELD):
