@@ -6,15 +6,20 @@ How a question is read (words from ``data/ask.toml``, shorthand from ``data/shor
 - shorthand is expanded ("ther ex" -> therapeutic exercise -> 97110, via the catalog's search); a shorthand
   of one or two letters (TE, MT, US, HP) counts only when written in capitals, so "us" or "te" in a sentence
   is not ultrasound or therapeutic exercise;
+- billers' words are widened with ``ask.toml``'s synonyms ("base code" -> primary code, "OT" -> occupational
+  therapy GO), words only, never a code;
 - the words left after the stop words, and any code, are searched (FTS5, bm25); a code named in the question
-  boosts the documents about it;
+  boosts the documents about it, more when their title names it (a modifier named likewise); a document
+  whose title holds more of the question's words ranks up (the section *about* the question over one that
+  mentions it);
 - a concrete case is computed: codes with minutes ("units for 97110 33 min and 97140 7 min?") -> the units
   and their why (the named payer's method, else CMS); a fee word, a code and maybe a year ("fee for 97110
   in 2026?") -> the Medicare fee; two codes or more without minutes ("is 97530 with 97140 ok for
   Medicare?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named
   payer, listing the findings on those codes with their rule ids.
 
-Nothing found and nothing computed: the answer says "not in our docs".
+A computed answer cites first the rules it fired and the reference section that explains its method
+(``ask.toml`` [computed]). Nothing found and nothing computed: the answer says "not in our docs".
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from rehabclaim.assistant.index import Row, codes_in, documents, open_index
+from rehabclaim.assistant.index import Index, Row, codes_in, documents, open_index, stems
 from rehabclaim.catalog import Catalog
 from rehabclaim.catalog.search import CodeIndex
 from rehabclaim.datafiles import load_toml
@@ -45,11 +50,14 @@ MAX_QUESTION_CHARS = 1000
 MAX_LIMIT = 20
 NOT_FOUND = "not in our docs"
 CODE_BOOST = 0.5  # a document about a code the question names scores (1 + 0.5 per such code) times its bm25
+TITLE_NAME_BOOST = 0.5  # and (1 + 0.5 per code or modifier the question names that its title names)
+TITLE_WORDS_BOOST = 1.0  # and (1 + 1.0 x the share of the question's words its title holds, weighted by rarity)
 CANDIDATES = 60  # rows read from the index before the code boost and the merge of a section's chunks
 ASSUMED_MINUTES = 15  # a timed code in a pair question: one unit's worth
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _COUNT = re.compile(r"[0-9]{1,3}")  # minutes, units: the engine computes with them, the search does not
 _YEAR = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}(?![0-9])")
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 Kind = Literal["rule", "code", "payer", "note"]
 
@@ -70,7 +78,8 @@ class Hit(msgspec.Struct):
 class Computed(msgspec.Struct):
     """The engine's answer to the concrete case in the question: ``kind`` units | scrub | fee, a one-line
     ``answer``, the ``reasons`` (the why of each line, each finding), the ``rules`` cited and the service's
-    whole result (``rehabclaim units|scrub|fee --json``), or ``error`` when the engine refused the case."""
+    whole result (``rehabclaim units|scrub|fee --json``), or ``error`` when the engine refused the case;
+    ``sources`` the reference sections that explain how it was computed (cited first among the hits)."""
 
     kind: Literal["units", "scrub", "fee"]
     answer: str
@@ -78,6 +87,7 @@ class Computed(msgspec.Struct):
     rules: list[str]
     result: dict[str, Any] | None = None
     error: str | None = None
+    sources: list[str] = []
 
 
 class Answer(msgspec.Struct):
@@ -99,6 +109,9 @@ class _Words(msgspec.Struct, frozen=True):
     units: frozenset[str]
     fee: frozenset[str]
     minutes: re.Pattern[str]
+    synonyms: tuple[tuple[re.Pattern[str], str], ...]
+    modifiers: frozenset[str]
+    computed: dict[str, str]  # kind of computation -> the reference section that explains it
 
 
 # Cached: package data that cannot change while the process runs (like the catalog's shorthand).
@@ -115,6 +128,9 @@ def _words() -> _Words:
         frozenset(table["intents"]["units"]),
         frozenset(table["intents"]["fee"]),
         minutes,
+        _patterns(table["synonyms"]),
+        frozenset(table["modifiers"]["names"]),
+        dict(table["computed"]),
     )
 
 
@@ -122,9 +138,9 @@ def codes_pattern() -> str:
     return r"[0-9]{4}[0-9TF]|[A-Va-v][0-9]{4}"
 
 
-@cache
-def _shorthand() -> tuple[tuple[re.Pattern[str], str], ...]:
-    table: dict[str, str] = load_toml("shorthand.toml")["shorthand"]
+def _patterns(table: dict[str, str]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(whole-word pattern, expansion) per key, longest key first; a key of one or two letters only in
+    capitals."""
     patterns = []
     for key, expansion in sorted(table.items(), key=lambda item: -len(item[0])):
         short = len(key.replace("-", "").replace("/", "")) <= 2
@@ -132,6 +148,25 @@ def _shorthand() -> tuple[tuple[re.Pattern[str], str], ...]:
         wanted = key.upper() if short else key
         patterns.append((re.compile(rf"(?<![A-Za-z0-9]){re.escape(wanted)}(?![A-Za-z0-9])", flags), expansion))
     return tuple(patterns)
+
+
+@cache
+def _shorthand() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return _patterns(load_toml("shorthand.toml")["shorthand"])
+
+
+def _synonym_words(question: str) -> list[str]:
+    """The words of every synonym in ``question`` (searched as well; never a code)."""
+    words: list[str] = []
+    for pattern, expansion in _words().synonyms:
+        if pattern.search(question):
+            words.extend(_WORD.findall(expansion.lower()))
+    return words
+
+
+def _modifiers_named(question: str) -> set[str]:
+    """The modifiers ``question`` names, as written (capitals: "CO" the modifier, not "co" in a word)."""
+    return set(_TOKEN.findall(question)) & _words().modifiers
 
 
 def _expand(question: str, index: CodeIndex) -> tuple[list[str], list[str]]:
@@ -164,7 +199,9 @@ def _code_index(catalog: Catalog) -> CodeIndex:
     return built
 
 
-def _fts_query(question: str, extra_words: list[str], codes: list[str]) -> str:
+def _terms(question: str, extra_words: list[str], codes: list[str]) -> list[str]:
+    """The search terms, each once: the question's words and the expansions' (a hyphenated word as a phrase)
+    without stop words, counts and codes, then the codes."""
     stop = _words().stopwords
     terms: list[str] = []
     for word in [*_WORD.findall(question.lower()), *extra_words]:
@@ -174,21 +211,61 @@ def _fts_query(question: str, extra_words: list[str], codes: list[str]) -> str:
         elif word not in stop and len(word) > 1 and not codes_in(word) and not _COUNT.fullmatch(word):
             terms.append(word)
     terms.extend(code.lower() for code in codes)
-    return " OR ".join(f'"{term}"' for term in dict.fromkeys(terms))
+    return list(dict.fromkeys(terms))
 
 
-def _hits(rows: list[Row], codes: list[str], cited: set[str], limit: int) -> list[Hit]:
-    """The best chunk of each document, boosted by the question's codes; the rules ``cited`` by the
+def _fts_query(terms: list[str]) -> str:
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+class _Question(msgspec.Struct, frozen=True):
+    """What ranks a row: the codes the question names (shorthand included), the codes and modifiers it
+    names itself, and the stems of its words with their weight (rarity among the documents)."""
+
+    codes: frozenset[str]
+    named: frozenset[str]
+    stems: dict[str, float]
+
+
+def _score(row: Row, question: _Question) -> float:
+    title_tokens = set(_TOKEN.findall(row.title.upper()))
+    total = sum(question.stems.values())
+    title_words = sum(question.stems.get(stem, 0.0) for stem in stems(row.title)) / total if total else 0.0
+    boost = (
+        (1 + CODE_BOOST * len(question.codes & row.codes))
+        * (1 + TITLE_NAME_BOOST * len(question.named & title_tokens))
+        * (1 + TITLE_WORDS_BOOST * title_words)
+    )
+    return round(-row.rank * boost, 3)
+
+
+def _question(index: Index, terms: list[str], codes: list[str], named: frozenset[str]) -> _Question:
+    words = stems(" ".join(term for term in terms if term not in codes))
+    return _Question(frozenset(codes), named, {stem: index.idf(stem) for stem in words})
+
+
+def cites(hit_id: str, cited: set[str]) -> bool:
+    """``hit_id`` is one of ``cited``: a rule id, or a note section by its number ("units.md s. 3" is
+    "units.md s. 3. Allocating units ...")."""
+    return hit_id in cited or any(hit_id.startswith((cite + ".", cite + " ")) for cite in cited)
+
+
+def _missing(cited: set[str], rows: list[Row]) -> list[str]:
+    """The sources a computed answer cites that the search did not find (still shown: they explain it)."""
+    return [cite for cite in sorted(cited) if not any(cites(row.key, {cite}) for row in rows)]
+
+
+def _hits(rows: list[Row], question: _Question, cited: set[str], limit: int) -> list[Hit]:
+    """The best chunk of each document, scored by ``_score``; the rules and the section ``cited`` by the
     computed answer first."""
-    wanted = set(codes)
     best: dict[tuple[str, str], Hit] = {}
     for row in rows:
-        score = round(-row.rank * (1 + CODE_BOOST * len(wanted & row.codes)), 3)
+        score = _score(row, question)
         key = (row.kind, row.key)
         if key not in best or best[key].score < score:
             kind: Kind = row.kind  # type: ignore[assignment]  # the index holds only these four
             best[key] = Hit(kind, row.key, row.title, " ".join(row.snippet.split()), row.source, score, row.link)
-    ranked = sorted(best.values(), key=lambda hit: (hit.id not in cited, -hit.score, hit.kind, hit.id))
+    ranked = sorted(best.values(), key=lambda hit: (not cites(hit.id, cited), -hit.score, hit.kind, hit.id))
     return [hit for hit in ranked if hit.score > 0][:limit]
 
 
@@ -218,7 +295,12 @@ def _units_case(reference: Reference, pairs: list[tuple[str, int]], payer: Payer
     lines = ", ".join(f"{line.code} {line.units} unit{'s' * (line.units != 1)}" for line in plan.lines)
     answer = f"{lines} ({plan.method}: {plan.total_timed_minutes} timed minutes, {plan.total_timed_units} units)"
     reasons = [f"{line.code}: {line.why}" for line in plan.lines]
-    return Computed("units", answer, reasons, [], msgspec.to_builtins(plan))
+    explained = _words().computed
+    if method != "cms":
+        source = explained["units_per_code"]
+    else:
+        source = explained["units_one_code" if len(plan.lines) == 1 else "units_cms"]
+    return Computed("units", answer, reasons, [], msgspec.to_builtins(plan), sources=[source])
 
 
 def _fee_case(reference: Reference, code: str, year: int | None) -> Computed:
@@ -230,7 +312,7 @@ def _fee_case(reference: Reference, code: str, year: int | None) -> Computed:
     reasons = [result.why]
     if result.therapy_mppr:
         reasons.append(f"a further unit the same day: ${result.further_unit:.2f} (therapy MPPR)")
-    return Computed("fee", answer, reasons, [], msgspec.to_builtins(result))
+    return Computed("fee", answer, reasons, [], msgspec.to_builtins(result), sources=[_words().computed["fee"]])
 
 
 def _discipline(reference: Reference, codes: list[str]) -> str:
@@ -311,10 +393,15 @@ def ask(reference: Reference, *, question: str, limit: int = 5, notes: Traversab
         raise BadInput("limit", f"expected 1 to {MAX_LIMIT}, got {limit}")
     extra_words, shorthand_codes = _expand(text, _code_index(reference.catalog))
     codes = list(dict.fromkeys([*codes_in(text), *shorthand_codes]))
-    query = _fts_query(text, extra_words, codes)
-    rows = open_index(documents(reference, notes)).search(query, CANDIDATES) if query else []
+    terms = _terms(text, [*extra_words, *_synonym_words(text)], codes)
+    query = _fts_query(terms)
+    index = open_index(documents(reference, notes))
+    rows = index.search(query, CANDIDATES) if query else []
     computed = _computed(reference, text, [c for c in codes_in(text) if c not in shorthand_codes] or codes)
-    hits = _hits(rows, codes, set(computed.rules if computed else ()), limit)
+    cited = set(computed.rules + computed.sources) if computed else set()
+    rows.extend(index.sections(_missing(cited, rows), rank=min((row.rank for row in rows), default=-1.0)))
+    named = frozenset({*codes_in(text), *_modifiers_named(text)})
+    hits = _hits(rows, _question(index, terms, codes, named), cited, limit)
     if computed is not None:
         answer = computed.answer
     elif hits:

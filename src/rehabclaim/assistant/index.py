@@ -2,8 +2,10 @@
 
 Documents: every rule's docstring (id, name, summary, doc), every code of the catalog (its facts and the
 source of its row), every payer policy, and the reference notes shipped in ``data/reference`` split by
-``##``/``###`` section (a long section in chunks that keep its heading). One SQLite FTS5 table (stdlib
-``sqlite3``, ``tokenize='porter unicode61'``) ranked by bm25 with the title weighted over the body.
+``##``/``###`` section (a long section in chunks that keep its heading; an unnumbered ``###`` subsection is
+cited under its numbered parent, "modifiers.md s. 2. CQ / CO ... > De minimis standard (10%)"). One SQLite
+FTS5 table (stdlib ``sqlite3``, ``tokenize='porter unicode61'``) ranked by bm25 with the title weighted over
+the body, times each document's prior (a note's preamble, which only introduces the file, counts less).
 
 Built once per set of inputs: the index is keyed by a digest of every document, kept in memory for the
 process and in ``<cache dir>/ask-index-<digest>.sqlite`` (written atomically), so a changed note, rule, code
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import re
 import sqlite3
 import threading
@@ -33,18 +36,25 @@ from rehabclaim.payers import PayerPolicy
 from rehabclaim.reference import Reference
 from rehabclaim.rules import RULES, Rule
 
-INDEX_VERSION = "1"  # part of the digest: a change to the schema or the documents' shape rebuilds every index
+INDEX_VERSION = "2"  # part of the digest: a change to the schema or the documents' shape rebuilds every index
 CODE = re.compile(r"(?<![A-Za-z0-9])(?:[0-9]{4}[0-9TF]|[A-V][0-9]{4})(?![A-Za-z0-9])")  # CPT, Cat III, HCPCS II
 _HEADING = re.compile(r"^(#{1,3})\s+(.*?)\s*$")
 _URL = re.compile(r"https?://[^\s)>\]|,;]+")
+STEM = 5  # words are compared by their first letters ("modifiers"/"modifier", "timed"/"time") outside FTS5
+_WORD = re.compile(r"[a-z0-9]+")
 CHUNK_CHARS = 1800  # a longer section is indexed in chunks of about this size (each under its heading)
 SCHEMA = (
     "CREATE VIRTUAL TABLE docs USING fts5(kind UNINDEXED, key UNINDEXED, title, body, codes, "
-    "source UNINDEXED, link UNINDEXED, tokenize='porter unicode61')"
+    "source UNINDEXED, link UNINDEXED, prior UNINDEXED, context, tokenize='porter unicode61')"
 )
-# bm25 weight per column, in schema order: the title (heading, rule summary, code description) over the body
-WEIGHTS = (0.0, 0.0, 4.0, 1.0, 2.0, 0.0, 0.0)
+# bm25 weight per column, in schema order: the title (heading, rule summary, code description) over the body;
+# the context (a note's file title) a little: "8-minute rule" is the subject of every section of units.md
+WEIGHTS = (0.0, 0.0, 4.0, 1.0, 2.0, 0.0, 0.0, 0.0, 1.0)
 _BM25 = f"bm25(docs, {', '.join(map(str, WEIGHTS))})"
+PREAMBLE_PRIOR = 0.4  # a note's text before its first section: a legend of tags and sources, rarely the answer
+CODE_PRIOR = 0.6  # a code's facts: its title names the code, so it matches every question naming it; the rule
+# or the note that explains what the question asks about should come first
+_NUMBERED = re.compile(r"^[0-9]+[a-z]?\.")  # "2. CQ / CO", "1a. Evaluation": a section a reader cites by number
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +66,21 @@ class Document:
     codes: str  # the codes the document is about, space-separated (boosted when a question names one)
     source: str  # where its facts come from, as the text writes it
     link: str  # where the full text is: an API path or the note's file in the package
+    prior: float = 1.0  # the document's bm25 is multiplied by this (below 1: found, but after its peers)
+    context: str = ""  # what the document is part of: a note section's file title
 
-    def row(self) -> tuple[str, str, str, str, str, str, str]:
-        return (self.kind, self.key, self.title, self.body, self.codes, self.source, self.link)
+    def row(self) -> tuple[str, str, str, str, str, str, str, float, str]:
+        return (
+            self.kind,
+            self.key,
+            self.title,
+            self.body,
+            self.codes,
+            self.source,
+            self.link,
+            self.prior,
+            self.context,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +92,12 @@ class Row:
     codes: frozenset[str]
     source: str
     link: str
-    rank: float  # bm25 as SQLite gives it: lower (more negative) is better
+    rank: float  # bm25 as SQLite gives it, times the document's prior: lower (more negative) is better
+
+
+def stems(text: str) -> set[str]:
+    """The words of ``text`` by their first STEM letters (a crude stem, for comparing titles with questions)."""
+    return {word[:STEM] for word in _WORD.findall(text.lower())}
 
 
 def codes_in(text: str) -> list[str]:
@@ -134,6 +161,7 @@ def code_documents(reference: Reference) -> Iterator[Document]:
             " ".join(filter(None, related)),
             code.source,
             f"/v1/codes/{code.code}",
+            CODE_PRIOR,
         )
 
 
@@ -161,8 +189,18 @@ def payer_documents(policies: Iterable[PayerPolicy]) -> Iterator[Document]:
         )
 
 
-def _sections(text: str) -> Iterator[tuple[str, str, str]]:
-    """(id heading, title, body) per ``##``/``###`` section; the text before the first is under the title."""
+def file_title(text: str) -> str:
+    """A note's ``#`` title (empty when it has none)."""
+    for line in text.splitlines():
+        match = _HEADING.match(line)
+        if match is not None and len(match[1]) == 1:
+            return match[2].strip("# ")
+    return ""
+
+
+def _sections(text: str) -> Iterator[tuple[str, str, str, bool]]:
+    """(id heading, title, body, preamble) per ``##``/``###`` section; the text before the first is under
+    the file's title (its id heading), with preamble true."""
     top = parent = ""
     heading, lines = "", []
     for line in text.splitlines():
@@ -171,7 +209,7 @@ def _sections(text: str) -> Iterator[tuple[str, str, str]]:
             lines.append(line)
             continue
         if heading or top:
-            yield heading or top, _title(top, parent, heading), "\n".join(lines).strip()
+            yield _section(top, parent, heading, lines)
         level, name = len(match[1]), match[2].strip("# ")
         lines = []
         if level == 1:
@@ -181,12 +219,31 @@ def _sections(text: str) -> Iterator[tuple[str, str, str]]:
         else:
             heading = name
     if heading or top:
-        yield heading or top, _title(top, parent, heading), "\n".join(lines).strip()
+        yield _section(top, parent, heading, lines)
+
+
+def _section(top: str, parent: str, heading: str, lines: list[str]) -> tuple[str, str, str, bool]:
+    return _id_heading(top, parent, heading), _title(top, parent, heading), "\n".join(lines).strip(), not heading
+
+
+def _unnumbered_subsection(parent: str, heading: str) -> bool:
+    return heading != parent and bool(_NUMBERED.match(parent)) and not _NUMBERED.match(heading)
+
+
+def _id_heading(top: str, parent: str, heading: str) -> str:
+    """How a section is cited: its heading; an unnumbered ``###`` under a numbered ``##`` is part of that
+    section ("s. 2. CQ / CO ... > De minimis standard (10%)"), so it is cited as such."""
+    if _unnumbered_subsection(parent, heading):
+        return f"{parent} > {heading}"
+    return heading or top
 
 
 def _title(top: str, parent: str, heading: str) -> str:
-    """A section's own heading (a ``###`` one does not repeat its parent's: the parent section ranks for its
-    own words); the text before the first section is titled by the file's title."""
+    """A section's own heading (a numbered ``###`` does not repeat its parent's: the parent section ranks for
+    its own words; an unnumbered one is part of its parent, named with it); the text before the first
+    section is titled by the file's title."""
+    if _unnumbered_subsection(parent, heading):
+        return f"{parent}: {heading}"
     return heading or top
 
 
@@ -215,7 +272,8 @@ def note_documents(folder: Traversable) -> Iterator[Document]:
 @lru_cache(maxsize=64)
 def _note_documents(name: str, text: str) -> tuple[Document, ...]:
     found = []
-    for heading, title, body in _sections(text):
+    context = file_title(text)
+    for heading, title, body, preamble in _sections(text):
         for chunk in _chunks(body) if body else [""]:
             urls = list(dict.fromkeys(_URL.findall(chunk)))[:2]
             found.append(
@@ -227,6 +285,8 @@ def _note_documents(name: str, text: str) -> tuple[Document, ...]:
                     " ".join(codes_in(f"{title}\n{chunk}")),
                     "; ".join([name, *urls]),
                     f"rehabclaim/data/reference/{name}",
+                    PREAMBLE_PRIOR if preamble else 1.0,
+                    "" if preamble else context,  # the preamble's title is the file's already
                 )
             )
     return tuple(found)
@@ -254,15 +314,25 @@ def digest(docs: list[Document]) -> str:
 class Index:
     """One in-memory FTS5 database, shared by threads (queries are serialised: each takes milliseconds)."""
 
-    def __init__(self, connection: sqlite3.Connection, built: bool) -> None:
+    def __init__(self, connection: sqlite3.Connection, built: bool, docs: list[Document]) -> None:
         self._connection = connection
         self._lock = threading.Lock()
         self.built = built  # True: built in this process; False: read from the cache file
+        counts: dict[str, int] = {}
+        for doc in docs:
+            for stem in stems(f"{doc.title} {doc.body}"):
+                counts[stem] = counts.get(stem, 0) + 1
+        self._idf = {stem: math.log(1 + len(docs) / count) for stem, count in counts.items()}
+        self._idf_unseen = math.log(1 + len(docs))
+
+    def idf(self, stem: str) -> float:
+        """How rare a word (by its stem) is among the documents: a rare one says more about the question."""
+        return self._idf.get(stem, self._idf_unseen)
 
     def search(self, match: str, limit: int) -> list[Row]:
         sql = (
-            f"SELECT kind, key, title, snippet(docs, 3, '', '', ' … ', 24), codes, source, link, {_BM25} "
-            f"FROM docs WHERE docs MATCH ? ORDER BY {_BM25} LIMIT ?"
+            f"SELECT kind, key, title, snippet(docs, 3, '', '', ' … ', 24), codes, source, link, "
+            f"{_BM25} * prior AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?"
         )
         with self._lock:
             rows = self._connection.execute(sql, (match, limit)).fetchall()
@@ -271,11 +341,27 @@ class Index:
             for kind, key, title, snippet, codes, source, link, rank in rows
         ]
 
+    def sections(self, cited: list[str], rank: float) -> list[Row]:
+        """The first chunk of each document whose key is one of ``cited`` or a section of it ("units.md s. 3"
+        -> "units.md s. 3. Allocating ..."), ranked ``rank``: found by key, not by the words of a question."""
+        found: list[Row] = []
+        sql = (
+            "SELECT kind, key, title, substr(body, 1, 160), codes, source, link FROM docs "
+            "WHERE key = ? OR substr(key, 1, ?) IN (?, ?) ORDER BY rowid LIMIT 1"
+        )
+        with self._lock:
+            for cite in cited:
+                row = self._connection.execute(sql, (cite, len(cite) + 1, cite + ".", cite + " ")).fetchone()
+                if row is not None:
+                    kind, key, title, snippet, codes, source, link = row
+                    found.append(Row(kind, key, title, snippet, frozenset(codes.split()), source, link, rank))
+        return found
+
 
 def _build(docs: list[Document]) -> sqlite3.Connection:
     connection = sqlite3.connect(":memory:", check_same_thread=False)
     connection.execute(SCHEMA)
-    connection.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?)", (doc.row() for doc in docs))
+    connection.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (doc.row() for doc in docs))
     connection.commit()
     return connection
 
@@ -313,7 +399,7 @@ def open_index(docs: list[Document]) -> Index:
         connection = _build(docs)
         with contextlib.suppress(OSError):  # a cache folder that cannot be written: built again next time
             write_atomic(path, connection.serialize(), private=False)
-    index = Index(connection, built)
+    index = Index(connection, built, docs)
     with _indexes_lock:
         if len(_indexes) >= _INDEXES_KEPT:
             _indexes.pop(next(iter(_indexes)))
