@@ -20,7 +20,7 @@ from rehabclaim.api.settings import ServerSettings, session_secret
 SESSION_COOKIE = "rehabclaim_session"
 SESSION_MAX_AGE = 12 * 60 * 60
 # each has ``ROUTERS`` (or one ``router``); the billing pages may not be there yet
-PAGE_MODULES = ("rehabclaim.web.pages", "rehabclaim.web.billing")
+PAGE_MODULES = ("rehabclaim.web.pages", "rehabclaim.web.billing", "rehabclaim.web.imports", "rehabclaim.web.assistant")
 
 
 def install(app: FastAPI, settings: ServerSettings) -> None:

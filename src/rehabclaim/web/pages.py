@@ -287,7 +287,9 @@ def _visit_page(
     *,
     posted: PostOutcome | None = None,
     status: int = 200,
+    extra: dict[str, object] | None = None,
 ) -> HTMLResponse:
+    """The visit entry page; ``extra``: more for the template (web.assistant's note box)."""
     rows = entry.rows if any(row.blank for row in entry.rows) else [*entry.rows, ServiceRow()]
     context = {
         "entry": entry,
@@ -297,6 +299,7 @@ def _visit_page(
         "result": outcome if isinstance(outcome, ScrubResult) else None,
         "problem": outcome if isinstance(outcome, FormProblem) else None,
         "posted": posted,
+        **(extra or {}),
     }
     return render(request, "visit.html", context, status_code=status)
 
