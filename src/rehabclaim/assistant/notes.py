@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
 
-from rehabclaim.assistant.phrases import NO_CODE, PhraseRow, PhraseTable
+from rehabclaim.assistant.phrases import NO_CODE, Grammar, PhraseRow, PhraseTable
 from rehabclaim.assistant.times import (
     DistanceCheck,
     Masked,
@@ -34,6 +34,10 @@ _CLAUSE_END = re.compile(r"\n|[.!?](?=\s|$)|[,;|]|\s/\s|\.\.\.")
 _LITERAL_CODE = re.compile(r"(?<![A-Za-z0-9])([0-9]{4}[0-9A-Z]|[A-Z][0-9]{4})(?![A-Za-z0-9])")
 _PAREN_MINUTES = re.compile(r"\s*\(\s*(\d{1,3})\s*(?:min\w*|['’])?\s*\)", re.IGNORECASE)
 _JOINED = re.compile(r"\s*[/+&]\s*")
+_PAREN_GROUP = re.compile(r"\([^()]*\)")
+# between a service's words and a total label that is the service's: at most two words ("AFO training total")
+_BEFORE_TOTAL = re.compile(r"[\s:\-]*(?:[A-Za-z/]+[\s:\-]+){0,2}")
+_PARTNER = re.compile(r"(?:w/|with|and|&|\+)\s*$", re.IGNORECASE)  # "Co-tx w/ OT": the partner, not the actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class CodeFacts:
     description: str
     addon_of: tuple[str, ...]
     disciplines: tuple[str, ...]
+    orthosis: bool = False  # a device code (L-code)
+    device_training: bool = False  # first-encounter orthotic/prosthetic training (97760, 97761)
 
 
 @dataclass(slots=True)
@@ -71,6 +77,9 @@ class Mention:
     def minutes(self) -> int | None:
         if not self.times:
             return None
+        totals = [t.minutes for t in self.times if t.total]
+        if totals:  # "TE total 18 min": the service's own total
+            return sum(totals)
         intervals = sum(t.minutes for t in self.times if t.interval)
         plain = sum(t.minutes for t in self.times if not t.interval)
         if intervals and plain and intervals == plain:  # "TE 25 min (10:05-10:30)": one time, written twice
@@ -89,6 +98,7 @@ class Proposal:
     end: int
     confidence: float
     why: str
+    training_minutes: int | None = None  # 97760/97761 beside an L-code: the training minutes alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,24 +146,37 @@ class Segments:
         return starts[index], end
 
 
-def read_note(text: str, *, discipline: str, table: PhraseTable, codes: Mapping[str, CodeFacts]) -> NoteReading:
-    """The services ``text`` documents for ``discipline``, the questions it leaves, its totals and date."""
+def read_note(
+    text: str,
+    *,
+    discipline: str,
+    table: PhraseTable,
+    codes: Mapping[str, CodeFacts],
+    device_training_over: int,
+) -> NoteReading:
+    """The services ``text`` documents for ``discipline``, the questions it leaves, its totals and date.
+    ``device_training_over``: beside an orthosis L-code, 97760/97761 only for more training minutes than this
+    (thresholds.toml [orthotic])."""
     grammar = table.grammar
     segments = Segments(text)
     masked = Masked(text)
-    totals = read_totals(masked, grammar)
-    mask_not_time(masked, grammar)
     candidates = _candidates(text, table)
+    totals = read_totals(masked, grammar, _follows_service(text, candidates, segments, codes))
+    mask_not_time(masked, grammar)
     is_distance = DistanceCheck(text, grammar, segments.clauses, list(candidates))
-    times = find_times(masked.text, grammar, is_distance)
+    times = sorted([*find_times(masked.text, grammar, is_distance), *totals.service_totals], key=lambda t: t.start)
     mentions = _decide(text, candidates, discipline, segments, times, codes)
     _withhold(text, mentions, segments, table)
-    _paren_minutes(masked.text, mentions)
-    _give_minutes(times, mentions, segments)
+    _grouped(text, mentions)
+    _cotreated(text, mentions, segments, grammar, discipline)
+    times = _paren_minutes(masked.text, times, mentions)
+    _give_minutes(text, times, mentions, segments)
     questions = _joined_questions(text, mentions)
     proposals = _proposals(text, mentions, codes, questions)
+    proposals = _device_training(text, proposals, mentions, codes, grammar, segments, device_training_over, questions)
     questions.extend(_asked(text, mentions))
-    questions.extend(_gaps(proposals, codes, totals))
+    asked = {code for question in questions for code in question.codes}
+    questions.extend(_gaps(proposals, codes, totals, asked))
     visit_date = next((day for _, day in find_dates(text, grammar)), None)
     return NoteReading(proposals, _unique(questions), totals, visit_date)
 
@@ -243,17 +266,103 @@ def _withhold(text: str, mentions: list[Mention], segments: Segments, table: Phr
             mention.withheld = f"planned, not done ('{found.group(0)}')"
 
 
-def _paren_minutes(masked: str, mentions: list[Mention]) -> None:
+def _follows_service(
+    text: str, candidates: Mapping[tuple[int, int], list[PhraseRow]], segments: Segments, codes: Mapping[str, CodeFacts]
+) -> Callable[[int], bool]:
+    """Whether a total label at an offset comes right after one timed service's words in its clause (``TE
+    total 18 min``, ``Gait/stair trng total 14 min``): then it is that service's total, not the note's. After
+    two ("TE and MT total 30 min") it is neither's."""
+    named = [(end, next((r.code for r in rows if r.code != NO_CODE), NO_CODE)) for (_, end), rows in candidates.items()]
+    named += [(match.end(), match.group(1)) for match in _LITERAL_CODE.finditer(text)]
+    timed = [(end, code) for end, code in named if code in codes and codes[code].timed]
+
+    def follows(label_start: int) -> bool:
+        clause_start, _ = segments.clause_span(segments.clause(label_start))
+        before = [(end, code) for end, code in timed if clause_start <= end <= label_start]
+        right_before = any(_BEFORE_TOTAL.fullmatch(text, end, label_start) for end, _ in before)
+        return right_before and len({code for _, code in before}) == 1
+
+    return follows
+
+
+def _grouped(text: str, mentions: list[Mention]) -> None:
+    """A group service absorbs the services named in its clause ("Group ther ex, 4 pts"): they were done in
+    the group (documentation.md s. 5: two or more patients at once are billed as the group code only)."""
+    for group in (m for m in mentions if m.row is not None and m.row.group and not m.withheld):
+        for other in mentions:
+            in_group = other.clause == group.clause and other.owns_time and not other.withheld
+            if in_group and (other.row is None or not other.row.group):
+                other.withheld = f"done in the group ('{text[group.start : group.end]}')"
+
+
+def _cotreated(text: str, mentions: list[Mention], segments: Segments, grammar: Grammar, discipline: str) -> None:
+    """In a co-treatment note only ``discipline``'s portion is billed: a service after another discipline's
+    label in its sentence ("OT to bill ADL") is that discipline's; when the note labels its own portion
+    ("PT portion:"), services in the sentence describing the joint session are not billed on their own."""
+    marker = grammar.pattern("cotreat")
+    if marker is None or marker.search(text) is None:
+        return
+    actors = sorted(
+        (label.start(), name)
+        for name, pattern in grammar.labels.items()
+        if pattern is not None
+        for label in pattern.finditer(text)
+        if _PARTNER.search(text, max(0, label.start() - 8), label.start()) is None
+    )
+    own_labelled = any(name == discipline for _, name in actors)
+    for mention in mentions:
+        if mention.withheld:
+            continue
+        sentence_start, sentence_end = segments.sentence_span(mention.sentence)
+        named = [name for start, name in actors if sentence_start <= start < mention.start]
+        if named and named[-1] != discipline:
+            mention.withheld = f"{named[-1]}'s portion of a co-treatment"
+        elif not named and own_labelled and marker.search(text, sentence_start, sentence_end):
+            mention.withheld = f"the co-treatment session as a whole; the note gives the {discipline} portion"
+
+
+def _paren_minutes(masked: str, times: list[TimeExpr], mentions: list[Mention]) -> list[TimeExpr]:
+    """``times`` with the minutes written as a bare number in parentheses right after a service (``TE (10)``)."""
+    added = []
     for mention in mentions:
         match = _PAREN_MINUTES.match(masked, mention.end)
-        if match and mention.owns_time and 0 < int(match.group(1)) <= 240:
-            mention.times.append(TimeExpr(match.start(), match.end(), int(match.group(1)), False))
+        if not match or not mention.owns_time or not 0 < int(match.group(1)) <= 240:
+            continue
+        if not any(t.start < match.end() and match.start() < t.end for t in times):  # "MT (10 min)": read already
+            added.append(TimeExpr(match.start(), match.end(), int(match.group(1)), False))
+    return sorted([*times, *added], key=lambda t: t.start)
 
 
-def _give_minutes(times: list[TimeExpr], mentions: list[Mention], segments: Segments) -> None:
+def _drop_components(text: str, times: list[TimeExpr], owners: list[Mention], segments: Segments) -> list[TimeExpr]:
+    """``times`` without the minutes of components in parentheses after a service's own minutes ("TE 23 min
+    (bike 8 min, ...)", "gait 1:00-1:20 (20 min)"): they are part of them, never added again. The services
+    named inside are not billed on their own."""
+    dropped: set[TimeExpr] = set()
+    for group in _PAREN_GROUP.finditer(text):
+        opened, closed = group.start(), group.end()
+        sentence = segments.sentence(opened)
+        before = [m for m in owners if m.end <= opened and m.sentence == sentence]
+        if not before or _CLAUSE_END.search(text, before[-1].end, opened):
+            continue
+        whole = before[-1]
+        outside = [t for t in times if whole.end <= t.start and t.end <= opened and t not in dropped]
+        inside = [t for t in times if opened < t.start and t.end <= closed]
+        if not outside or not inside or sum(t.minutes for t in inside) > sum(t.minutes for t in outside):
+            continue
+        dropped.update(inside)
+        for part in owners:
+            if opened < part.start and part.end <= closed and not part.withheld:
+                part.withheld = f"a part of '{text[whole.start : whole.end]}', whose minutes are written before it"
+    return [t for t in times if t not in dropped]
+
+
+def _give_minutes(text: str, times: list[TimeExpr], mentions: list[Mention], segments: Segments) -> None:
     """Minutes go to the service named before them in their clause (else after them); minutes in a clause
-    naming none go to the last service of the sentence that has no minutes yet."""
+    naming none go to the last service of the sentence that has no minutes yet (else its last service); a
+    sentence naming no service gives its minutes to the previous sentence's last service without minutes
+    ("Don/doff AFO training ... 16 min.")."""
     owners = [m for m in mentions if m.owns_time]
+    times = _drop_components(text, times, owners, segments)
     orphans = []
     for expr in times:
         clause = segments.clause(expr.start)
@@ -267,9 +376,23 @@ def _give_minutes(times: list[TimeExpr], mentions: list[Mention], segments: Segm
             owner.times.append(expr)
     for expr in orphans:
         sentence = segments.sentence(expr.start)
-        earlier = [m for m in owners if m.sentence == sentence and m.end <= expr.start and not m.times]
-        if earlier:
-            earlier[-1].times.append(expr)
+        earlier = [m for m in owners if m.sentence == sentence and m.end <= expr.start]
+        untimed = [m for m in earlier if not m.times]
+        if untimed or earlier:
+            (untimed or earlier)[-1].times.append(expr)
+        elif not any(m.sentence == sentence for m in owners):
+            previous = _previous_sentence_owner(text, owners, segments, sentence)
+            if previous is not None:
+                previous.times.append(expr)
+
+
+def _previous_sentence_owner(text: str, owners: list[Mention], segments: Segments, sentence: int) -> Mention | None:
+    """The last service without minutes of the sentence right before ``sentence`` (blank lines skipped)."""
+    previous = sentence - 1
+    while previous >= 0 and not _slice(text, segments.sentence_span(previous)).strip():
+        previous -= 1
+    untimed = [m for m in owners if m.sentence == previous and not m.times]
+    return untimed[-1] if untimed else None
 
 
 def _joined_questions(text: str, mentions: list[Mention]) -> list[Question]:
@@ -336,7 +459,8 @@ def _proposal(text: str, code: str, group: list[Mention], facts: CodeFacts) -> P
     timed_group = [m for m in group if m.minutes() is not None]
     first = timed_group[0] if timed_group else group[0]
     end = max([first.end, *(t.end for t in first.times if t.start >= first.end)])
-    minutes = sum(m.minutes() or 0 for m in timed_group) if timed_group else None
+    totalled = [m for m in timed_group if any(t.total for t in m.times)]  # a service's total replaces its parts
+    minutes = sum(m.minutes() or 0 for m in totalled or timed_group) if timed_group else None
     confidence = max(m.row.confidence if m.row else LITERAL_CONFIDENCE for m in group)
     if facts.timed and minutes is None:
         confidence *= NO_MINUTES_FACTOR
@@ -358,10 +482,12 @@ def _why(text: str, code: str, group: list[Mention], facts: CodeFacts, timed_gro
     return reason
 
 
-def _gaps(proposals: list[Proposal], codes: Mapping[str, CodeFacts], totals: Totals) -> list[Question]:
+def _gaps(proposals: list[Proposal], codes: Mapping[str, CodeFacts], totals: Totals, asked: set[str]) -> list[Question]:
+    """Timed codes without minutes (unless a question about the code is asked already) and totals that
+    disagree with the minutes per code."""
     questions = []
     for proposal in proposals:
-        if codes[proposal.code].timed and proposal.minutes is None:
+        if codes[proposal.code].timed and proposal.minutes is None and proposal.code not in asked:
             questions.append(
                 Question(
                     f"{proposal.code} is a timed code and the note gives no minutes for it: how many minutes?",
@@ -403,3 +529,65 @@ def _unique(questions: list[Question]) -> list[Question]:
             seen.add(question.text)
             kept.append(question)
     return kept
+
+
+def _device_training(
+    text: str,
+    proposals: list[Proposal],
+    mentions: list[Mention],
+    codes: Mapping[str, CodeFacts],
+    grammar: Grammar,
+    segments: Segments,
+    over: int,
+    questions: list[Question],
+) -> list[Proposal]:
+    """Beside an orthosis L-code, 97760/97761 count training minutes only (fitting is part of the device
+    code) and are proposed only for more than ``over`` of them (orthotics.md s. 2); minutes the note does not
+    tell apart are asked."""
+    devices = [p.code for p in proposals if codes[p.code].orthosis]
+    if not devices:
+        return proposals
+    kept, notes = [], []
+    for proposal in proposals:
+        if not codes[proposal.code].device_training or proposal.minutes is None:
+            kept.append(proposal)
+            continue
+        exprs = [t for m in mentions if m.code == proposal.code and not m.withheld for t in m.times]
+        kinds = [_device_minutes_kind(text, expr, segments, grammar) for expr in exprs]
+        training = sum(expr.minutes for expr, kind in zip(exprs, kinds, strict=True) if kind == "training")
+        beside = f"beside the device code {', '.join(devices)} only training minutes count (orthotics.md s. 2)"
+        if None in kinds:
+            questions.append(
+                Question(
+                    f"{proposal.code} {beside}: how many of its {proposal.minutes} minutes were training, not "
+                    f"fitting? More than {over} are needed.",
+                    proposal.start,
+                    proposal.end,
+                    (proposal.code,),
+                )
+            )
+            kept.append(replace(proposal, minutes=None, why=f"{proposal.why}; {beside}"))
+        elif training > over:
+            why = f"{proposal.why}; {beside}: {training} training min"
+            kept.append(replace(proposal, minutes=training, why=why, training_minutes=training))
+        else:
+            notes.append(f"{proposal.code} not proposed: {training} training min, not more than {over} ({beside})")
+    if not notes:
+        return kept
+    return [replace(p, why="; ".join([p.why, *notes])) if codes[p.code].orthosis else p for p in kept]
+
+
+def _device_minutes_kind(text: str, expr: TimeExpr, segments: Segments, grammar: Grammar) -> str | None:
+    """Whether minutes given to an orthotic training code are "training" or "fitting": from the words before
+    them in their clause, else in their sentence, else after them in their clause; None when both or neither."""
+    training, fitting = grammar.pattern("device_training"), grammar.pattern("device_fitting")
+    clause_start, clause_end = segments.clause_span(segments.clause(expr.start))
+    sentence_start, _ = segments.sentence_span(segments.sentence(expr.start))
+    for low, high in ((clause_start, expr.start), (sentence_start, expr.start), (expr.end, clause_end)):
+        trained = training is not None and training.search(text, low, high) is not None
+        fitted = fitting is not None and fitting.search(text, low, high) is not None
+        if trained != fitted:
+            return "training" if trained else "fitting"
+        if trained:
+            return None
+    return None

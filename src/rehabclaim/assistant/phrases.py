@@ -8,6 +8,8 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from rehabclaim.datafiles import DataFileError, load_toml, read_utf8
@@ -27,6 +29,7 @@ _ROW_FIELDS = frozenset(
         "needs_minutes",
         "disciplines",
         "addon",
+        "group",
         "question",
         "codes",
         "confidence",
@@ -45,7 +48,11 @@ _WORD_LISTS = (
     "assistance",
     "date_labels",
     "plan",
+    "cotreat",
+    "device_training",
+    "device_fitting",
 )
+DISCIPLINE_LABELS = "discipline_labels"  # [grammar.discipline_labels]: PT/OT/SLP -> its abbreviations
 
 
 def words_pattern(words: Sequence[str], case_sensitive: bool = False) -> re.Pattern[str] | None:
@@ -74,6 +81,7 @@ class PhraseRow:
     needs_minutes: bool
     disciplines: frozenset[str]
     addon: bool
+    group: bool  # a group service: the services named in its clause were done in the group
     question: str | None
     codes: tuple[str, ...]
     confidence: float
@@ -90,6 +98,7 @@ class Grammar:
     feet_above: int
     lists: Mapping[str, re.Pattern[str] | None]
     raw: Mapping[str, tuple[str, ...]]
+    labels: Mapping[str, re.Pattern[str] | None]  # discipline -> its abbreviations (case-sensitive)
 
     def pattern(self, name: str) -> re.Pattern[str] | None:
         return self.lists.get(name)
@@ -148,6 +157,7 @@ def _row(raw: Any, index: int, origin: str, known_codes: frozenset[str]) -> Phra
         needs_minutes=bool(raw.get("needs_minutes", False)),
         disciplines=frozenset(_strings(raw.get("disciplines", []), where, "disciplines")),
         addon=bool(raw.get("addon", False)),
+        group=bool(raw.get("group", False)),
         question=question,
         codes=_strings(raw.get("codes", []), where, "codes"),
         confidence=float(confidence),
@@ -174,18 +184,35 @@ def _grammar(document: Mapping[str, Any], extra: Sequence[Mapping[str, Any]]) ->
     feet_above = section.get("feet_above", 90)
     if not isinstance(feet_above, int) or feet_above < 1:
         raise DataFileError(f"{BUNDLED}: field 'grammar.feet_above' expected a whole number above 0")
-    return Grammar(feet_above=feet_above, lists=lists, raw=raw)
+    return Grammar(feet_above=feet_above, lists=lists, raw=raw, labels=_labels(section, extra))
 
 
-def _bundled(known_codes: frozenset[str]) -> tuple[dict[str, Any], tuple[PhraseRow, ...]]:
-    document = load_toml(BUNDLED)
+def _labels(section: Mapping[str, Any], extra: Sequence[Mapping[str, Any]]) -> dict[str, re.Pattern[str] | None]:
+    tables = [(BUNDLED, section.get(DISCIPLINE_LABELS, {}))]
+    tables += [("drop-in assistant file", added.get("grammar", {}).get(DISCIPLINE_LABELS, {})) for added in extra]
+    words: dict[str, list[str]] = {}
+    for origin, table in tables:
+        if not isinstance(table, dict):
+            raise DataFileError(f"{origin}: field 'grammar.{DISCIPLINE_LABELS}' expected a table")
+        for discipline, labels in table.items():
+            words.setdefault(discipline, []).extend(
+                _strings(labels, origin, f"grammar.{DISCIPLINE_LABELS}.{discipline}")
+            )
+    return {discipline: words_pattern(labels, case_sensitive=True) for discipline, labels in words.items()}
+
+
+# Cached per catalog: the bundled file is package data that cannot change while the process runs, and parsing
+# it was nearly all of a note's reading time. Drop-in files are still read on every call.
+@lru_cache(maxsize=8)
+def _bundled(known_codes: frozenset[str]) -> tuple[Mapping[str, Any], tuple[PhraseRow, ...]]:
+    document = MappingProxyType(load_toml(BUNDLED))
     return document, tuple(_rows(document, BUNDLED, known_codes, 0))
 
 
 def load_phrase_table(known_codes: frozenset[str]) -> PhraseTable:
-    """Read now (no module cache: the catalog and the drop-in folder may change; the regular expressions
-    are cached by ``re``). The bundled rows after the drop-in rows (a clinic's abbreviations win); codes must be in
-    ``known_codes`` (the catalog). DataFileError naming the file, the row and the field otherwise."""
+    """Read now (the drop-in folder may change; the bundled file is parsed once per catalog, the regular
+    expressions are cached by ``re``). The bundled rows after the drop-in rows (a clinic's abbreviations win);
+    codes must be in ``known_codes`` (the catalog). DataFileError naming the file, the row and the field otherwise."""
     document, bundled = _bundled(known_codes)
     clinic_rows: list[PhraseRow] = []
     extra_documents = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -61,12 +61,14 @@ class TimeExpr:
     end: int
     minutes: int
     interval: bool
+    total: bool = False  # "TE total 18 min": one service's total, which replaces its minutes written elsewhere
 
 
 @dataclass(frozen=True, slots=True)
 class Totals:
     timed: int | None
     treatment: int | None
+    service_totals: tuple[TimeExpr, ...] = ()  # a total right after a service names that service's minutes
 
 
 class Masked:
@@ -123,9 +125,11 @@ def mask_words(masked: Masked, pattern: re.Pattern[str] | None) -> None:
         masked.blank(match.start(), match.end())
 
 
-def read_totals(masked: Masked, grammar: Grammar) -> Totals:
-    """The totals written in the note (blanked out: never a service's minutes)."""
+def read_totals(masked: Masked, grammar: Grammar, follows_service: Callable[[int], bool]) -> Totals:
+    """The totals written in the note (blanked out: never a service's minutes). A total label right after a
+    service's words (``TE total 18 min``, ``follows_service(label start)``) gives that service's minutes."""
     found: dict[str, int] = {}
+    service_totals: list[TimeExpr] = []
     for name in ("total_timed", "total_treatment"):
         pattern = grammar.pattern(name)
         if pattern is None:
@@ -134,14 +138,19 @@ def read_totals(masked: Masked, grammar: Grammar) -> Totals:
             value = _TOTAL_VALUE.match(masked.text, label.end())
             if value is None:
                 continue
-            found.setdefault(name, int(value.group(1)))
+            minutes = int(value.group(1))
+            if follows_service(label.start()):
+                if 0 < minutes <= MAX_MINUTES:
+                    service_totals.append(TimeExpr(label.start(), value.end(), minutes, False, total=True))
+            else:
+                found.setdefault(name, minutes)
             masked.blank(label.start(), value.end())
     for name in ("session_in", "session_out"):
         pattern = grammar.pattern(name)
         for label in pattern.finditer(masked.text) if pattern else ():
             clock = _SESSION_CLOCK.match(masked.text, label.end())
             masked.blank(label.start(), clock.end() if clock else label.end())
-    return Totals(found.get("total_timed"), found.get("total_treatment"))
+    return Totals(found.get("total_timed"), found.get("total_treatment"), tuple(service_totals))
 
 
 def mask_not_time(masked: Masked, grammar: Grammar) -> None:

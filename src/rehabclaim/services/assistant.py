@@ -21,6 +21,7 @@ MAX_NOTE_CHARS = 65_536  # a long daily note is a few thousand characters
 DISCIPLINES = ("PT", "OT", "SLP")
 SUGGESTED_VISIT_ID = "suggested"
 DEFAULT_PAYER = "default"
+DEVICE_TRAINING_CATEGORIES = ("orthotic_training", "prosthetic_training")  # codes.toml categories
 __all__ = ["Answer", "Suggestion", "ask", "read", "suggest"]
 
 
@@ -35,6 +36,7 @@ class SuggestedService(msgspec.Struct):
     end: int
     confidence: float
     why: str
+    training_minutes: int | None = None  # 97760/97761 beside an orthosis L-code: the training minutes alone
 
 
 class SuggestionQuestion(msgspec.Struct):
@@ -63,7 +65,12 @@ class Suggestion(msgspec.Struct):
 def _code_facts(catalog: Catalog) -> dict[str, CodeFacts]:
     return {
         code.code: CodeFacts(
-            timed=code.timed, description=code.description, addon_of=code.addon_of, disciplines=code.disciplines
+            timed=code.timed,
+            description=code.description,
+            addon_of=code.addon_of,
+            disciplines=code.disciplines,
+            orthosis=code.is_orthosis,
+            device_training=code.category in DEVICE_TRAINING_CATEGORIES and code.encounter == "initial",
         )
         for code in catalog.codes.values()
     }
@@ -77,7 +84,13 @@ def read(reference: Reference, *, note: str, discipline: str) -> NoteReading:
         table = load_phrase_table(frozenset(codes))
     except DataFileError as exc:
         raise BadInput("assistant phrases", str(exc)) from None
-    return read_note(note, discipline=discipline, table=table, codes=codes)
+    return read_note(
+        note,
+        discipline=discipline,
+        table=table,
+        codes=codes,
+        device_training_over=reference.thresholds.orthotic_device_training_minutes_over,
+    )
 
 
 def _check(note: str, discipline: str) -> None:
@@ -120,7 +133,14 @@ def _service(reference: Reference, note: str, proposal: Proposal, payer_key: str
     found = reference.catalog.get(code)
     minutes = proposal.minutes if found is not None and found.timed else None
     return SuggestedService(
-        code, minutes, note[proposal.start : proposal.end], proposal.start, proposal.end, proposal.confidence, why
+        code,
+        minutes,
+        note[proposal.start : proposal.end],
+        proposal.start,
+        proposal.end,
+        proposal.confidence,
+        why,
+        proposal.training_minutes,
     )
 
 
@@ -132,6 +152,6 @@ def _scrub(
         date=visit_date,
         payer=payer[:64],
         discipline=discipline,  # type: ignore[arg-type]  # checked against DISCIPLINES
-        services=[Service(code=s.code, minutes=s.minutes) for s in services],
+        services=[Service(code=s.code, minutes=s.minutes, training_minutes=s.training_minutes) for s in services],
     )
     return scrub_visit(reference, visit=visit)
