@@ -42,6 +42,7 @@ class WorkLine:
     charge_per_unit: float | None = None
     unit_amounts: list[Decimal] | None = None
     fee_steps: list[str] = field(default_factory=list)
+    minutes_unknown: bool = False  # units as billed on an incoming claim (Service.minutes_unknown)
 
     def modifiers_for(self, assisted: bool) -> list[str]:
         """The claim line's modifiers, in order: discipline, assistant (on assisted units), then the rules'
@@ -74,6 +75,7 @@ def _new_line(code: Code, index: int, service: Service) -> WorkLine:
         distinct_modifier=service.distinct_modifier,
         time_blocks=list(service.time_blocks),
         is_timed_therapy=code.timed and code.therapy,
+        minutes_unknown=service.minutes_unknown and service.minutes is None,
     )
 
 
@@ -89,6 +91,7 @@ def _merge(line: WorkLine, index: int, service: Service) -> None:
     line.distinct = line.distinct or bool(service.distinct)
     line.distinct_modifier = line.distinct_modifier or service.distinct_modifier
     line.time_blocks.extend(service.time_blocks)
+    line.minutes_unknown = line.minutes_unknown and service.minutes_unknown and service.minutes is None
 
 
 def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:

@@ -74,6 +74,12 @@ class Service(msgspec.Struct):
     modifiers: Annotated[list[ModifierText], msgspec.Meta(max_length=MAX_MODIFIERS)] = msgspec.field(
         default_factory=list
     )
+    # claim data (optional): the visit's diagnoses this service treats, ICD-10-CM, at most 4 (SV107 pointers)
+    diagnoses: Annotated[list[DiagnosisText], msgspec.Meta(max_length=4)] = msgspec.field(default_factory=list)
+    place_of_service: ShortCode | None = None  # SV105, when it differs from the visit's (CLM05-1)
+    # true: ``units`` are as billed (an incoming 837P), the minutes unknown: a timed code bills the units
+    # given instead of units computed from minutes, and the scrub lists the rules that need minutes as not checked
+    minutes_unknown: bool = False
 
 
 Sex = Literal["F", "M", "U"]
@@ -215,6 +221,8 @@ class RenderingProvider(msgspec.Struct):
 class Physician(msgspec.Struct):
     npi: Npi | None = None
     name: Text | None = None
+    last_name: Text | None = None  # 837P 2310A NM103/NM104; without them ``name`` goes whole into NM103
+    first_name: Text | None = None
 
 
 class PlanOfCare(msgspec.Struct):
@@ -235,6 +243,29 @@ class Authorization(msgspec.Struct):
     visits: Count | None = None
     units: Count | None = None
     used: Count = 0
+
+
+Day = date  # the type, under a name that Visit's own field ``date`` does not hide in its class body
+
+
+class ClaimNote(msgspec.Struct):
+    """A note on the claim (837P 2300 NTE): ``code`` is NTE01 (ADD additional information, CER certification
+    narrative, DCP goals, rehabilitation potential or discharge plans, DGN diagnosis description, TPO third
+    party organization notes), ``text`` NTE02 (80 characters)."""
+
+    text: Text
+    code: Annotated[str, msgspec.Meta(max_length=3)] = "ADD"
+
+
+class Attachment(msgspec.Struct):
+    """Paperwork sent with or held for the claim (837P 2300 PWK), e.g. the plan of care a payer asks for:
+    ``type`` PWK01 report type, ``transmission`` PWK02 (AA available on request at the provider, BM mail,
+    EL electronically, EM e-mail, FT file transfer, FX fax), ``control`` PWK06 the attachment control number
+    (required unless AA). Codes: data/x12-837p-codes.toml."""
+
+    type: ShortCode
+    transmission: ShortCode
+    control: Reference | None = None
 
 
 class Visit(msgspec.Struct):
@@ -266,6 +297,10 @@ class Visit(msgspec.Struct):
     claim_frequency: Literal["1", "7", "8"] = "1"  # 1 original, 7 replacement, 8 void
     payer_claim_control_number: Reference | None = None  # the payer's number for the claim being replaced or voided
     documentation: Documentation | None = None  # what the note documents (documentation checks, rule family T)
+    # more claim data (optional; see README, X12): 2300 DTP*454, NTE, PWK
+    initial_treatment_date: Day | None = None  # first treatment day of this episode (DTP*454)
+    claim_note: ClaimNote | None = None  # NTE
+    attachments: Annotated[list[Attachment], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
 
 
 class Line(msgspec.Struct):

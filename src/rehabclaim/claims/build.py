@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from rehabclaim.claims.npi import npi_valid
 from rehabclaim.claims.text import name, plain
 from rehabclaim.diagnoses.icd10 import normalize
-from rehabclaim.model import Address, Patient, ScrubResult, Subscriber, Visit
+from rehabclaim.errors import quote
+from rehabclaim.model import Address, Line, Patient, Physician, ScrubResult, Subscriber, Visit
 from rehabclaim.practice import ClaimSettings, PracticeAddress
 from rehabclaim.x12 import claim837 as x12
+from rehabclaim.x12.core import X12WriteError
 
 MAX_POINTERS = 4  # SV107 holds four diagnosis pointers
 
 
 class ClaimBuildError(ValueError):
     """A claim that fails a check the X12 validator cannot make (a bug, never a user error)."""
+
+
+class ClaimDataError(X12WriteError):
+    """Visit claim data the 837P cannot carry, each problem naming the visit field (the visit is held back)."""
 
 
 def address(value: Address | PracticeAddress) -> x12.Address:
@@ -47,19 +54,23 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
     else:
         subscriber = _person(visit.subscriber, visit.subscriber.member_id)
         dependent, relationship = _person(patient, None), visit.subscriber.relationship
+    problems = claim_data_problems(visit, settings)
+    if problems:
+        raise ClaimDataError("; ".join(problems))
     diagnoses = tuple(normalize(code) for code in visit.diagnoses)
-    pointers = tuple(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
+    billed = [line for line in result.lines if line.units > 0]
     lines = tuple(
         x12.ServiceLine(
             code=line.code,
             modifiers=tuple(line.modifiers),
             charge=Decimal(str(line.charge)),
             units=line.units,
-            pointers=pointers,
+            pointers=line_pointers(visit, line, diagnoses),
             service_date=visit.date,
             control_number=f"{visit.id}-{number}",
+            place_of_service=line_place_of_service(visit, line),
         )
-        for number, line in enumerate((line for line in result.lines if line.units > 0), start=1)
+        for number, line in enumerate(billed, start=1)
     )
     rendering = visit.rendering_provider
     if rendering is not None and rendering.npi == settings.billing_provider.npi:
@@ -81,9 +92,120 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
         else x12.RenderingProvider(
             npi=rendering.npi, last_name=name(rendering.last_name), first_name=name(rendering.first_name)
         ),
+        referring_provider=referring_provider(visit, settings),
+        initial_treatment_date=visit.initial_treatment_date,
+        attachments=tuple(x12.Attachment(a.type, a.transmission, a.control) for a in visit.attachments),
+        note=None if visit.claim_note is None else x12.ClaimNote(visit.claim_note.code, plain(visit.claim_note.text)),
     )
     verify_claim(claim, result)
     return claim
+
+
+def _services_of(visit: Visit, line: Line) -> list[int]:
+    """Indexes of the visit's services billed on ``line`` (services with one code share one line)."""
+    return [i for i, service in enumerate(visit.services) if service.code.strip().upper() == line.code]
+
+
+def line_pointers(visit: Visit, line: Line, diagnoses: tuple[str, ...]) -> tuple[int, ...]:
+    """SV107: the HI positions (1-based) of the diagnoses the line's services name, in their order; a line
+    whose services name none points to the first four, as before (``claim_data_problems`` has checked
+    that every named diagnosis is on the claim and that at most four are named)."""
+    named = [normalize(code) for i in _services_of(visit, line) for code in visit.services[i].diagnoses]
+    positions = list(dict.fromkeys(diagnoses.index(code) + 1 for code in named))
+    return tuple(positions) or tuple(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
+
+
+def line_place_of_service(visit: Visit, line: Line) -> str | None:
+    """SV105: "only when different from CLM05-1" (reference x12.md s. 1); the line's services agree on it
+    (``claim_data_problems``)."""
+    claim_place = visit.place_of_service or "11"
+    places = {visit.services[i].place_of_service for i in _services_of(visit, line)} - {None, claim_place}
+    return places.pop() if places else None
+
+
+def physician_name(physician: Physician) -> tuple[str, str | None]:
+    """NM103 and NM104: the last and first names when given, else the whole ``name`` as NM103."""
+    if physician.last_name:
+        return name(physician.last_name), name(physician.first_name) if physician.first_name else None
+    return name(physician.name or ""), None
+
+
+def referring_provider(visit: Visit, settings: ClaimSettings) -> x12.ReferringProvider | None:
+    """2310A: the plan of care's certifying physician, when it has an NPI and a name and is not the rendering
+    or billing provider itself (a provider does not refer to itself)."""
+    physician = visit.plan_of_care.certifying_physician if visit.plan_of_care else None
+    if physician is None or not physician.npi or not (physician.last_name or physician.name):
+        return None
+    own = {settings.billing_provider.npi, visit.rendering_provider.npi if visit.rendering_provider else None}
+    if physician.npi in own:
+        return None
+    last_name, first_name = physician_name(physician)
+    return x12.ReferringProvider(npi=physician.npi, last_name=last_name, first_name=first_name)
+
+
+def claim_data_problems(visit: Visit, settings: ClaimSettings) -> list[str]:
+    """What the optional therapy claim fields hold that the 837P cannot carry, each naming its field (the
+    element checks, lengths and characters, are rule X006's, from ``claims.text.claim_fields``)."""
+    problems = _line_problems(visit)
+    referring = referring_provider(visit, settings)
+    if referring is not None and not npi_valid(referring.npi):
+        problems.append(
+            f"plan_of_care.certifying_physician.npi {quote(referring.npi)} is not a valid NPI "
+            "(10 digits with a Luhn check digit; 837P 2310A NM109)"
+        )
+    if visit.initial_treatment_date is not None and visit.initial_treatment_date > visit.date:
+        problems.append("initial_treatment_date is after the visit's date (837P DTP*454)")
+    for i, attachment in enumerate(visit.attachments):
+        problems += _attachment_problems(
+            f"attachments[{i}]", attachment.type, attachment.transmission, attachment.control
+        )
+    if visit.claim_note is not None and x12.code_problem("NTE01", visit.claim_note.code) is not None:
+        problems.append(f"claim_note.code {quote(visit.claim_note.code)} is not one of {_codes('NTE01')} (837P NTE01)")
+    return problems
+
+
+def _line_problems(visit: Visit) -> list[str]:
+    """Line diagnoses not on the claim (or past HI's 12th), too many for one line's SV107, services of one
+    line (one code) with different places of service."""
+    diagnoses = [normalize(code) for code in visit.diagnoses]
+    problems = []
+    by_code: dict[str, list[int]] = {}
+    for i, service in enumerate(visit.services):
+        by_code.setdefault(service.code.strip().upper(), []).append(i)
+        for j, code in enumerate(service.diagnoses):
+            path = f"services[{i}].diagnoses[{j}] {quote(code)}"
+            if normalize(code) not in diagnoses:
+                problems.append(f"{path} is not among the visit's diagnoses (SV107 points into the claim's HI)")
+            elif diagnoses.index(normalize(code)) >= x12.MAX_DIAGNOSES:
+                problems.append(f"{path} is past the 12th diagnosis; SV107 points only to HI01-HI12")
+    for indexes in by_code.values():
+        named = {normalize(code) for i in indexes for code in visit.services[i].diagnoses}
+        if len(named) > MAX_POINTERS:
+            problems.append(f"services[{indexes[0]}].diagnoses: one line (code) names {len(named)}; SV107 holds 4")
+        if len({visit.services[i].place_of_service or visit.place_of_service for i in indexes}) > 1:
+            problems.append(f"services[{indexes[-1]}].place_of_service differs between services billed on one line")
+    return problems
+
+
+def _attachment_problems(path: str, report_type: str, transmission: str, control: str | None) -> list[str]:
+    found = []
+    if x12.code_problem("PWK01", report_type) is not None:
+        found.append(f"{path}.type {quote(report_type)} is not an attachment report type code (837P PWK01, {_table()})")
+    if x12.code_problem("PWK02", transmission) is not None:
+        found.append(f"{path}.transmission {quote(transmission)} is not one of {_codes('PWK02')} (837P PWK02)")
+    elif transmission == "AA" and control:
+        found.append(f"{path}.control is not sent for AA (available on request at the provider; 837P PWK06)")
+    elif transmission != "AA" and not control:
+        found.append(f"{path}.control is required when the attachment is sent ({transmission}; 837P PWK06)")
+    return found
+
+
+def _codes(reference: str) -> str:
+    return ", ".join(sorted(x12.CODES[reference]))
+
+
+def _table() -> str:
+    return f"data/{x12.CODE_TABLE}"
 
 
 def verify_claim(claim: x12.Claim, result: ScrubResult) -> None:

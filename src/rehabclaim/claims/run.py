@@ -38,7 +38,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy import Engine as Database
 
 from rehabclaim.atomic import pid_alive, remove_stale_temporaries, write_atomic
-from rehabclaim.claims.build import address, build_claim
+from rehabclaim.claims.build import ClaimDataError, address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.claims.text import practice_fields
 from rehabclaim.ledger.database import insert_ignoring_duplicates
@@ -259,6 +259,8 @@ def _build_all(
         if not errors:
             try:
                 built.append(build_claim(visit, result, settings))
+            except ClaimDataError as exc:  # optional claim fields the 837P cannot carry, each field named
+                errors = [Finding("X006", "error", None, f"claim data the 837P cannot carry: {exc}")]
             except X12WriteError as exc:  # a value rule X006 should have refused: still never written
                 errors = [Finding("X006", "error", None, f"the 837P would be invalid: {exc}")]
             notes = [f for f in result.findings if f.rule in CLAIM_RULES]

@@ -98,6 +98,35 @@ def claim_fields(visit: Visit) -> list[ClaimField]:
             _text("rendering_provider.first_name", "NM104", rendering.first_name, upper=True),
             ("rendering_provider.npi", "NM109", rendering.npi, False),
         ]
+    return found + _therapy_fields(visit)
+
+
+def _therapy_fields(visit: Visit) -> list[ClaimField]:
+    """The optional therapy claim fields (2310A, SV105, NTE, PWK), as ``claims.build`` writes them."""
+    found: list[ClaimField] = []
+    physician = visit.plan_of_care.certifying_physician if visit.plan_of_care else None
+    rendering_npi = visit.rendering_provider.npi if visit.rendering_provider else None
+    if physician is not None and physician.npi and physician.npi != rendering_npi:
+        path = "plan_of_care.certifying_physician"
+        if physician.last_name:
+            found.append(_text(f"{path}.last_name", "NM103", physician.last_name, upper=True))
+            if physician.first_name:
+                found.append(_text(f"{path}.first_name", "NM104", physician.first_name, upper=True))
+        elif physician.name:
+            found.append(_text(f"{path}.name", "NM103", physician.name, upper=True))
+        found.append((f"{path}.npi", "NM109", physician.npi, False))
+    found += [
+        (f"services[{i}].place_of_service", "SV105", service.place_of_service, False)
+        for i, service in enumerate(visit.services)
+        if service.place_of_service is not None
+    ]
+    if visit.claim_note is not None:
+        found.append(_text("claim_note.text", "NTE02", visit.claim_note.text))
+    found += [
+        (f"attachments[{i}].control", "PWK06", attachment.control, False)
+        for i, attachment in enumerate(visit.attachments)
+        if attachment.control
+    ]
     return found
 
 

@@ -213,12 +213,58 @@ def scrub(
     use_ledger: Annotated[bool, typer.Option("--ledger", help="Read the patient's history from the ledger.")] = False,
     post: Annotated[bool, typer.Option("--post", help="Record each visit without errors in the ledger.")] = False,
     database_url: DatabaseOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="837P input: write the corrected 837P (claims without errors) here.")
+    ] = None,
 ) -> None:
-    """Scrub visits into claim lines with units, modifiers, findings and the expected payment."""
+    """Scrub visits into claim lines with units, modifiers, findings and the expected payment. An 837P
+    (.837/.x12/.edi, or text starting with ISA) is read claim by claim, scrubbed and, with --out, written
+    back corrected."""
     reference = reference_for(practice)
+    if _is_837(path):
+        _scrub_837(path, reference, as_json, out, database_url)
+        return
     visits = _visits_or_fail(path, reference)
     ledger = open_ledger(database_url) if use_ledger or post else None
     _scrub_and_print(visits, as_json, reference, ledger, post)
+
+
+def _is_837(path: Path) -> bool:
+    from rehabclaim.x12.read837 import looks_like_x12
+
+    if str(path) == "-" or not path.is_file():
+        return False
+    with path.open("rb") as source:
+        return looks_like_x12(path.name, source.read(16))
+
+
+def _scrub_837(path: Path, reference: Reference, as_json: bool, out: Path | None, database_url: str | None) -> None:
+    """Scrub an incoming 837P (services.incoming); exit 1 when a claim is held back, 2 for an unreadable file."""
+    from rehabclaim.atomic import same_file
+    from rehabclaim.services.incoming import scrub_837
+
+    if out is not None and same_file(path, out):
+        raise fail(f"--out {out}: this is the input file {path}; writing would replace it")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
+    database = open_ledger(database_url) if out is not None else None
+    report = call(scrub_837, reference, data=data, out=out, database=database)
+    if as_json:
+        print_json(report)
+    else:
+        for verdict in report.claims:
+            state = "[red]held back[/red]" if verdict.held_back else "[green]clean[/green]"
+            console.print(f"claim {escape(verdict.id)}: {state}", highlight=False)
+            for reason in verdict.reasons:
+                console.print(f"  {escape(reason)}", highlight=False)
+        if report.not_checked:
+            console.print("not checked without minutes: " + ", ".join(n.rule for n in report.not_checked))
+        if report.out:
+            console.print(f"{report.written} claim(s) written to {escape(report.out)}", highlight=False)
+    if report.has_error:
+        raise typer.Exit(EXIT_ERROR_FINDING)
 
 
 @app.command()

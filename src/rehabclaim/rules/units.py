@@ -23,7 +23,7 @@ def timed_without_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     as an audit trigger (reference units.md s. 2, orthotics.md s. 5).
     """
     for line in ctx.lines:
-        if line.is_timed_therapy and line.minutes is None:
+        if line.is_timed_therapy and line.minutes is None and not line.minutes_unknown:
             yield line.code.code, f"{line.code.code} is timed but the service has no minutes; no unit billed"
 
 

@@ -21,11 +21,14 @@ def assign_units(lines: list[WorkLine], method: str) -> UnitPlan:
     timed = []
     for line in lines:
         line.counted_minutes = counted_minutes(line, has_orthosis) if line.is_timed_therapy else line.minutes or 0
-        if line.is_timed_therapy:
+        if line.is_timed_therapy and not line.minutes_unknown:
             timed.append((line.code.code, line.counted_minutes))
     plan = allocate_units(method, timed)
     for line in lines:
-        if line.is_timed_therapy:
+        if line.is_timed_therapy and line.minutes_unknown:
+            line.units = line.stated_units or 0
+            line.why = f"{line.code.code}: {line.units} unit(s) as billed; minutes unknown, units not computed"
+        elif line.is_timed_therapy:
             line.units = plan.units[line.code.code]
             line.why = plan.why[line.code.code]
             if line.counted_minutes != (line.minutes or 0):

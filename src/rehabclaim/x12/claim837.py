@@ -2,8 +2,10 @@
 
 Each model mirrors a loop of the implementation guide (reference x12.md s. 1, from pyx12's map):
 1000A submitter, 1000B receiver, 2000A/2010AA billing provider, 2000B/2010BA subscriber with 2010BB payer,
-2000C/2010CA patient (only when the patient is not the subscriber), 2300 claim, 2310B rendering provider,
-2400 service line. Segments are built only here, by ``segments()`` methods; nothing else concatenates X12.
+2000C/2010CA patient (only when the patient is not the subscriber), 2300 claim (with DTP*454, PWK, NTE),
+2310A referring provider, 2310B rendering provider, 2400 service line. Segments are built only here, by
+``segments()`` methods and one function per loop of ``Claim`` (a new loop, such as 2320/2330 for a secondary
+claim, is one more function and one more call in ``Claim.segments``); nothing else concatenates X12.
 
 Invalid output is impossible by construction. Every element is checked against the X12 data element it
 fills (the table in ``data/x12-837p-elements.toml``, derived from pyx12's 005010X222A1 map: type, length
@@ -41,6 +43,8 @@ Element = str | tuple[str, ...]  # a tuple holds a composite element's parts (ke
 Segments = list[list[Element]]
 Compose = Callable[[tuple[str, ...]], Element]  # what becomes of a composite's parts: kept, or joined
 ELEMENT_TABLE = "x12-837p-elements.toml"
+CODE_TABLE = "x12-837p-codes.toml"  # code lists of PWK01, PWK02, NTE01 (pyx12's map, loop 2300)
+MAX_ATTACHMENTS = 10  # 2300 PWK repeats 10 times (pyx12 map)
 MAX_DIAGNOSES = 12  # HI01-HI12
 SEPARATOR_ELEMENTS = ("ISA11", "ISA16")  # the repetition and component separators themselves
 MAX_PARTS = 4  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
@@ -70,8 +74,21 @@ def element_specs() -> dict[str, ElementSpec]:
     return {reference: ElementSpec(reference, **fields) for reference, fields in table.items()}
 
 
+def code_lists() -> dict[str, frozenset[str]]:
+    """The codes an element the writer fills from visit data may hold (PWK01, PWK02, NTE01)."""
+    return {reference: frozenset(codes) for reference, codes in load_toml(CODE_TABLE)["codes"].items()}
+
+
 # Read once at import: the 005010X222A1 element table is package data, fixed by the guide; it cannot go stale.
 SPECS = element_specs()
+CODES = code_lists()
+
+
+def code_problem(reference: str, value: str) -> str | None:
+    """Why ``value`` is not a code of ``reference`` (a code-listed element, ``CODES``), or None."""
+    if value in CODES[reference]:
+        return None
+    return f"is not a code of 837P element {reference} (data/{CODE_TABLE})"
 
 
 def segment_problems(segments: Segments, separators: Separators | None = None) -> Iterator[tuple[str, str]]:
@@ -215,6 +232,72 @@ class RenderingProvider(msgspec.Struct, frozen=True):
         return found
 
 
+class ReferringProvider(msgspec.Struct, frozen=True):
+    """2310A (NM1*DN): for therapy, the physician who certified the plan of care. The guide: "Required when
+    this claim involves a referral" (005010X222A1 2310A situational rule); Medicare asks for the certifying
+    physician's NPI there on therapy claims (reference medicare-policy.md s. 1)."""
+
+    npi: str
+    last_name: str
+    first_name: str | None = None
+
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the referring provider."""
+        found = [("NM103", self.last_name), ("NM109", self.npi)]
+        if self.first_name:
+            found.append(("NM104", self.first_name))
+        return found
+
+    def segments(self) -> Segments:
+        return [["NM1", "DN", "1", self.last_name, self.first_name or "", "", "", "", "XX", self.npi]]
+
+
+class Attachment(msgspec.Struct, frozen=True):
+    """2300 PWK: a report sent (or held) for the claim. PWK05/PWK06 (AC, the attachment control number) go
+    together (syntax P0506) and are left out for AA (available on request at the provider: nothing is sent)."""
+
+    report_type: str  # PWK01
+    transmission: str  # PWK02
+    control_number: str | None = None  # PWK06
+
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the attachment."""
+        found = [("PWK01", self.report_type), ("PWK02", self.transmission)]
+        if self.control_number:
+            found.append(("PWK06", self.control_number))
+        return found
+
+    def problems(self) -> list[str]:
+        """The code and pairing checks the element table cannot make."""
+        found = [
+            f"{reference} {reason}"
+            for reference, value in (("PWK01", self.report_type), ("PWK02", self.transmission))
+            if (reason := code_problem(reference, value)) is not None
+        ]
+        if (self.transmission == "AA") == bool(self.control_number):
+            found.append("PWK06 (attachment control number) is required unless PWK02 is AA, and not sent with AA")
+        return found
+
+    def segments(self) -> Segments:
+        if not self.control_number:
+            return [["PWK", self.report_type, self.transmission]]
+        return [["PWK", self.report_type, self.transmission, "", "", "AC", self.control_number]]
+
+
+class ClaimNote(msgspec.Struct, frozen=True):
+    """2300 NTE (once a claim): "Required when in the judgment of the provider, the information is needed to
+    substantiate the medical treatment and is not supported elsewhere within the claim data set"."""
+
+    code: str  # NTE01
+    text: str  # NTE02
+
+    def values(self) -> list[tuple[str, str]]:
+        return [("NTE01", self.code), ("NTE02", self.text)]
+
+    def segments(self) -> Segments:
+        return [["NTE", self.code, self.text]]
+
+
 class PayerId(msgspec.Struct, frozen=True):
     name: str
     id: str
@@ -229,6 +312,8 @@ class ServiceLine(msgspec.Struct, frozen=True):
     pointers: tuple[int, ...]  # 1-based positions in the claim's diagnoses (at most 4)
     service_date: date
     control_number: str | None = None  # REF*6R, echoed back on the 835
+    place_of_service: str | None = None  # SV105: only when it differs from CLM05-1 (the builder decides)
+    service_end: date | None = None  # DTP*472 RD8 from service_date to this day, when later than it
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the line."""
@@ -237,7 +322,16 @@ class ServiceLine(msgspec.Struct, frozen=True):
         found += [("SV107-01", str(pointer)) for pointer in self.pointers]
         if self.control_number:
             found.append(("REF02", self.control_number))
+        if self.place_of_service:
+            found.append(("SV105", self.place_of_service))
         return found
+
+    def service_dates(self) -> list[Element]:
+        """2400 DTP*472: D8 for one day; RD8 (CCYYMMDD-CCYYMMDD, DTP02 allows both in pyx12's map) when the
+        service spans days."""
+        if self.service_end is None or self.service_end <= self.service_date:
+            return ["DTP", "472", "D8", d8(self.service_date)]
+        return ["DTP", "472", "RD8", f"{d8(self.service_date)}-{d8(self.service_end)}"]
 
     def segments(self, number: int, compose: Compose = parts) -> Segments:
         found: Segments = [
@@ -248,11 +342,11 @@ class ServiceLine(msgspec.Struct, frozen=True):
                 money(self.charge),
                 "UN",
                 str(self.units),
-                "",
+                self.place_of_service or "",
                 "",
                 compose(tuple(str(p) for p in self.pointers)),
             ],
-            ["DTP", "472", "D8", d8(self.service_date)],
+            self.service_dates(),
         ]
         if self.control_number:
             found.append(["REF", "6R", self.control_number])
@@ -274,6 +368,10 @@ class Claim(msgspec.Struct, frozen=True):
     patient: Person | None = None  # when the patient is not the subscriber
     patient_relationship: str | None = None  # PAT01 code for that patient (19 child, 01 spouse, ...)
     rendering_provider: RenderingProvider | None = None
+    referring_provider: ReferringProvider | None = None  # 2310A
+    initial_treatment_date: date | None = None  # 2300 DTP*454
+    attachments: tuple[Attachment, ...] = ()  # 2300 PWK, at most 10
+    note: ClaimNote | None = None  # 2300 NTE
 
     @property
     def total_charge(self) -> Decimal:
@@ -287,8 +385,13 @@ class Claim(msgspec.Struct, frozen=True):
         if any(not -MAX_AMOUNT < line.charge < MAX_AMOUNT for line in self.lines):  # so CLM02 and SV102 fit
             problems.append(f"a line charge is not below {MAX_AMOUNT} in size (SV102)")
         too_many = any(len(line.modifiers) > MAX_PARTS or len(line.pointers) > MAX_PARTS for line in self.lines)
-        if len(self.diagnoses) > MAX_DIAGNOSES or too_many:
-            problems.append("more diagnoses (HI), modifiers (SV101) or pointers (SV107) than the 837P holds")
+        if len(self.diagnoses) > MAX_DIAGNOSES or too_many or len(self.attachments) > MAX_ATTACHMENTS:
+            problems.append("more diagnoses (HI), modifiers (SV101), pointers (SV107) or PWK than the 837P holds")
+        if any(pointer > len(self.diagnoses) for line in self.lines for pointer in line.pointers):
+            problems.append("a diagnosis pointer (SV107) points past the diagnoses (HI)")
+        problems += [problem for attachment in self.attachments for problem in attachment.problems()]
+        if self.note is not None and (reason := code_problem("NTE01", self.note.code)) is not None:
+            problems.append(f"NTE01 {reason}")
         if problems:
             raise X12WriteError(f"claim {self.control_number[:38]!r}: {'; '.join(problems)}")
 
@@ -309,69 +412,95 @@ class Claim(msgspec.Struct, frozen=True):
         found += [("REF02", number) for number in (self.payer_claim_control_number, self.prior_authorization) if number]
         if self.rendering_provider is not None:
             found += self.rendering_provider.values()
+        if self.referring_provider is not None:
+            found += self.referring_provider.values()
+        for attachment in self.attachments:
+            found += attachment.values()
+        if self.note is not None:
+            found += self.note.values()
         for line in self.lines:
             found += line.values()
         return found
 
     def segments(self, hl_number: int, parent: int, compose: Compose = parts) -> tuple[Segments, int]:
-        """The claim's segments and the next free HL number."""
-        has_patient = self.patient is not None
-        found: Segments = [
-            ["HL", str(hl_number), str(parent), "22", "1" if has_patient else "0"],
-            ["SBR", "P", "" if has_patient else "18", "", "", "", "", "", "", self.payer.filing_indicator],
-            [
-                "NM1",
-                "IL",
-                "1",
-                self.subscriber.last_name,
-                self.subscriber.first_name,
-                "",
-                "",
-                "",
-                "MI",
-                self.subscriber.member_id or "",
-            ],
-            *self.subscriber.address.segments(),
-            ["DMG", "D8", d8(self.subscriber.birth_date), self.subscriber.sex],
-            ["NM1", "PR", "2", self.payer.name, "", "", "", "", "PI", self.payer.id],
-        ]
+        """The claim's segments and the next free HL number: one function per loop, in the guide's order."""
+        found = subscriber_loop(self, hl_number, parent)
         next_hl = hl_number + 1
         if self.patient is not None:
-            found += [
-                ["HL", str(next_hl), str(hl_number), "23", "0"],
-                ["PAT", self.patient_relationship or "G8"],
-                ["NM1", "QC", "1", self.patient.last_name, self.patient.first_name],
-                *self.patient.address.segments(),
-                ["DMG", "D8", d8(self.patient.birth_date), self.patient.sex],
-            ]
+            found += patient_loop(self.patient, self.patient_relationship, next_hl, hl_number)
             next_hl += 1
-        found.append(
-            [
-                "CLM",
-                self.control_number,
-                money(self.total_charge),
-                "",
-                "",
-                compose((self.place_of_service, "B", self.frequency)),
-                "Y",
-                "A",
-                "Y",
-                "Y",
-            ]
-        )
-        if self.payer_claim_control_number:
-            found.append(["REF", "F8", self.payer_claim_control_number])
-        if self.prior_authorization:
-            found.append(["REF", "G1", self.prior_authorization])
-        found.append(["HI", *(compose(("ABK" if i == 0 else "ABF", code)) for i, code in enumerate(self.diagnoses))])
+        found += claim_loop(self, compose)
+        if self.referring_provider is not None:
+            found += self.referring_provider.segments()  # 2310A
         if self.rendering_provider is not None:
-            r = self.rendering_provider
-            found.append(["NM1", "82", "1", r.last_name, r.first_name, "", "", "", "XX", r.npi])
-            if r.taxonomy:
-                found.append(["PRV", "PE", "PXC", r.taxonomy])
+            found += rendering_loop(self.rendering_provider)
         for number, line in enumerate(self.lines, start=1):
-            found += line.segments(number, compose)
+            found += line.segments(number, compose)  # 2400
         return found, next_hl
+
+
+def subscriber_loop(claim: Claim, hl_number: int, parent: int) -> Segments:
+    """2000B subscriber level, 2010BA subscriber, 2010BB payer."""
+    subscriber, has_patient = claim.subscriber, claim.patient is not None
+    return [
+        ["HL", str(hl_number), str(parent), "22", "1" if has_patient else "0"],
+        ["SBR", "P", "" if has_patient else "18", "", "", "", "", "", "", claim.payer.filing_indicator],
+        ["NM1", "IL", "1", subscriber.last_name, subscriber.first_name, "", "", "", "MI", subscriber.member_id or ""],
+        *subscriber.address.segments(),
+        ["DMG", "D8", d8(subscriber.birth_date), subscriber.sex],
+        ["NM1", "PR", "2", claim.payer.name, "", "", "", "", "PI", claim.payer.id],
+    ]
+
+
+def patient_loop(patient: Person, relationship: str | None, hl_number: int, parent: int) -> Segments:
+    """2000C patient level and 2010CA patient (only when the patient is not the subscriber)."""
+    return [
+        ["HL", str(hl_number), str(parent), "23", "0"],
+        ["PAT", relationship or "G8"],
+        ["NM1", "QC", "1", patient.last_name, patient.first_name],
+        *patient.address.segments(),
+        ["DMG", "D8", d8(patient.birth_date), patient.sex],
+    ]
+
+
+def claim_loop(claim: Claim, compose: Compose) -> Segments:
+    """2300 in the map's order: CLM, DTP (1350), PWK (1550), REF (1800), NTE (1900), HI (2310)."""
+    found: Segments = [
+        [
+            "CLM",
+            claim.control_number,
+            money(claim.total_charge),
+            "",
+            "",
+            compose((claim.place_of_service, "B", claim.frequency)),
+            "Y",
+            "A",
+            "Y",
+            "Y",
+        ]
+    ]
+    if claim.initial_treatment_date is not None:
+        # "Required when the Initial Treatment Date is known to impact adjudication for claims involving
+        # spinal manipulation, physical therapy, occupational therapy, speech language pathology, ..."
+        found.append(["DTP", "454", "D8", d8(claim.initial_treatment_date)])
+    for attachment in claim.attachments:
+        found += attachment.segments()
+    if claim.payer_claim_control_number:
+        found.append(["REF", "F8", claim.payer_claim_control_number])
+    if claim.prior_authorization:
+        found.append(["REF", "G1", claim.prior_authorization])
+    if claim.note is not None:
+        found += claim.note.segments()
+    found.append(["HI", *(compose(("ABK" if i == 0 else "ABF", code)) for i, code in enumerate(claim.diagnoses))])
+    return found
+
+
+def rendering_loop(rendering: RenderingProvider) -> Segments:
+    """2310B rendering provider (the therapist) with its taxonomy."""
+    found: Segments = [["NM1", "82", "1", rendering.last_name, rendering.first_name, "", "", "", "XX", rendering.npi]]
+    if rendering.taxonomy:
+        found.append(["PRV", "PE", "PXC", rendering.taxonomy])
+    return found
 
 
 class Interchange(msgspec.Struct, frozen=True):
