@@ -179,6 +179,7 @@ PACKAGE_DATA_CACHES = {
     "rehabclaim.assistant.ask._shorthand",  # data/shorthand.toml: package data only
     "rehabclaim.assistant.index._bundled_rule_documents",  # the rules are code, registered at import
     "rehabclaim.assistant.index._note_documents",  # keyed by the note's whole text: cannot go stale
+    "rehabclaim.assistant.phrases._bundled",  # data/assistant/phrases.toml (package); drop-ins read anew
 }
 # What reads the drop-in rules folder or a practice file: read anew on every call.
 FRESH_LOADERS = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -50,11 +51,27 @@ class ScrubContext:
     _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None
     # the values a claim would carry from the visit, listed once by the first claim rule that needs them
     claim_fields: list[ClaimField] | None = None
+    # the engine's verdicts by (date of service, code as written), kept across visits (a Scrubber's state)
+    verdicts: dict[tuple[date, str], Verdict] | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}
         self.has_orthosis = any(line.code.is_orthosis for line in self.lines)
-        self.diagnosis_status = self.diagnoses.statuses(self.visit.date, self.visit.diagnoses)
+        if self.verdicts is None:
+            self.diagnosis_status = self.diagnoses.statuses(self.visit.date, self.visit.diagnoses)
+        else:
+            self.diagnosis_status = self._cached_statuses(self.verdicts)
+
+    def _cached_statuses(self, verdicts: dict[tuple[date, str], Verdict]) -> list[tuple[str, Verdict]]:
+        day, statuses = self.visit.date, []
+        for code in self.visit.diagnoses:
+            verdict = verdicts.get((day, code))
+            if verdict is None:
+                if len(verdicts) > 100_000:  # bounded: dates and codes come from input
+                    verdicts.clear()
+                verdict = verdicts[day, code] = self.diagnoses.statuses(day, (code,))[0][1]
+            statuses.append((code, verdict))
+        return statuses
 
     @property
     def ptp_edits(self) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:

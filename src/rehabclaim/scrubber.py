@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from rehabclaim.context import ScrubContext
+from rehabclaim.diagnoses import Verdict
 from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, cents
@@ -185,6 +187,11 @@ class Scrubber:
         self._stages_without_documentation = [
             [entry for entry in stage if entry[1] not in documentation_rules] for stage in self._stages
         ]
+        # engine state kept across visits (bounded; every entry is a pure function of its key and the
+        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; line money
+        self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = {}
+        self._verdicts: dict[tuple[date, str], Verdict] = {}
+        self._money: dict[tuple[Decimal, ...], float] = {}
 
     def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
@@ -205,16 +212,17 @@ class Scrubber:
             lines,
             plan,
             documentation_checklists=reference.documentation,
+            verdicts=self._verdicts,
         )
         documented = holds_a_note(visit.documentation)
-        modifiers, payment, checks, claim = self._stages if documented else self._stages_without_documentation
+        modifiers, payment, checks, claim = self._selected_rules(frozenset(ctx.codes), documented)
         _run(modifiers, ctx)
         self.fees.estimate(lines, visit.date, payer)
         _run(payment, ctx)
         _run(checks, ctx)
         if for_claim:
             _run(claim, ctx)
-        out = [claim_line for line in lines for claim_line in _output_lines(line)]
+        out = [claim_line for line in lines for claim_line in _output_lines(line, self._line_money)]
         return ScrubResult(
             id=visit.id,
             payer=payer.key,
@@ -228,6 +236,31 @@ class Scrubber:
             documentation=documentation_score(ctx.documentation_review) if documented else None,
         )
 
+    def _selected_rules(self, codes: frozenset[str], documented: bool) -> list[list[_Entry]]:
+        """The rules of each stage that may fire for a visit with ``codes``: those without triggers and those
+        whose triggers it has (found once per set of codes)."""
+        key = (codes, documented)
+        found = self._selected.get(key)
+        if found is None:
+            if len(self._selected) > 10_000:  # bounded: code sets come from input
+                self._selected.clear()
+            stages = self._stages if documented else self._stages_without_documentation
+            found = self._selected[key] = [
+                [entry for entry in stage if entry[3] is None or not entry[3].isdisjoint(codes)] for stage in stages
+            ]
+        return found
+
+    def _line_money(self, amounts: list[Decimal]) -> float:
+        """A line's expected amount: its units' amounts summed in Decimal and rounded to cents (once per
+        distinct list of amounts)."""
+        key = tuple(amounts)
+        found = self._money.get(key)
+        if found is None:
+            if len(self._money) > 100_000:  # bounded: amounts follow from input dates and minutes
+                self._money.clear()
+            found = self._money[key] = float(cents(sum(amounts, Decimal(0))))
+        return found
+
     def _triggers(self, rule: Rule) -> frozenset[str] | None:
         return None if rule.triggers is None else frozenset(rule.triggers(self.catalog, self.reference.cms))
 
@@ -235,43 +268,48 @@ class Scrubber:
         return encode_result(self.scrub(decode_visit(data)))
 
 
-def _run(stage: list[tuple[CheckFunction, str, Severity, frozenset[str] | None]], ctx: ScrubContext) -> None:
-    codes = ctx.codes
-    for check, rule_id, severity, triggers in stage:
-        if triggers is not None and triggers.isdisjoint(codes):
-            continue  # the rule can only fire for codes this visit does not have
+_Entry = tuple[CheckFunction, str, Severity, frozenset[str] | None]  # a rule as the hot loop holds it
+_Money = Callable[[list[Decimal]], float]
+
+
+def _run(stage: list[_Entry], ctx: ScrubContext) -> None:
+    """Run a stage's rules (already those whose triggers the visit meets)."""
+    findings = ctx.findings
+    for check, rule_id, severity, _ in stage:
         for code, message in check(ctx):
-            ctx.findings.append(Finding(rule_id, severity, code, message))
-
-
-def _money(amounts: list[Decimal] | None) -> float | None:
-    return None if amounts is None else float(cents(sum(amounts, Decimal(0))))
+            findings.append(Finding(rule_id, severity, code, message))
 
 
 def _claim_line(
-    line: WorkLine, units: int, modifiers: list[str], minutes: int | None, why: str, amounts: list[Decimal] | None
+    line: WorkLine,
+    units: int,
+    modifiers: list[str],
+    minutes: int | None,
+    why: str,
+    amounts: list[Decimal] | None,
+    money: _Money,
 ) -> Line:
     charge = None if line.charge_per_unit is None else round(line.charge_per_unit * units, 2)
-    expected = _money(amounts)
+    expected = None if amounts is None else money(amounts)
     steps = "; ".join(line.fee_steps)
     expected_why = steps if expected is None else f"{steps}; line total ${expected:.2f}"
     return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
 
 
-def _output_lines(line: WorkLine) -> list[Line]:
+def _output_lines(line: WorkLine, money: _Money) -> list[Line]:
     """One claim line, or two when only some units carry the assistant modifier: the assistant's line
     shows the assistant's independent minutes, units and amounts, and the other line the rest."""
     why = f"{line.why}. {'; '.join(line.notes)}" if line.notes else line.why
     amounts = line.unit_amounts
     if not line.assistant_modifier or line.assistant_units == 0:
-        return [_claim_line(line, line.units, line.modifiers_for(False), line.minutes, why, amounts)]
+        return [_claim_line(line, line.units, line.modifiers_for(False), line.minutes, why, amounts, money)]
     if line.assistant_units == line.units:
-        return [_claim_line(line, line.units, line.modifiers_for(True), line.minutes, why, amounts)]
+        return [_claim_line(line, line.units, line.modifiers_for(True), line.minutes, why, amounts, money)]
     split = line.units - line.assistant_units
     therapist_minutes = (line.minutes or 0) - line.assistant_minutes
     assisted = None if amounts is None else amounts[split:]
     rest = None if amounts is None else amounts[:split]
     return [
-        _claim_line(line, line.assistant_units, line.modifiers_for(True), line.assistant_minutes, why, assisted),
-        _claim_line(line, split, line.modifiers_for(False), therapist_minutes, why, rest),
+        _claim_line(line, line.assistant_units, line.modifiers_for(True), line.assistant_minutes, why, assisted, money),
+        _claim_line(line, split, line.modifiers_for(False), therapist_minutes, why, rest, money),
     ]

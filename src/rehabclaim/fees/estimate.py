@@ -143,6 +143,8 @@ def _file(origin: str) -> str:
 
 
 LineFeeLookup = Callable[[WorkLine, date], "UnitFee | NoFee"]
+_LineKey = tuple[str, int, int, str | None, "UnitFee | NoFee"]
+_Outcome = tuple[tuple[Decimal, ...] | None, tuple[str, ...]]  # a line's unit amounts and fee steps
 
 
 class FeeSchedule:
@@ -154,6 +156,9 @@ class FeeSchedule:
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
         self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = {}
+        # the Medicare outcome of a day's lines by what it depends on: each line's code, units, assistant
+        # units and modifier, and its unit fee (equal on most days of a year): (amounts, steps) per line
+        self._outcomes: dict[tuple[_LineKey, ...], list[_Outcome]] = {}
 
     def line_fee(self, line: WorkLine, day: date) -> UnitFee | NoFee:
         """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
@@ -181,7 +186,28 @@ class FeeSchedule:
             for line in lines:
                 _percent_of_medicare(line, self.line_fee(line, day), payer)
         else:
+            self._medicare(lines, day)
+
+    def _medicare(self, lines: list[WorkLine], day: date) -> None:
+        """The Medicare estimate, worked out in Decimal once per distinct outcome key and replayed after."""
+        key = tuple(
+            (line.code.code, line.units, line.assistant_units, line.assistant_modifier, self.line_fee(line, day))
+            for line in lines
+        )
+        found = self._outcomes.get(key)
+        if found is None:
+            if len(self._outcomes) > 100_000:  # bounded: lines come from input
+                self._outcomes.clear()
+            before = [len(line.fee_steps) for line in lines]
             _medicare(lines, day, self.line_fee, self.medicare)
+            self._outcomes[key] = [
+                (None if line.unit_amounts is None else tuple(line.unit_amounts), tuple(line.fee_steps[start:]))
+                for line, start in zip(lines, before, strict=True)
+            ]
+            return
+        for line, (amounts, steps) in zip(lines, found, strict=True):
+            line.unit_amounts = None if amounts is None else list(amounts)
+            line.fee_steps.extend(steps)
 
 
 def _contracted(line: WorkLine, payer: PayerPolicy) -> None:

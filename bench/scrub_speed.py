@@ -1,0 +1,147 @@
+"""CPU time per visit of the in-process scrub, beside the bare JSON round trip of the same visits, in one run.
+
+    python bench/scrub_speed.py [--visits 20000] [--seed 7] [--before /tmp/before-src] [--repeat 3]
+
+Every figure is CPU time (``time.process_time``) per visit over the same visits held in memory, each tree
+measured in its own process: a bare ``json.loads`` + ``json.dumps`` of every visit, then
+``Scrubber.scrub_json`` (the batch path) of the tree in use and, with ``--before``, of another source tree
+(a copy of ``src/`` taken before a change), so before and after come from one run. The best of
+``--repeat`` passes counts, after one warm-up pass. Each scrub prints the sha256 of all its result bytes:
+equal digests mean byte-identical output. Then a per-stage breakdown of the tree in use from cProfile
+(cumulative time per visit; the profiler inflates every figure, so read the shares). Target (issue 14):
+scrub at most 0.5x the before figure, within 3.5x of the bare round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import os
+import pstats
+import random
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from generate import visit  # noqa: E402
+
+# (label, function name as cProfile lists it, file name ending): the engine's stages, as far as the tree has them
+STAGES = [
+    ("decode_visit", "decode_visit", "scrubber.py"),
+    ("build_lines", "build_lines", "lines.py"),
+    ("units (assign_units)", "assign_units", "assign.py"),
+    ("context (ScrubContext)", "__post_init__", "context.py"),
+    ("rules, all stages (_run)", "_run", "scrubber.py"),
+    ("fees (estimate)", "estimate", "estimate.py"),
+    ("output lines (_output_lines)", "_output_lines", "scrubber.py"),
+    ("encode_result", "encode_result", "scrubber.py"),
+    ("scrub (everything but decode/encode)", "scrub", "scrubber.py"),
+]
+
+
+def visits_json(count: int, seed: int) -> list[bytes]:
+    """The visits bench/generate.py writes for ``seed``, one JSON document each."""
+    rng, start = random.Random(seed), date(2026, 4, 1)
+    return [json.dumps(visit(rng, n, start), separators=(",", ":")).encode() for n in range(1, count + 1)]
+
+
+def _best_pass(work: list[bytes], run: object, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        for raw in work:
+            run(raw)  # type: ignore[operator]
+        best = min(best, time.process_time() - started)
+    return best / len(work) * 1e6
+
+
+def measure_bare(work: list[bytes], repeat: int) -> dict[str, object]:
+    def round_trip(raw: bytes) -> str:
+        return json.dumps(json.loads(raw))
+
+    _best_pass(work[:2000], round_trip, 1)
+    return {"us": _best_pass(work, round_trip, repeat)}
+
+
+def measure_scrub(work: list[bytes], repeat: int, profile: bool) -> dict[str, object]:
+    from rehabclaim.diagnoses import diagnosis_index
+    from rehabclaim.scrubber import Scrubber
+
+    diagnosis_index()  # the cached ICD-10-CM index, as every CLI call and worker loads it
+    engine = Scrubber()
+    digest = hashlib.sha256()
+    for raw in work:
+        digest.update(engine.scrub_json(raw) + b"\n")  # also the warm-up pass
+    figures: dict[str, object] = {"us": _best_pass(work, engine.scrub_json, repeat), "digest": digest.hexdigest()}
+    if profile:
+        figures["stages"] = _stage_breakdown(engine, work)
+    return figures
+
+
+def _stage_breakdown(engine: object, work: list[bytes]) -> list[tuple[str, float]]:
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for raw in work:
+        engine.scrub_json(raw)  # type: ignore[attr-defined]
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    found: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in stats.items():
+        for label, function, ending in STAGES:
+            if name == function and filename.endswith(ending):
+                found[label] = found.get(label, 0.0) + cumulative
+    return [(label, found[label] / len(work) * 1e6) for label, _, _ in STAGES if label in found]
+
+
+def _child(kind: str, source: str | None, args: argparse.Namespace) -> dict[str, object]:
+    command = [sys.executable, __file__, "--child", kind, "--visits", str(args.visits), "--seed", str(args.seed)]
+    command += ["--repeat", str(args.repeat)]
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = source + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--visits", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", help="a copy of src/ from before a change, measured beside the tree in use")
+    parser.add_argument("--child", choices=["bare", "scrub", "scrub-profile"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        work = visits_json(args.visits, args.seed)
+        if args.child == "bare":
+            print(json.dumps(measure_bare(work, args.repeat)))
+        else:
+            print(json.dumps(measure_scrub(work, args.repeat, args.child == "scrub-profile")))
+        return
+    print(f"{args.visits:,} visits (bench/generate.py, seed {args.seed}), CPU us/visit, best of {args.repeat}")
+    bare = float(_child("bare", None, args)["us"])  # type: ignore[arg-type]
+    rows: list[tuple[str, dict[str, object]]] = []
+    if args.before:
+        rows.append((f"scrub_json, before ({args.before})", _child("scrub", args.before, args)))
+    rows.append(("scrub_json, this tree", _child("scrub-profile", None, args)))
+    print(f"{'bare json.loads+json.dumps':<48}{bare:>8.1f} us{1:>8.2f}x bare")
+    for name, figures in rows:
+        us = float(figures["us"])  # type: ignore[arg-type]
+        print(f"{name:<48}{us:>8.1f} us{us / bare:>8.2f}x bare   sha256 {str(figures['digest'])[:16]}")
+    if args.before:
+        before, after = (float(figures["us"]) for _, figures in rows)  # type: ignore[arg-type]
+        same = rows[0][1]["digest"] == rows[1][1]["digest"]
+        print(f"after / before: {after / before:.2f}x; output {'byte-identical' if same else 'DIFFERS'}")
+    print("stages of this tree (cProfile cumulative, us/visit, inflated by the profiler):")
+    for label, us in rows[-1][1]["stages"]:  # type: ignore[attr-defined]
+        print(f"  {label:<46}{us:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
