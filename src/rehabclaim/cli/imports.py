@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -88,7 +87,9 @@ def _refuse_out_over_inputs(out: Path | None, *inputs: Path) -> None:
 
 def _json_lines(path: Path) -> bool | None:
     """JSON Lines by the name (.jsonl), one JSON document by .json; otherwise told apart by the content."""
-    return {".jsonl": True, ".json": False}.get(path.suffix.lower())
+    from rehabclaim.services.imports import json_lines_by_name
+
+    return json_lines_by_name(path.name)
 
 
 def _read(path: Path) -> bytes:
@@ -119,8 +120,9 @@ def _write_visits(visits: list[Visit], out: Path | None) -> None:
     import sys
 
     from rehabclaim.atomic import write_atomic
+    from rehabclaim.services.imports import visits_json_lines
 
-    data = b"".join(msgspec.json.encode(_without_nulls(msgspec.to_builtins(visit))) + b"\n" for visit in visits)
+    data = visits_json_lines(visits)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -129,15 +131,6 @@ def _write_visits(visits: list[Visit], out: Path | None) -> None:
         write_atomic(out, data, private=True)
     except OSError as exc:
         raise fail(f"--out {out}: {exc.strerror or exc.__class__.__name__} (nothing written)") from None
-
-
-def _without_nulls(node: Any) -> Any:
-    """``node`` without null values in objects (a null optional field reads the same as an absent one)."""
-    if isinstance(node, dict):
-        return {key: _without_nulls(value) for key, value in node.items() if value is not None}
-    if isinstance(node, list):
-        return [_without_nulls(item) for item in node]
-    return node
 
 
 def _print_summary(where: Console, result: XrImport, out: Path | None) -> None:
@@ -216,3 +209,5 @@ def _print_fhir_summary(where: Console, result: Any, out: Path | None) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    for overlap in result.overlaps:
+        where.print(f"  [yellow]overlap:[/yellow] {escape(overlap.message)}", highlight=False, soft_wrap=True)

@@ -5,6 +5,12 @@ Visits from EMRs as FHIR R4 bundles belong here too (``import fhir``), as their 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import PurePath
+from typing import Any
+
+import msgspec
+
 from rehabclaim.errors import InputError
 from rehabclaim.model import Visit
 from rehabclaim.reference import Reference
@@ -28,3 +34,24 @@ def attach_xr_sessions(
     except InputError as exc:
         raise BadInput.from_input_error(exc) from None
     return match_sessions(sessions, visits)
+
+
+def visits_json_lines(visits: Iterable[Visit]) -> bytes:
+    """Every visit as one JSON line, absent fields left out: the enriched visits an import writes (the CLI's
+    file, the web page's download)."""
+    return b"".join(msgspec.json.encode(without_nulls(msgspec.to_builtins(visit))) + b"\n" for visit in visits)
+
+
+def without_nulls(node: Any) -> Any:
+    """``node`` without null values in objects (a null optional field reads the same as an absent one)."""
+    if isinstance(node, dict):
+        return {key: without_nulls(value) for key, value in node.items() if value is not None}
+    if isinstance(node, list):
+        return [without_nulls(item) for item in node]
+    return node
+
+
+def json_lines_by_name(name: str) -> bool | None:
+    """JSON Lines by a file's name (.jsonl), one JSON document by .json; None (told apart by the content)
+    for any other name."""
+    return {".jsonl": True, ".json": False}.get(PurePath(name).suffix.lower())

@@ -11,6 +11,7 @@ from rehabclaim.api.routes import (
     denials,
     fees,
     health,
+    imports,
     patients,
     payers,
     remittances,
@@ -38,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     tokens.router,
     admin.router,
     assistant.router,
+    imports.router,
 )
