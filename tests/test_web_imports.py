@@ -240,3 +240,12 @@ def test_a_bad_visits_file_names_the_input_and_the_line(site: Site) -> None:
         },
     )
     assert broken.status_code == 422 and 'href="#xr-sessions"' in broken.text
+
+
+def test_one_clinician_with_two_patients_at_once_is_shown(site: Site) -> None:
+    page = site.bundle("two-patients-overlap.json")
+    assert page.status_code == 200, page.text
+    rows = tagged(page, "fhir-overlap")
+    assert [attribute(row, "data-minutes") for row in rows] == ["10", "10", "5", "5"]
+    assert "09:10-09:20" in page.text and "97150" in page.text
+    assert tagged(site.bundle("pt-timed.json"), "fhir-overlaps") == []
