@@ -5,6 +5,12 @@ character after "ISA", the repetition separator is ISA11, the component separato
 segment terminator is the character right after ISA16 (ISA is fixed-length: 106 characters). Line breaks
 after a segment terminator are allowed and ignored.
 
+Reading real files: ``interchanges`` splits a file into its ISA..IEA interchanges, each with the separators
+its own ISA declares (payers batch many interchanges in one file), after dropping what is layout, not data:
+a byte-order mark, blank space before a segment (pretty-printed files), line breaks inside an ISA wrapped at
+80 columns, and a DOS end-of-file (Ctrl-Z) or NUL fill after the last IEA. ``iter_segments`` then splits one
+interchange into element lists.
+
 Writing: every element value is checked against its X12 data element (``element_problem``: characters,
 separators, type, length) by the writer that knows the element; ``render`` then checks the whole text once
 more (no separator or control character inside an element) and raises ``X12WriteError`` rather than return
@@ -26,6 +32,14 @@ ISA_LENGTH = 106
 LINE_BREAKS = "\r\n"
 TEXT_TYPES = ("AN", "ID")
 UNPRINTABLE = re.compile(r"[^\x20-\x7e\r\n]")  # outside printable ASCII: the 5010 basic and extended sets
+# Before the ISA: a byte-order mark (U+FEFF, or its UTF-8 bytes read as Latin-1) and blank space.
+LEADING = "\ufeff\xef\xbb\xbf \t\r\n"
+# Between and after interchanges: blank space, a DOS end-of-file (Ctrl-Z) and NUL fill of fixed-size records.
+PADDING = " \t\r\n\x1a\x00"
+# ISA11 is the repetition separator in 5010 but "U" (the standards id) in 4010: a file without one gets the first
+# of these that it does not use, so Separators stays four distinct characters (the reader never splits on it).
+REPETITION_STAND_INS = "^{}!|`"
+INDENT_LOOK = 1 << 16  # characters at the head of a file looked at for indented segments
 
 
 class X12Error(ValueError):
@@ -33,6 +47,7 @@ class X12Error(ValueError):
 
     def __init__(self, message: str, segment: int | None = None) -> None:
         self.segment = segment
+        self.reason = message  # without the segment: a caller that knows the segment better re-raises with it
         super().__init__(f"segment {segment}: {message}" if segment else message)
 
 
@@ -128,23 +143,68 @@ def element_problem(spec: ElementSpec, value: str, separators: Separators | None
 
 
 def read_separators(text: str) -> Separators:
-    """The separators declared by the file's ISA segment."""
-    start = text.lstrip("\ufeff \r\n\t")
+    """The separators declared by the file's ISA segment (its first one; ``interchanges`` reads each).
+    A byte-order mark and blank space before it are skipped; an ISA broken over lines (a file wrapped at 80
+    columns) is read without its line breaks, as ``iter_segments`` then reads the rest."""
+    start = text.lstrip(LEADING)
     if not start.startswith("ISA"):
         raise X12Error("the file does not start with an ISA interchange header (no envelope)", 1)
-    if len(start) < ISA_LENGTH:
+    head = start[:ISA_LENGTH]
+    if "\n" in head[:-1] or "\r" in head[:-1]:  # wrapped: a line break cannot be in ISA01..ISA16
+        head = start[: ISA_LENGTH * 2].replace("\r", "").replace("\n", "")[:ISA_LENGTH]
+    if len(head) < ISA_LENGTH:
         raise X12Error("the ISA segment is shorter than 106 characters (truncated)", 1)
-    element = start[3]
-    fields = start[:ISA_LENGTH].split(element)
+    element = head[3]
+    fields = head.split(element)
     if len(fields) != 17:
         raise X12Error(f"the ISA segment has {len(fields) - 1} elements, not 16 (garbled)", 1)
-    repetition, component, segment = fields[11], start[104], start[105]
-    separators = Separators(element, component, repetition if repetition != "U" else "^", segment)
+    repetition, component, segment = fields[11], head[104], head[105]
+    if len(repetition) != 1 or repetition.isalnum():  # 4010 puts "U" there: no repetition separator
+        repetition = next(c for c in REPETITION_STAND_INS if c not in (element, component, segment))
+    separators = Separators(element, component, repetition, segment)
     try:
         separators.check()
     except ValueError as exc:
         raise X12Error(f"the ISA segment declares unusable separators ({exc})", 1) from None
     return separators
+
+
+def _next_interchange(text: str, position: int, terminator: str) -> int:
+    """Where the next ISA starts after ``position`` (-1: none): an "ISA" right after a segment terminator (and
+    padding), followed by a separator. "ISA" inside data (a name like LISA) is neither."""
+    while (found := text.find("ISA", position)) >= 0:
+        before = found - 1
+        while before >= 0 and text[before] in PADDING and text[before] != terminator:
+            before -= 1
+        after = text[found + 3 : found + 4]
+        if (before < 0 or text[before] == terminator) and after and not after.isalnum() and not after.isspace():
+            return found
+        position = found + 3
+    return -1
+
+
+def interchanges(text: str) -> Iterator[tuple[Separators, str]]:
+    """Each ISA..IEA interchange of a file in order, with the separators its own ISA declares, as text that
+    ``iter_segments`` reads: the byte-order mark and blank space before the first ISA are dropped here, the
+    padding (blank space, Ctrl-Z, NUL) after each IEA by ``iter_segments`` (a large single interchange is
+    yielded as is, never copied). Text after an interchange that is not another ISA stays with it, so a
+    reader refuses it naming its segment. X12Error: the file does not start with an ISA (segment 1), or a
+    later ISA is unreadable (``segment`` None: only the caller knows its number)."""
+    text = text.lstrip(LEADING)
+    start, number = 0, 1
+    while True:
+        try:
+            separators = read_separators(text[start : start + ISA_LENGTH * 2])
+        except X12Error as exc:
+            if number == 1:
+                raise
+            raise X12Error(f"interchange {number}: {exc.reason}") from None
+        following = _next_interchange(text, start + ISA_LENGTH, separators.segment)
+        if following < 0:
+            yield separators, text[start:] if start else text
+            return
+        yield separators, text[start:following]
+        start, number = following, number + 1
 
 
 @contextmanager
@@ -164,11 +224,19 @@ def iter_segments(text: str, separators: Separators) -> Iterator[list[str]]:
     """Every segment as its list of elements (element 0 is the tag), in file order, one at a time: a large
     file never holds all its element lists at once."""
     element, terminator = separators.element, separators.segment
+    text = text.lstrip(LEADING)  # the same string, not a copy, when it starts with its ISA
     if terminator not in "\r\n":
-        # Line breaks are only ever layout between segments: drop them in one pass.
+        # Line breaks are only ever layout between segments (or a wrap at 80 columns): drop them in one pass.
+        # Pretty-printed files indent from their second segment on: their head tells (a whole scan costs more).
+        head = text[:INDENT_LOOK]
+        indented = any(blank in head for blank in ("\n ", "\n\t", f"{terminator} ", f"{terminator}\t"))
         text = text.replace("\r", "").replace("\n", "")
+        if text[-1:] in PADDING:  # a copy only when padded (checked after the line breaks are gone)
+            text = text.rstrip(PADDING)
+        if indented:
+            return (raw.lstrip(" \t").split(element) for raw in text.split(terminator) if raw and not raw.isspace())
         return (raw.split(element) for raw in text.split(terminator) if raw and not raw.isspace())
-    return (raw.strip().split(element) for raw in text.split(terminator) if raw.strip())
+    return (raw.strip(PADDING).split(element) for raw in text.split(terminator) if raw.strip(PADDING))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@ AMT, LQ), and the provider adjustments (PLB) after the last claim. A file may ho
 (one per payment): every claim is kept in file order with the index of its payment.
 
 Reading never stops at a file that does not balance: every imbalance is listed with its segment number.
+A file may hold several ISA..IEA interchanges (payers batch them), each with its own separators; each is
+checked: counts (SE01, GE01, IEA01), control numbers (SE02 = ST02, GE02 = GS06, IEA02 = ISA13, ISA13 unique
+in the file) and the version: GS08 005010X221A1 (and ST03 when given); a 4010 file (GS08 004010X091A1) is
+refused by name, never read as if it were 5010.
+
 A file that is truncated, garbled or wrongly enveloped raises X12Error naming the segment, and so does one
 that could get a payment posted twice or wrongly: a transaction without its TRN trace (TRN02 with TRN03,
 which together identify a payment), the same trace twice in one file, the same claim twice identically in
@@ -18,13 +23,14 @@ silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 
 import msgspec
 
 from rehabclaim.errors import quote
-from rehabclaim.x12.core import Separators, X12Error, collector_paused, iter_segments, read_separators
+from rehabclaim.x12.core import Separators, X12Error, collector_paused, interchanges, iter_segments
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -53,6 +59,10 @@ SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")  # capital letters and digits: "t
 # Segments of the 835 guide this reader has no use for (addresses, contacts, totals): read past on purpose.
 # Any other well-formed id is listed in Remittance.unknown_segments.
 UNUSED_835 = frozenset({"CUR", "N2", "N3", "N4", "PER", "QTY", "RDM", "TS2", "TS3"})
+VERSION = "005010X221A1"  # GS08: the 835 guide this reader reads
+INTERCHANGE_VERSION = "00501"  # ISA12 of a 5010 interchange
+# Characters files put between the parts of a composite: named when SVC01 uses one that ISA16 does not declare.
+COMPONENT_LIKE = frozenset(":>^|\\<!`{}")
 
 
 class Adjustment(msgspec.Struct, gc=False):
@@ -156,6 +166,7 @@ class Remittance(msgspec.Struct):
     interchange_control_number: str = ""
     segments: int = 0
     unknown_segments: list[UnknownSegment] = []
+    interchange_control_numbers: list[str] = []  # ISA13 of every interchange, in file order
 
     @property
     def balanced(self) -> bool:
@@ -228,10 +239,10 @@ def _adjustments(elements: list[str], index: int) -> list[Adjustment]:
 class _Reader:
     """One pass over the segments; each segment goes to the loop it belongs to."""
 
-    def __init__(self, segments: Iterable[list[str]], separators: Separators) -> None:
-        self.segments = segments
+    def __init__(self, text: str) -> None:
+        self.text = text
         self.count = 0
-        self.separators = separators
+        self.separators = Separators()  # each interchange's own, set as its ISA is reached
         self.payments: list[Payment] = []
         self.claims: list[RemitClaim] = []
         self.plb: list[ProviderAdjustment] = []
@@ -243,6 +254,10 @@ class _Reader:
         self.groups = 0
         self.transactions_in_group = 0
         self.interchange: list[str] | None = None
+        self.interchange_at = 0
+        self.interchange_controls: dict[str, int] = {}  # ISA13 -> the segment of its ISA
+        self.group: list[str] = []
+        self.group_at = 0
         self.group_open = False
         self.unknown_segments: list[UnknownSegment] = []
         self.traces: dict[tuple[str, str], Payment] = {}
@@ -273,18 +288,24 @@ class _Reader:
         }
         outside = ("ISA", "GS", "ST", "GE", "IEA")
         index = 0
-        for index, elements in enumerate(self.segments, start=1):
-            tag = elements[0]
-            if self.payment is None:  # between transactions only the envelope may appear
-                if tag != "ISA" and self.interchange is None:
-                    raise X12Error(f"{quote(tag)} before the ISA interchange header", index)
-                if tag not in outside:
-                    raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
-            handler = handlers.get(tag)
-            if handler is not None:
-                handler(elements, index)
-            elif tag not in UNUSED_835:
-                self.skip_unknown(tag, index)
+        try:
+            for index, elements in enumerate(self.segments(), start=1):
+                tag = elements[0]
+                if self.payment is None:  # between transactions only the envelope may appear
+                    if tag != "ISA" and self.interchange is None:
+                        raise X12Error(f"{quote(tag)} before the ISA interchange header", index)
+                    if tag not in outside:
+                        self.refuse_version(index)
+                        raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
+                handler = handlers.get(tag)
+                if handler is not None:
+                    handler(elements, index)
+                elif tag not in UNUSED_835:
+                    self.skip_unknown(tag, index)
+        except X12Error as exc:
+            if exc.segment is None:  # a later ISA that cannot be read: it is the next segment
+                raise X12Error(exc.reason, index + 1) from None
+            raise
         self.count = index
         if self.payment is not None:
             raise X12Error(f"transaction {self.payment.control_number} has no SE trailer (truncated)", self.count)
@@ -293,6 +314,25 @@ class _Reader:
         if not self.payments:
             raise X12Error("the interchange holds no 835 transaction (ST..SE): no payment to read", self.count)
         return self.finish()
+
+    def segments(self) -> Iterator[list[str]]:
+        """Every segment of every interchange; the separators switch to each interchange's own at its ISA
+        (chain asks for the next interchange only when the last one's segments are done)."""
+        return chain.from_iterable(self.enter(separators, text) for separators, text in interchanges(self.text))
+
+    def enter(self, separators: Separators, text: str) -> Iterator[list[str]]:
+        self.separators = separators
+        return iter_segments(text, separators)
+
+    def refuse_version(self, index: int) -> None:
+        """A segment the envelope cannot explain in an interchange that is not 5010 (ISA12): the version is the
+        reason, so it is named (a 4010 file often fails on its layout before its GS08 is reached)."""
+        if self.interchange is not None and (version := _element(self.interchange, 12)) != INTERCHANGE_VERSION:
+            raise X12Error(
+                f"ISA12 {quote(version or '')} is not {INTERCHANGE_VERSION}: a "
+                f"{'4010 ' if version == '00401' else ''}interchange; only {VERSION} 835s are read",
+                self.interchange_at,
+            )
 
     def skip_unknown(self, tag: str, index: int) -> None:
         """A segment no handler takes: listed when its id is well formed, refused when it is not."""
@@ -308,12 +348,24 @@ class _Reader:
     def isa(self, elements: list[str], index: int) -> None:
         if self.interchange is not None:
             raise X12Error("a second ISA before the IEA of the first", index)
-        self.interchange = elements
+        control = _element(elements, 13) or ""
+        earlier = self.interchange_controls.setdefault(control, index)
+        if earlier != index:
+            raise X12Error(
+                f"ISA13 {quote(control)} is also the control number of the interchange at segment {earlier}: "
+                "the same interchange twice in one file",
+                index,
+            )
+        self.interchange, self.interchange_at, self.groups = elements, index, 0
 
     def gs(self, elements: list[str], index: int) -> None:
         if self.group_open:
             raise X12Error("GS inside an open functional group", index)
-        self.group_open, self.transactions_in_group = True, 0
+        _refuse_4010(elements, index)  # named by GS08 when it says so,
+        self.refuse_version(index)  # else by ISA12,
+        if (version := _element(elements, 8) or "") != VERSION:  # else GS08 is simply another guide
+            raise X12Error(f"GS08 {quote(version)} is not {VERSION}, the 835 guide this reader reads", index)
+        self.group_open, self.transactions_in_group, self.group, self.group_at = True, 0, elements, index
         self.groups += 1
 
     def st(self, elements: list[str], index: int) -> None:
@@ -323,6 +375,8 @@ class _Reader:
             raise X12Error("ST before the SE of the previous transaction", index)
         if _element(elements, 1) != "835":
             raise X12Error(f"transaction set {_element(elements, 1)!r} is not an 835", index)
+        if (convention := _element(elements, 3)) is not None and convention != _element(self.group, 8):
+            raise X12Error(f"ST03 {quote(convention)} is not GS08 {quote(_element(self.group, 8) or '')}", index)
         self.transaction_start = index
         self.transactions_in_group += 1
         self.payment = Payment(ZERO, "", "", "", None, control_number=_element(elements, 2) or "", segment=index)
@@ -335,6 +389,7 @@ class _Reader:
         actual = index - self.transaction_start + 1
         if declared != str(actual):
             raise X12Error(f"SE01 says {declared} segments, the transaction has {actual} (truncated or garbled)", index)
+        _check_control("SE02", elements, "ST02", self.payment.control_number, self.transaction_start, index)
         if not self.bpr_seen:
             raise X12Error("transaction without a BPR payment segment", index)
         self.check_trace(self.payment, index)
@@ -348,6 +403,7 @@ class _Reader:
             raise X12Error(
                 f"GE01 says {_element(elements, 1)} transactions, the group has {self.transactions_in_group}", index
             )
+        _check_control("GE02", elements, "GS06", _element(self.group, 6) or "", self.group_at, index)
         self.group_open = False
 
     def iea(self, elements: list[str], index: int) -> None:
@@ -355,9 +411,10 @@ class _Reader:
             raise X12Error("IEA before the GE of an open group", index)
         if _element(elements, 1) != str(self.groups):
             raise X12Error(f"IEA01 says {_element(elements, 1)} groups, the interchange has {self.groups}", index)
-        self.interchange_control = _element(elements, 2) or ""
+        assert self.interchange is not None
+        control = _element(self.interchange, 13) or ""
+        _check_control("IEA02", elements, "ISA13", control, self.interchange_at, index)
         self.interchange = None
-        self.finished_at = index
 
     # header
     def bpr(self, elements: list[str], index: int) -> None:
@@ -478,7 +535,7 @@ class _Reader:
         component = self.separators.component
         composite = (elements[1] if len(elements) > 1 else "").split(component)
         if len(composite) < 2 or not composite[1]:
-            raise X12Error("SVC01 has no procedure code", index)
+            raise X12Error(_missing_code("SVC01", composite[0], component), index)
         size = len(elements)
         original = elements[6] or None if size > 6 else None
         if original and component in original:
@@ -547,27 +604,62 @@ class _Reader:
             provider_adjustments=self.plb,
             payments=self.payments,
             imbalances=imbalances,
-            interchange_control_number=getattr(self, "interchange_control", ""),
+            interchange_control_number=next(iter(self.interchange_controls), ""),  # the first interchange's
             segments=self.count,
             unknown_segments=self.unknown_segments,
+            interchange_control_numbers=list(self.interchange_controls),
         )
 
 
+def _refuse_4010(gs: list[str], index: int) -> None:
+    """GS08 names the guide of the group's transactions: a 4010 one (004010X091A1 for the 835) is refused by
+    name, never read as if it were 5010 (its segments look alike; its codes and rules differ)."""
+    version = _element(gs, 8) or ""
+    if version.startswith("004010"):
+        kind = "835" if _element(gs, 1) == "HP" else f"file (GS01 {quote(_element(gs, 1) or '')})"
+        raise X12Error(f"a 4010 {kind} (GS08 {version}): only {VERSION} is read", index)
+
+
+def _check_control(name: str, trailer: list[str], header_name: str, header: str, at: int, index: int) -> None:
+    """A trailer repeats its header's control number: a mismatch is a spliced or garbled envelope."""
+    control = _element(trailer, int(name[-2:])) or ""
+    if control != header:
+        raise X12Error(
+            f"{name} {quote(control)} does not match {header_name} {quote(header)} (segment {at}): "
+            "the trailer closes another envelope (spliced or garbled)",
+            index,
+        )
+
+
+def _missing_code(name: str, composite: str, component: str) -> str:
+    """Why a composite has no code: often its parts are joined by another separator than ISA16 declares."""
+    found = next((c for c in composite if c in COMPONENT_LIKE and c != component), None)
+    if found is not None:
+        return (
+            f"{name} {quote(composite)} separates its parts with {quote(found)}, but ISA16 declares "
+            f"{quote(component)} as the component separator"
+        )
+    return f"{name} has no procedure code"
+
+
 def _refuse_repeated_claims(claims: list[RemitClaim], payments: list[Payment]) -> None:
-    """A claim twice in one payment with the same status, amounts and payer claim number is the same claim
-    sent twice: posting both would double its allowed amount. A reversal (CLP02 22) and its correction share
-    CLP01 but differ in status and amounts, so they pass."""
+    """A claim twice in one payment with the same status, amounts, payer claim number, patient and service
+    lines is the same claim sent twice: posting both would double its allowed amount. A reversal (CLP02 22)
+    and its correction share CLP01 but differ in status and amounts, so they pass; so do two patients' claims
+    that share a CLP01 (the guide's own multiple-claims example does)."""
     if len({claim.id for claim in claims}) == len(claims):
         return  # the common case, checked at C speed: every CLP01 of the file is unique
     seen: dict[tuple[object, ...], RemitClaim] = {}
     for claim in claims:
         amounts = (claim.charge, claim.paid, claim.patient_responsibility)
-        earlier = seen.setdefault((claim.payment, claim.id, claim.status, *amounts, claim.payer_claim_id), claim)
+        lines = tuple((line.code, *line.modifiers, line.charge, line.paid, line.service_date) for line in claim.lines)
+        key = (claim.payment, claim.id, claim.status, *amounts, claim.payer_claim_id, claim.patient_name, lines)
+        earlier = seen.setdefault(key, claim)
         if earlier is not claim:
             raise X12Error(
                 f"claim {claim.id} is twice in payment {payments[claim.payment].trace_number} with the same status, "
-                f"amounts and payer claim number (CLP at segments {earlier.segment} and {claim.segment}): "
-                "the same claim paid twice in one file",
+                f"amounts, payer claim number, patient and lines (CLP at segments {earlier.segment} and "
+                f"{claim.segment}): the same claim paid twice in one file",
                 claim.segment,
             )
 
@@ -613,11 +705,10 @@ def _balance(payments: list[Payment], claims: list[RemitClaim], plb: list[Provid
 
 
 def read_835(data: str | bytes) -> Remittance:
-    """Read a whole 835 interchange. Raises X12Error for a file that cannot be read."""
+    """Read a whole 835 file: one interchange or several. Raises X12Error for a file that cannot be read."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
-    separators = read_separators(text)
     try:
         with collector_paused():
-            return _Reader(iter_segments(text, separators), separators).read()
+            return _Reader(text).read()
     finally:
         _PARSED.clear()
