@@ -53,6 +53,9 @@ class ScrubContext:
     claim_fields: list[ClaimField] | None = None
     # the engine's verdicts by (date of service, code as written), kept across visits (a Scrubber's state)
     verdicts: dict[tuple[date, str], Verdict] | None = None
+    # the engine's PTP edits in force by (date of service, billed codes in line order): each as (edit, index
+    # of the column 1 line, index of the column 2 line) among the billed lines (a Scrubber's state)
+    ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}
@@ -77,8 +80,24 @@ class ScrubContext:
     def ptp_edits(self) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:
         """NCCI PTP edits in force between two billed lines: (edit, column 1 line, column 2 line); found once."""
         if self._ptp_edits is None:
-            self._ptp_edits = list(_active_edits(self))
+            billed = [line for line in self.lines if line.units > 0]
+            if self.ptp_found is None:
+                found = list(_active_edits(self, billed))
+            else:
+                found = self._cached_edits(self.ptp_found, billed)
+            self._ptp_edits = [(edit, billed[first], billed[second]) for edit, first, second in found]
         return self._ptp_edits
+
+    def _cached_edits(
+        self, cache: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]], billed: list[WorkLine]
+    ) -> list[tuple[PtpEdit, int, int]]:
+        key = (self.visit.date, tuple(line.code.code for line in billed))
+        found = cache.get(key)
+        if found is None:
+            if len(cache) > 100_000:  # bounded: dates and codes come from input
+                cache.clear()
+            found = cache[key] = list(_active_edits(self, billed))
+        return found
 
     @property
     def documentation_review(self) -> DocumentationReview:
@@ -98,12 +117,13 @@ class ScrubContext:
         return None
 
 
-def _active_edits(ctx: ScrubContext) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
-    billed = [line for line in ctx.lines if line.units > 0]
+def _active_edits(ctx: ScrubContext, billed: list[WorkLine]) -> Iterator[tuple[PtpEdit, int, int]]:
+    """Edits in force between two billed lines: (edit, index of the column 1 line, of the column 2 line)."""
     partners = ctx.cms.ptp.partners
-    for first, second in combinations(billed, 2):
-        if second.code.code not in partners.get(first.code.code, ()):
+    for first, second in combinations(range(len(billed)), 2):
+        code_1, code_2 = billed[first].code.code, billed[second].code.code
+        if code_2 not in partners.get(code_1, ()):
             continue
-        edit = ctx.cms.ptp.active(first.code.code, second.code.code, ctx.visit.date)
+        edit = ctx.cms.ptp.active(code_1, code_2, ctx.visit.date)
         if edit is not None:
-            yield (edit, first, second) if edit.column_1 == first.code.code else (edit, second, first)
+            yield (edit, first, second) if edit.column_1 == code_1 else (edit, second, first)

@@ -97,28 +97,34 @@ def _merge(line: WorkLine, index: int, service: Service) -> None:
 def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
     """One WorkLine per code, in the order codes first appear. Unknown codes are input errors."""
     by_code: dict[str, WorkLine] = {}
+    codes = catalog.codes
     for index, service in enumerate(services):
-        code = catalog.get(service.code)
+        # most codes arrive as the catalog spells them (its keys are stripped upper case): one lookup
+        code = codes.get(service.code) or catalog.get(service.code)
         if code is None:
             raise InputError(f"services[{index}].code", f"unknown code {quote(service.code)}")
-        for position, modifier in enumerate(service.modifiers):
-            if modifier not in catalog.modifiers:
-                raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {quote(modifier)}")
-        for position, block in enumerate(service.time_blocks):
-            if block.end <= block.start:
-                raise InputError(f"services[{index}].time_blocks[{position}]", "end must be after start")
-        if service.distinct_modifier and catalog.modifiers.get(service.distinct_modifier, None) is None:
-            raise InputError(
-                f"services[{index}].distinct_modifier", f"unknown modifier {quote(service.distinct_modifier)}"
-            )
-        if service.assistant_minutes and service.minutes is not None and service.assistant_minutes > service.minutes:
-            raise InputError(
-                f"services[{index}].assistant_minutes",
-                f"{service.assistant_minutes} assistant minutes exceed the service's {service.minutes} minutes",
-            )
+        if service.modifiers or service.time_blocks or service.distinct_modifier or service.assistant_minutes:
+            _check_service(index, service, catalog)
         existing = by_code.get(code.code)
         if existing is None:
             by_code[code.code] = _new_line(code, index, service)
         else:
             _merge(existing, index, service)
     return list(by_code.values())
+
+
+def _check_service(index: int, service: Service, catalog: Catalog) -> None:
+    """Refuse a service's unknown modifiers, reversed time blocks and assistant minutes past its minutes."""
+    for position, modifier in enumerate(service.modifiers):
+        if modifier not in catalog.modifiers:
+            raise InputError(f"services[{index}].modifiers[{position}]", f"unknown modifier {quote(modifier)}")
+    for position, block in enumerate(service.time_blocks):
+        if block.end <= block.start:
+            raise InputError(f"services[{index}].time_blocks[{position}]", "end must be after start")
+    if service.distinct_modifier and catalog.modifiers.get(service.distinct_modifier, None) is None:
+        raise InputError(f"services[{index}].distinct_modifier", f"unknown modifier {quote(service.distinct_modifier)}")
+    if service.assistant_minutes and service.minutes is not None and service.assistant_minutes > service.minutes:
+        raise InputError(
+            f"services[{index}].assistant_minutes",
+            f"{service.assistant_minutes} assistant minutes exceed the service's {service.minutes} minutes",
+        )

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import Verdict
 from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
@@ -26,7 +27,7 @@ from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severi
 from rehabclaim.reference import Reference, load_reference
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
-from rehabclaim.units import assign_units
+from rehabclaim.units import UnitPlan, assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
 _any_decoder = msgspec.json.Decoder()
@@ -188,17 +189,20 @@ class Scrubber:
             [entry for entry in stage if entry[1] not in documentation_rules] for stage in self._stages
         ]
         # engine state kept across visits (bounded; every entry is a pure function of its key and the
-        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; line money
+        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; line money;
+        # unit plans per (method, timed minutes); PTP edits in force per (date, billed codes)
         self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = {}
         self._verdicts: dict[tuple[date, str], Verdict] = {}
         self._money: dict[tuple[Decimal, ...], float] = {}
+        self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = {}
+        self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = {}
 
     def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
         reference = self.reference
         payer = reference.payer(visit.payer)
         lines = build_lines(visit.services, self.catalog)
-        plan = assign_units(lines, payer.units.method)
+        plan = assign_units(lines, payer.units.method, self._plans)
         ctx = ScrubContext(
             visit,
             payer,
@@ -213,6 +217,7 @@ class Scrubber:
             plan,
             documentation_checklists=reference.documentation,
             verdicts=self._verdicts,
+            ptp_found=self._ptp_found,
         )
         documented = holds_a_note(visit.documentation)
         modifiers, payment, checks, claim = self._selected_rules(frozenset(ctx.codes), documented)
@@ -231,8 +236,8 @@ class Scrubber:
             total_timed_units=plan.total_units,
             lines=out,
             findings=ctx.findings,
-            total_charge=round(sum(line.charge or 0.0 for line in out), 2),
-            total_expected=round(sum(line.expected or 0.0 for line in out), 2),
+            total_charge=round(sum([line.charge or 0.0 for line in out]), 2),
+            total_expected=round(sum([line.expected or 0.0 for line in out]), 2),
             documentation=documentation_score(ctx.documentation_review) if documented else None,
         )
 
@@ -290,9 +295,10 @@ def _claim_line(
     money: _Money,
 ) -> Line:
     charge = None if line.charge_per_unit is None else round(line.charge_per_unit * units, 2)
-    expected = None if amounts is None else money(amounts)
-    steps = "; ".join(line.fee_steps)
-    expected_why = steps if expected is None else f"{steps}; line total ${expected:.2f}"
+    if amounts is None:
+        return Line(line.code.code, units, modifiers, minutes, why, charge, None, "; ".join(line.fee_steps))
+    expected = money(amounts)
+    expected_why = f"{'; '.join(line.fee_steps)}; line total ${expected:.2f}"
     return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
 
 

@@ -143,7 +143,6 @@ def _file(origin: str) -> str:
 
 
 LineFeeLookup = Callable[[WorkLine, date], "UnitFee | NoFee"]
-_LineKey = tuple[str, int, int, str | None, "UnitFee | NoFee"]
 _Outcome = tuple[tuple[Decimal, ...] | None, tuple[str, ...]]  # a line's unit amounts and fee steps
 
 
@@ -156,9 +155,9 @@ class FeeSchedule:
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
         self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = {}
-        # the Medicare outcome of a day's lines by what it depends on: each line's code, units, assistant
-        # units and modifier, and its unit fee (equal on most days of a year): (amounts, steps) per line
-        self._outcomes: dict[tuple[_LineKey, ...], list[_Outcome]] = {}
+        # the outcome of a day's lines by everything it depends on: the schedule, the payer's figures and per
+        # line its code, units (Medicare: assistant units and modifier) and unit fee: (amounts, steps) per line
+        self._outcomes: dict[tuple[object, ...], list[_Outcome]] = {}
 
     def line_fee(self, line: WorkLine, day: date) -> UnitFee | NoFee:
         """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
@@ -176,30 +175,49 @@ class FeeSchedule:
         return found
 
     def estimate(self, lines: list[WorkLine], day: date, payer: PayerPolicy) -> None:
-        """Set ``charge_per_unit``, ``unit_amounts`` and ``fee_steps`` on every line."""
+        """Set ``charge_per_unit``, ``unit_amounts`` and ``fee_steps`` on every line: worked out in Decimal
+        once per distinct outcome key (everything the outcome depends on) and replayed after."""
+        charges = self.charges
         for line in lines:
-            line.charge_per_unit = self.charges.get(line.code.code)
-        if payer.fees.schedule == "contracted":
-            for line in lines:
-                _contracted(line, payer)
-        elif payer.fees.schedule == "percent-of-medicare":
-            for line in lines:
-                _percent_of_medicare(line, self.line_fee(line, day), payer)
+            line.charge_per_unit = charges.get(line.code.code)
+        fees = payer.fees
+        if fees.schedule == "contracted":
+            contracted = fees.contracted
+            key: tuple[object, ...] = (
+                "contracted",
+                payer.origin,
+                *[(line.code.code, line.units, contracted.get(line.code.code)) for line in lines],
+            )
+            self._replay(key, lines, lambda: _contracted_lines(lines, payer))
+        elif fees.schedule == "percent-of-medicare":
+            line_fee = self.line_fee
+            fees_of_lines = [line_fee(line, day) for line in lines]
+            key = (
+                "percent-of-medicare",
+                payer.origin,
+                fees.percent_of_medicare,
+                *[(line.code.code, line.units, fee) for line, fee in zip(lines, fees_of_lines, strict=True)],
+            )
+            self._replay(key, lines, lambda: _percent_of_medicare_lines(lines, fees_of_lines, payer))
         else:
-            self._medicare(lines, day)
+            line_fee = self.line_fee
+            key = (
+                "medicare",
+                *[
+                    (line.code.code, line.units, line.assistant_units, line.assistant_modifier, line_fee(line, day))
+                    for line in lines
+                ],
+            )
+            self._replay(key, lines, lambda: _medicare(lines, day, line_fee, self.medicare))
 
-    def _medicare(self, lines: list[WorkLine], day: date) -> None:
-        """The Medicare estimate, worked out in Decimal once per distinct outcome key and replayed after."""
-        key = tuple(
-            (line.code.code, line.units, line.assistant_units, line.assistant_modifier, self.line_fee(line, day))
-            for line in lines
-        )
+    def _replay(self, key: tuple[object, ...], lines: list[WorkLine], work_out: Callable[[], object]) -> None:
+        """Replay the outcome (amounts and steps per line) stored under ``key``, or work it out and store it."""
         found = self._outcomes.get(key)
         if found is None:
             if len(self._outcomes) > 100_000:  # bounded: lines come from input
                 self._outcomes.clear()
             before = [len(line.fee_steps) for line in lines]
-            _medicare(lines, day, self.line_fee, self.medicare)
+            work_out()
             self._outcomes[key] = [
                 (None if line.unit_amounts is None else tuple(line.unit_amounts), tuple(line.fee_steps[start:]))
                 for line, start in zip(lines, before, strict=True)
@@ -208,6 +226,16 @@ class FeeSchedule:
         for line, (amounts, steps) in zip(lines, found, strict=True):
             line.unit_amounts = None if amounts is None else list(amounts)
             line.fee_steps.extend(steps)
+
+
+def _contracted_lines(lines: list[WorkLine], payer: PayerPolicy) -> None:
+    for line in lines:
+        _contracted(line, payer)
+
+
+def _percent_of_medicare_lines(lines: list[WorkLine], fees: list[UnitFee | NoFee], payer: PayerPolicy) -> None:
+    for line, fee in zip(lines, fees, strict=True):
+        _percent_of_medicare(line, fee, payer)
 
 
 def _contracted(line: WorkLine, payer: PayerPolicy) -> None:

@@ -15,15 +15,20 @@ def counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
     return line.minutes or 0
 
 
-def assign_units(lines: list[WorkLine], method: str) -> UnitPlan:
-    """Set ``units``, ``counted_minutes`` and ``why`` on every line; return the timed-unit plan."""
+# plans by (method, timed codes with their counted minutes): a caller's cache (a Scrubber's state)
+PlanCache = dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan]
+
+
+def assign_units(lines: list[WorkLine], method: str, plans: PlanCache | None = None) -> UnitPlan:
+    """Set ``units``, ``counted_minutes`` and ``why`` on every line; return the timed-unit plan. With
+    ``plans`` a plan is worked out once per (method, timed minutes) and shared: callers must not change it."""
     has_orthosis = any(line.code.is_orthosis for line in lines)
     timed = []
     for line in lines:
         line.counted_minutes = counted_minutes(line, has_orthosis) if line.is_timed_therapy else line.minutes or 0
         if line.is_timed_therapy and not line.minutes_unknown:
             timed.append((line.code.code, line.counted_minutes))
-    plan = allocate_units(method, timed)
+    plan = allocate_units(method, timed) if plans is None else _cached_plan(method, tuple(timed), plans)
     for line in lines:
         if line.is_timed_therapy and line.minutes_unknown:
             line.units = line.stated_units or 0
@@ -42,6 +47,16 @@ def assign_units(lines: list[WorkLine], method: str) -> UnitPlan:
         else:
             line.units, line.why = _other_units(line)
     return plan
+
+
+def _cached_plan(method: str, timed: tuple[tuple[str, int], ...], plans: PlanCache) -> UnitPlan:
+    key = (method, timed)
+    found = plans.get(key)
+    if found is None:
+        if len(plans) > 100_000:  # bounded: minutes come from input
+            plans.clear()
+        found = plans[key] = allocate_units(method, timed)
+    return found
 
 
 def _other_units(line: WorkLine) -> tuple[int, str]:
