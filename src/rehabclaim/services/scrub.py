@@ -118,18 +118,25 @@ def _scrubber(reference: Reference) -> Scrubber:
     return scrubber
 
 
+def scrub_line(reference: Reference, *, number: int, raw: bytes) -> ScrubResult | LineError:
+    """One non-blank JSON Lines line (``number`` from 1): its scrub result, or a ``LineError`` when it is not
+    a visit the catalog can read. Shared by ``scrub_lines`` and ``rehabclaim.spark``."""
+    try:
+        return _scrubber(reference).scrub(decode_visit(raw))
+    except InputError as exc:
+        error = exc.at_line(number)
+        return LineError(number, error.field, str(error))
+
+
 def scrub_lines(reference: Reference, *, lines: Iterable[bytes]) -> Iterator[bytes]:
     """JSON Lines in, JSON Lines out, lazily: for each non-blank line, in order, its scrub result, or a
     ``LineError`` when the line is not a visit the catalog can read (the next line is still scrubbed).
     Each output line ends with a newline. A line is read only when the previous result has been taken."""
-    scrubber = _scrubber(reference)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        try:
-            result = scrubber.scrub(decode_visit(raw))
-        except InputError as exc:
-            error = exc.at_line(number)
-            yield _line_errors.encode(LineError(number, error.field, str(error))) + b"\n"
-            continue
-        yield encode_result(result) + b"\n"
+        outcome = scrub_line(reference, number=number, raw=raw)
+        if isinstance(outcome, LineError):
+            yield _line_errors.encode(outcome) + b"\n"
+        else:
+            yield encode_result(outcome) + b"\n"
