@@ -39,6 +39,7 @@ ENVELOPE_SEGMENTS = ("ISA", "GS", "GE", "IEA")
 BODY_SEGMENTS = ("ST", "BHT", "NM1", "PER", "HL", "PRV", "N3", "N4", "REF", "SBR", "DMG", "PAT", "CLM", "HI")
 BODY_SEGMENTS += ("LX", "SV1", "DTP", "SE")
 BODY_SEGMENTS += ("NTE", "PWK")  # 2300 claim note and attachments (tests/test_x12_837_therapy.py)
+BODY_SEGMENTS += ("CAS", "AMT", "OI", "SVD")  # secondary claims: 2320 and 2430 (tests/test_secondary_claims.py)
 ELEMENTS_FILE = Path(__file__).parents[1] / "src" / "rehabclaim" / "data" / "x12-837p-elements.toml"
 HEADER = """\
 # The X12 data elements of every segment the 837P writer emits, with their type and length limits, as

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rehabclaim.claims.build import build_claim
-from rehabclaim.claims.run import _interchange, check_settings, write_claims
+from rehabclaim.claims.run import check_settings, claim_interchange, write_claims
 from rehabclaim.errors import InputError
 from rehabclaim.ledger import open_ledger
 from rehabclaim.model import Visit
@@ -159,7 +159,7 @@ def test_a_service_spanning_days_is_written_as_a_date_range(tmp_path: Path) -> N
     numbers = {"isa": 7, "gs": 7, "st": 7}
     separators = check_settings(claim_settings, "demo")
     out = tmp_path / "span.837"
-    out.write_text(_interchange(claim_settings, separators, numbers, NOW, [claim]).render())
+    out.write_text(claim_interchange(claim_settings, separators, numbers, NOW, [claim]).render())
     dates = [row for row in segments(out) if row[:2] == ["DTP", "472"]]
     assert dates[0] == ["DTP", "472", "RD8", "20260601-20260607"] and dates[1] == ["DTP", "472", "D8", "20260601"]
     assert clean(out)[0]

@@ -248,6 +248,20 @@ class Authorization(msgspec.Struct):
 Day = date  # the type, under a name that Visit's own field ``date`` does not hide in its class body
 
 
+class SecondaryCoverage(msgspec.Struct):
+    """The payer billed after the primary (``visit.payer``) has paid: a secondary claim carries the primary's
+    posted remittance to it (``rehabclaim claim --secondary``). ``payer`` is a payer key of the practice file's
+    [claims.payers]; ``member_id`` the patient's id with it, or ``subscriber`` the insured of that policy when
+    not the patient (its own member id and relationship); ``insurance_type`` 837P SBR05, when the secondary
+    payer is Medicare (12 working aged, 13 ESRD, 14 no-fault, 15 workers' compensation, 16 federal agency, 41
+    black lung, 42 veterans, 43 disabled under 65 with a large group plan, 47 other liability)."""
+
+    payer: Key
+    member_id: Text | None = None
+    subscriber: Subscriber | None = None
+    insurance_type: Annotated[str, msgspec.Meta(max_length=3)] | None = None
+
+
 class ClaimNote(msgspec.Struct):
     """A note on the claim (837P 2300 NTE): ``code`` is NTE01 (ADD additional information, CER certification
     narrative, DCP goals, rehabilitation potential or discharge plans, DGN diagnosis description, TPO third
@@ -301,6 +315,7 @@ class Visit(msgspec.Struct):
     initial_treatment_date: Day | None = None  # first treatment day of this episode (DTP*454)
     claim_note: ClaimNote | None = None  # NTE
     attachments: Annotated[list[Attachment], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
+    secondary: SecondaryCoverage | None = None  # the payer after ``payer`` (coordination of benefits; README, X12)
 
 
 class Line(msgspec.Struct):

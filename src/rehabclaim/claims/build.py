@@ -30,7 +30,7 @@ def address(value: Address | PracticeAddress) -> x12.Address:
     return x12.Address(line1=plain(value.line1), city=plain(value.city), state=value.state, zip=value.zip, line2=line2)
 
 
-def _person(who: Patient | Subscriber, member_id: str | None) -> x12.Person:
+def person(who: Patient | Subscriber, member_id: str | None) -> x12.Person:
     assert who.last_name is not None and who.first_name is not None
     assert who.birth_date and who.sex and who.address
     return x12.Person(
@@ -50,10 +50,10 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
     assert patient is not None
     payer = settings.payers[result.payer]
     if visit.subscriber is None:
-        subscriber, dependent, relationship = _person(patient, patient.member_id), None, None
+        subscriber, dependent, relationship = person(patient, patient.member_id), None, None
     else:
-        subscriber = _person(visit.subscriber, visit.subscriber.member_id)
-        dependent, relationship = _person(patient, None), visit.subscriber.relationship
+        subscriber = person(visit.subscriber, visit.subscriber.member_id)
+        dependent, relationship = person(patient, None), visit.subscriber.relationship
     problems = claim_data_problems(visit, settings)
     if problems:
         raise ClaimDataError("; ".join(problems))

@@ -40,6 +40,7 @@ from sqlalchemy import Engine as Database
 from rehabclaim.atomic import pid_alive, remove_stale_temporaries, write_atomic
 from rehabclaim.claims.build import ClaimDataError, address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
+from rehabclaim.claims.secondary import SecondaryHeld, secondary_builder
 from rehabclaim.claims.text import practice_fields
 from rehabclaim.ledger.database import insert_ignoring_duplicates
 from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord, column_limits
@@ -56,6 +57,7 @@ PENDING, SENT = "pending", "sent"
 LEDGER_PATH = "ledger:"  # the path of an interchange kept in the ledger (a file's path is absolute)
 QUERY_CHUNK = 500  # visit ids per IN (...) query, well under every database's parameter limit
 
+SECONDARY_RULE = "COB"  # the finding id of a visit held back from a secondary claim (claims.secondary)
 CLAIM_RULES = frozenset(rule.id for rule in RULES if rule.stage == "claim")  # their info goes with the claim
 ClaimKey = tuple[str, str, str]  # visit id, payer id, frequency: the same claim if all three match
 
@@ -250,15 +252,20 @@ def _build_all(
     settings: ClaimSettings,
     run: ClaimRun,
     progress: Callable[[int], None] | None,
+    then: Callable[[Visit, x12.Claim], x12.Claim] | None = None,
 ) -> list[x12.Claim]:
-    """Step 2: every visit's claim, or the visit held back with its errors."""
+    """Step 2: every visit's claim (``then``: made into another, the secondary claim), or the visit held
+    back with its errors."""
     built = []
     for visit in visits:
         result = engine.scrub(visit, for_claim=True)
         errors = [f for f in result.findings if f.severity == "error"]
         if not errors:
             try:
-                built.append(build_claim(visit, result, settings))
+                claim = build_claim(visit, result, settings)
+                built.append(claim if then is None else then(visit, claim))
+            except SecondaryHeld as exc:  # no secondary claim to send (yet), the reason named
+                errors = [Finding(SECONDARY_RULE, "error", None, f"no secondary claim: {exc}")]
             except ClaimDataError as exc:  # optional claim fields the 837P cannot carry, each field named
                 errors = [Finding("X006", "error", None, f"claim data the 837P cannot carry: {exc}")]
             except X12WriteError as exc:  # a value rule X006 should have refused: still never written
@@ -371,7 +378,7 @@ def _record(
     )
 
 
-def _interchange(
+def claim_interchange(
     settings: ClaimSettings, separators: Separators, numbers: dict[str, int], created: datetime, claims: list[x12.Claim]
 ) -> x12.Interchange:
     return x12.Interchange(
@@ -408,7 +415,7 @@ def _check_writable(*paths: Path | None) -> None:
             raise ClaimRunError(f"{path}: cannot write in {folder} (permission denied)")
 
 
-def _settings(engine: Scrubber) -> tuple[ClaimSettings, Separators]:
+def claim_settings(engine: Scrubber) -> tuple[ClaimSettings, Separators]:
     settings = engine.fees.practice.claims
     if settings is None:
         raise ClaimRunError(f"{engine.fees.practice.origin}: the practice file has no [claims] section")
@@ -428,15 +435,18 @@ def write_claims(
     created_by: str | None = None,
     audit: AuditRun | None = None,
     audit_recovery: AuditRecovery | None = None,
+    secondary: bool = False,
 ) -> ClaimRun:
     """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps.
     ``resend``: send visits already sent again, as originals. ``progress`` is told of each visit done.
     ``created_by``: who builds it (kept with the interchange); ``audit`` runs in the transaction that marks
-    it sent, ``audit_recovery`` in the one that marks a dead run's interchange sent."""
-    settings, separators = _settings(engine)
+    it sent, ``audit_recovery`` in the one that marks a dead run's interchange sent. ``secondary``: each
+    visit's secondary claim, from the primary's posted 835 (``claims.secondary``), instead of its claim."""
+    settings, separators = claim_settings(engine)
     _check_writable(out, cms1500_out)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
-    built = _build_all(visits, engine, settings, run, progress)
+    then = secondary_builder(database, settings) if secondary else None
+    built = _build_all(visits, engine, settings, run, progress, then)
     if not built:
         return run
     created = now or datetime.now(UTC)
@@ -448,7 +458,7 @@ def write_claims(
             transaction.rollback()  # nothing to send: the control numbers were not used
             return run
         _refuse_replacing(connection, path)
-        data = _interchange(settings, separators, numbers, created, claims).render().encode("ascii")
+        data = claim_interchange(settings, separators, numbers, created, claims).render().encode("ascii")
         _record(connection, numbers["isa"], path, claims, created, created_by=_clipped(created_by))
     run.written, run.interchange_control_number = claims, numbers["isa"]
     sent = None if audit is None else (lambda connection: audit(connection, run))
@@ -469,13 +479,16 @@ def store_claims(
     progress: Callable[[int], None] | None = None,
     audit: AuditRun | None = None,
     audit_recovery: AuditRecovery | None = None,
+    secondary: bool = False,
 ) -> ClaimRun:
     """Build one 837P interchange for ``visits`` and keep it in the ledger with its CMS-1500 data, recorded
     as sent in the transaction that takes its control numbers (with ``audit``): all of it, or nothing and
-    no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``."""
-    settings, separators = _settings(engine)
+    no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``.
+    ``secondary``: as for ``write_claims``."""
+    settings, separators = claim_settings(engine)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
-    built = _build_all(visits, engine, settings, run, progress)
+    then = secondary_builder(database, settings) if secondary else None
+    built = _build_all(visits, engine, settings, run, progress, then)
     if not built:
         return run
     created = now or datetime.now(UTC)
@@ -485,7 +498,7 @@ def store_claims(
         if not claims:
             transaction.rollback()  # nothing to send: the control numbers were not used
             return run
-        text = _interchange(settings, separators, numbers, created, claims).render()
+        text = claim_interchange(settings, separators, numbers, created, claims).render()
         forms = msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
         stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
         _record(connection, numbers["isa"], LEDGER_PATH, claims, created, SENT, **stored)

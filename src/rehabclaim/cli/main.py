@@ -391,8 +391,10 @@ def fee(
 
 @app.command()
 def claim(
-    path: Annotated[Path, typer.Argument(help="visits.jsonl (or one visit .json) with claim data")],
-    x837: Annotated[Path, typer.Option("--837", help="Where the 837P interchange goes.")],
+    path: Annotated[Path | None, typer.Argument(help="visits.jsonl (or one visit .json) with claim data")] = None,
+    x837: Annotated[
+        Path | None, typer.Option("--837", help="Where the 837P interchange (with --from: the corrected 837P) goes.")
+    ] = None,
     cms1500_out: Annotated[Path | None, typer.Option("--cms1500", help="Also write CMS-1500 data (JSON).")] = None,
     fhir_out: Annotated[
         Path | None, typer.Option("--fhir", help="Also write the claims as a FHIR R4 Bundle of Claims (JSON).")
@@ -403,15 +405,38 @@ def claim(
     resend: Annotated[
         bool, typer.Option("--resend", help="Send visits already sent again, as original claims.")
     ] = False,
+    from_837: Annotated[
+        Path | None,
+        typer.Option("--from", help="An incoming 837P to scrub, as `scrub claims.837` (--837: the corrected file)."),
+    ] = None,
+    secondary: Annotated[
+        bool,
+        typer.Option(
+            "--secondary",
+            help="Secondary claims: each visit's claim to its secondary payer, with the primary's posted 835.",
+        ),
+    ] = False,
 ) -> None:
     """Write one 837P interchange for the visits; visits with errors are held back and listed, visits
-    already sent are listed and not sent again (unless --resend)."""
+    already sent are listed and not sent again (unless --resend). With --from claims.837: scrub an incoming
+    837P and write it back corrected, exactly as `scrub claims.837 --out` does. With --secondary: the claims
+    go to each visit's secondary payer carrying the primary's posted 835; a visit with nothing to send on is
+    held back with the reason (finding COB)."""
     from rehabclaim.claims.build import ClaimBuildError
     from rehabclaim.services.actor import terminal_actor
-    from rehabclaim.services.claims import ToFiles, build_claims
+    from rehabclaim.services.claims import ToFiles, build_claims, secondary_claims
     from rehabclaim.services.errors import Refusal
     from rehabclaim.x12.core import X12WriteError
 
+    _refuse_with_secondary(secondary, {"--from": from_837, "--cms1500": cms1500_out, "--fhir": fhir_out})
+    if from_837 is not None:
+        unused = {"PATH": path is not None, "--cms1500": cms1500_out is not None, "--fhir": fhir_out is not None}
+        _claim_from_837(from_837, x837, {**unused, "--resend": resend}, practice, as_json, database_url)
+        return
+    if path is None:
+        raise fail("PATH: the visits file is missing (or give --from claims.837)")
+    if x837 is None:
+        raise fail("--837: missing (where the 837P interchange goes)")
     _refuse_outputs_over_input(path, x837, cms1500_out, fhir_out)
     reference = reference_for(practice)
     visits = _visits_or_fail(path, reference)
@@ -419,7 +444,7 @@ def claim(
     progress, advance = _claim_progress(len(visits), as_json)
     try:
         with progress:
-            batch = build_claims(
+            batch = (secondary_claims if secondary else build_claims)(
                 ledger,
                 reference=reference,
                 visits=visits,
@@ -440,6 +465,26 @@ def claim(
         render.claim_run(console, batch.report, x837)
     if batch.report.held_back:
         raise typer.Exit(EXIT_ERROR_FINDING)
+
+
+def _claim_from_837(
+    source: Path, out: Path | None, given: dict[str, bool], practice: Path | None, as_json: bool, url: str | None
+) -> None:
+    """``claim --from claims.837 [--837 fixed.837]``: the same operation as ``scrub claims.837 [--out ...]``;
+    what only a visits run takes (``given``: option -> whether given) is refused by name."""
+    for option, used in given.items():
+        if used:
+            raise fail(f"{option}: not with --from (an incoming 837P is scrubbed and written back corrected)")
+    if not _is_837(source):
+        raise fail(f"--from {source}: not an 837P file (.837/.x12/.edi, or text starting with ISA)")
+    _scrub_837(source, reference_for(practice), as_json, out, url)
+
+
+def _refuse_with_secondary(secondary: bool, options: dict[str, Path | None]) -> None:
+    """--secondary writes only the 837P (its CMS-1500 and FHIR forms would lack the primary's adjudication)."""
+    given = [option for option, value in options.items() if value is not None]
+    if secondary and given:
+        raise fail(f"{given[0]}: not available with --secondary (it writes the 837P of secondary claims only)")
 
 
 LARGE_CLAIM_RUN = 500  # visits from which `claim` shows a progress bar (on a terminal, without --json)

@@ -3,7 +3,8 @@
 Field by field it mirrors the 837P the engine writes: items are the scrub's lines with units (SV1:
 ``productOrService`` CPT or HCPCS, modifiers, ``quantity`` = units, ``unitPrice`` and ``net`` from the
 practice's charge, ``servicedDate``, place of service), ``diagnosis`` the visit's ICD-10-CM codes in order
-(HI; items point to the first four, as SV107 does), ``insurance`` the payer and member id (SBR/2010BB).
+(HI; each item points to the diagnoses its services name, or else to the first four, as SV107 does:
+``claims.build.line_pointers``), ``insurance`` the payer and member id (SBR/2010BB).
 The Claim is self-contained: the Patient, the Coverage and the billing provider (an Organization with the
 practice's NPI) are ``contained`` resources. Every Claim is checked by parsing it with the R4B models
 before it is returned.
@@ -17,9 +18,10 @@ from decimal import Decimal
 from typing import Any
 
 from rehabclaim.catalog import Catalog
+from rehabclaim.claims.build import line_pointers
 from rehabclaim.diagnoses.icd10 import normalize, with_dot
 from rehabclaim.fhir import FhirTables, fhir_tables
-from rehabclaim.model import Patient, ScrubResult, Visit
+from rehabclaim.model import Line, Patient, ScrubResult, Visit
 from rehabclaim.practice import ClaimSettings
 
 MAX_POINTERS = 4  # as the 837P's SV107
@@ -39,9 +41,8 @@ def claim_json(
     left out, as on the 837P."""
     tables = fhir_tables()
     diagnoses = [with_dot(normalize(code)) for code in visit.diagnoses]
-    pointers = list(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
     items = [
-        _item(tables, catalog, visit, line.code, line.modifiers, line.units, line.charge, pointers, number)
+        _item(tables, catalog, visit, line, _pointers(visit, line), number)
         for number, line in enumerate((line for line in result.lines if line.units > 0), start=1)
     ]
     claim: dict[str, Any] = {
@@ -80,17 +81,20 @@ def claim_json(
     return claim
 
 
+def _pointers(visit: Visit, line: Line) -> list[int]:
+    """``diagnosisSequence``: the SV107 pointers of the line; a service naming a diagnosis the visit does not
+    list (the claim rules refuse such a claim, the FHIR export still answers) points to the first four."""
+    diagnoses = tuple(normalize(code) for code in visit.diagnoses)
+    try:
+        return list(line_pointers(visit, line, diagnoses))
+    except ValueError:
+        return list(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
+
+
 def _item(
-    tables: FhirTables,
-    catalog: Catalog,
-    visit: Visit,
-    code: str,
-    modifiers: list[str],
-    units: int,
-    charge: float | None,
-    pointers: list[int],
-    number: int,
+    tables: FhirTables, catalog: Catalog, visit: Visit, line: Line, pointers: list[int], number: int
 ) -> dict[str, Any]:
+    code, modifiers, units, charge = line.code, line.modifiers, line.units, line.charge
     item: dict[str, Any] = {"sequence": number}
     if pointers:
         item["diagnosisSequence"] = pointers

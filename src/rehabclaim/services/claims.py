@@ -60,6 +60,7 @@ __all__ = [
     "build_claims",
     "claim_batch",
     "list_claim_batches",
+    "secondary_claims",
 ]
 
 
@@ -115,9 +116,11 @@ def build_claims(
     destination: ToFiles | ToLedger | Path,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    secondary: bool = False,
 ) -> ClaimBatch:
     """One 837P interchange for ``visits`` (a bare Path: ``ToFiles(path)``). ``now``: the interchange's date
-    (default: the current time); ``progress`` is told of each visit done."""
+    (default: the current time); ``progress`` is told of each visit done; ``secondary``: the visits'
+    secondary claims (``secondary_claims``)."""
     audit.require_change(actor, what="build claims")
     target = ToFiles(destination) if isinstance(destination, Path) else destination
     engine = Scrubber(reference)
@@ -134,6 +137,7 @@ def build_claims(
                 progress=progress,
                 audit=built,
                 audit_recovery=recovered,
+                secondary=secondary,
             )
             return ClaimBatch(run.report(), run.interchange_control_number)
         run = write_claims(
@@ -148,6 +152,7 @@ def build_claims(
             created_by=actor.user,
             audit=built,
             audit_recovery=recovered,
+            secondary=secondary,
         )
     except ClaimRunError as exc:
         raise BadInput("", str(exc)) from None
@@ -163,6 +168,34 @@ def build_claims(
             "the next run settles any interchange left pending",
         ) from None
     return ClaimBatch(run.report(), None)
+
+
+def secondary_claims(
+    database: Engine,
+    *,
+    reference: Reference,
+    visits: Iterable[Visit],
+    actor: Actor,
+    resend: bool = False,
+    destination: ToFiles | ToLedger | Path,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ClaimBatch:
+    """One 837P interchange of secondary claims: for each visit whose primary payer's 835 is posted with a
+    patient responsibility left, its claim to ``visit.secondary`` carrying the primary's adjudication
+    (2320/2330A/2330B, 2430; ``claims.secondary``). Visits with nothing to send on are held back, each with
+    the reason (finding ``COB``); the rest is as ``build_claims`` (control numbers, sent once, atomic)."""
+    return build_claims(
+        database,
+        reference=reference,
+        visits=visits,
+        actor=actor,
+        resend=resend,
+        destination=destination,
+        now=now,
+        progress=progress,
+        secondary=True,
+    )
 
 
 def _audit_events(

@@ -3,9 +3,12 @@
 Each claim of the file (``x12.read837``) becomes a visit with the units billed and the minutes unknown; every
 rule runs (the claim stage included) and the claims without an error are written again as one 837P through
 the claim writer (``claims.build.build_claim``, ``claims.run``'s interchange and control numbers) with our
-modifiers added and the file's own line charges. A claim with an error, or one that cannot become a visit
-(an unknown code, a value the contract refuses, lines on several dates), is held back and listed with its
-reasons. Payer ids the practice file does not list are scrubbed with the default profile under the key
+modifiers added and the file's own line charges. Each claim stays under its own 2010AA billing provider (NPI,
+name, address, tax id as read): one 2000A HL per billing provider, in the order first seen, so a file from
+several clinics keeps them apart; the practice file gives the envelope, submitter and receiver. A claim
+with an error, or one that cannot become a visit (an unknown code, a value the contract refuses, lines on
+several dates, a billing provider the 837P cannot carry again), is held back and listed with its reasons.
+Payer ids the practice file does not list are scrubbed with the default profile under the key
 ``payer-<id>`` and reported in ``unknown_payers``; their name, id and SBR09 are written back as read.
 
 Without minutes some rules cannot be checked (``MINUTES_RULES``): each claim with a timed code billed in
@@ -18,23 +21,25 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import msgspec
 from sqlalchemy import Engine
 
 from rehabclaim.atomic import write_atomic
 from rehabclaim.claims.build import build_claim
-from rehabclaim.claims.run import _interchange, _settings, next_control_numbers
+from rehabclaim.claims.run import ClaimRunError, claim_interchange, claim_settings, next_control_numbers
 from rehabclaim.errors import InputError
 from rehabclaim.model import ScrubResult, Visit
 from rehabclaim.practice import PayerIdSettings
 from rehabclaim.reference import Reference
 from rehabclaim.scrubber import Scrubber
-from rehabclaim.services.errors import BadInput
+from rehabclaim.services.errors import BadInput, TooLarge
 from rehabclaim.x12 import claim837 as x12
-from rehabclaim.x12.core import X12Error, X12WriteError
-from rehabclaim.x12.read837 import IncomingClaim, discipline, payer_key, read_837, to_visit
+from rehabclaim.x12.core import Separators, X12Error, X12WriteError, collector_paused, render
+from rehabclaim.x12.read837 import IncomingClaim, Party, discipline, payer_key, read_837, to_visit
 
+ADDRESS_ELEMENTS = (("N301", "line1"), ("N401", "city"), ("N402", "state"), ("N403", "zip"))
 # Rules whose verdict needs the minutes of a timed code, and what stays unchecked without them.
 MINUTES_RULES = {
     "U001": "timed minutes documented for each timed code",
@@ -85,6 +90,7 @@ class Incoming837Report(msgspec.Struct):
     written: int = 0  # claims in the corrected 837P
     out: str | None = None
     interchange_control_number: int | None = None
+    corrected_837: str | None = None  # the corrected 837P's text, when asked for (the API's ``corrected=true``)
 
     @property
     def has_error(self) -> bool:
@@ -136,6 +142,9 @@ def _with_billed_charges(result: ScrubResult, claim: IncomingClaim) -> ScrubResu
     return msgspec.structs.replace(result, lines=lines)
 
 
+Ready = tuple[x12.BillingProvider, x12.Claim]  # a claim to write again, under its own billing provider
+
+
 def scrub_837(
     reference: Reference,
     *,
@@ -143,22 +152,29 @@ def scrub_837(
     out: Path | None = None,
     database: Engine | None = None,
     now: datetime | None = None,
+    corrected: bool = False,
+    max_claims: int | None = None,
 ) -> Incoming837Report:
     """Scrub every claim of an 837P; with ``out`` (and ``database``, for the control numbers) write the claims
-    without errors as one corrected 837P, whole or not at all. BadInput for a file that cannot be read."""
+    without errors as one corrected 837P, whole or not at all; with ``corrected`` its text is in the report
+    (``corrected_837``) too. BadInput for a file that cannot be read; TooLarge (nothing scrubbed) for more
+    claims than ``max_claims``."""
     try:
         read = read_837(data)
     except X12Error as exc:
         raise BadInput("", f"not a readable 837P: {exc}") from None
+    if max_claims is not None and len(read.claims) > max_claims:
+        raise TooLarge("", f"{len(read.claims):,} claims; at most {max_claims:,} in one request")
     reference, keys, unknown = _payer_setup(reference, read.claims)
     engine = Scrubber(reference)
+    separators = _separators(engine)
     disciplines = {code: facts.disciplines for code, facts in reference.catalog.codes.items()}
-    verdicts, built = [], []
+    verdicts, ready = [], []
     for claim in read.claims:
-        verdict, ready = _scrub_claim(claim, keys[claim.id], engine, disciplines)
+        verdict, built = _scrub_claim(claim, keys[claim.id], engine, disciplines, separators)
         verdicts.append(verdict)
-        if ready is not None:
-            built.append(ready)
+        if built is not None:
+            ready.append(built)
     gaps = sorted({rule for verdict in verdicts for rule in verdict.not_checked})
     report = Incoming837Report(
         interchanges=read.interchanges,
@@ -169,17 +185,33 @@ def scrub_837(
         unknown_payers=unknown,
         unknown_segments=[f"{found.id} at segment {found.segment}" for found in read.unknown_segments],
     )
-    if out is not None and built:
+    if (out is not None or corrected) and ready:
         if database is None:
             raise BadInput("database", "a ledger is needed for the corrected 837P's control numbers")
-        report.interchange_control_number = _write(engine, database, out, built, now)
-        report.written, report.out = len(built), str(out)
+        report.interchange_control_number, text = _corrected(engine, database, ready, now)
+        report.written = len(ready)
+        if out is not None:
+            _write(out, text)
+            report.out = str(out)
+        if corrected:
+            report.corrected_837 = text
     return report
 
 
+def _separators(engine: Scrubber) -> Separators:
+    try:
+        return claim_settings(engine)[1]
+    except ClaimRunError as exc:
+        raise BadInput("practice", str(exc)) from None
+
+
 def _scrub_claim(
-    claim: IncomingClaim, key: str, engine: Scrubber, disciplines: dict[str, tuple[str, ...]]
-) -> tuple[ClaimVerdict, x12.Claim | None]:
+    claim: IncomingClaim,
+    key: str,
+    engine: Scrubber,
+    disciplines: dict[str, tuple[str, ...]],
+    separators: Separators,
+) -> tuple[ClaimVerdict, Ready | None]:
     verdict = ClaimVerdict(claim.id, claim.segment, key, claim.payer.id, True, [], [], float(claim.charge), None)
     try:
         visit = _visit(claim, key, disciplines)
@@ -194,7 +226,10 @@ def _scrub_claim(
     if line_total != claim.charge:
         verdict.reasons.append(f"CLM02 {claim.charge} is not the sum of the line charges {line_total}")
     verdict.reasons += [f"{f.rule}: {f.message}" for f in result.findings if f.severity == "error"]
-    if verdict.reasons:
+    provider = billing_provider(claim.billing_provider, separators)
+    if isinstance(provider, str):
+        verdict.reasons.append(provider)
+    if verdict.reasons or isinstance(provider, str):
         return verdict, None
     settings = engine.reference.practice.claims
     assert settings is not None
@@ -204,14 +239,76 @@ def _scrub_claim(
         verdict.reasons.append(f"the corrected 837P would be invalid: {exc}")
         return verdict, None
     verdict.held_back = False
-    return verdict, built
+    return verdict, (provider, built)
 
 
-def _write(engine: Scrubber, database: Engine, out: Path, claims: list[x12.Claim], now: datetime | None) -> int:
-    """One interchange with the practice's envelope and billing provider, numbered as ``claim`` numbers its
-    own (the ledger's control numbers); not recorded as sent: the clinic or clearinghouse sends it."""
-    settings, separators = _settings(engine)
+def billing_provider(party: Party, separators: Separators) -> x12.BillingProvider | str:
+    """The claim's 2010AA billing provider as the writer writes it again, or why it cannot be (a missing or
+    unwritable NPI, name, address or tax id; an SSN (REF*SY), since the writer writes REF*EI)."""
+    address = party.address or {}
+    values = [
+        ("NM103", "name", party.last_name),
+        ("NM109", "NPI", party.id or ""),
+        ("REF02", "tax id", party.tax_id or ""),
+        *[(element, f"address {name}", address.get(name, "")) for element, name in ADDRESS_ELEMENTS],
+    ]
+    for element, what, value in values:
+        reason = "is missing" if not value else x12.value_problem(element, value, separators)
+        if reason is not None:
+            return f"2010AA billing provider {what} ({element}) {reason}"
+    if party.tax_id_qualifier == "SY":
+        return "2010AA billing provider: a social security number (REF*SY) is not written again, only REF*EI"
+    taxonomy = party.taxonomy if party.taxonomy and x12.value_problem("PRV03", party.taxonomy) is None else None
+    return x12.BillingProvider(
+        name=party.last_name,
+        npi=party.id or "",
+        tax_id=party.tax_id or "",
+        address=x12.Address(
+            address["line1"], address["city"], address["state"], address["zip"], address.get("line2") or None
+        ),
+        taxonomy=taxonomy,
+    )
+
+
+def _corrected(engine: Scrubber, database: Engine, ready: list[Ready], now: datetime | None) -> tuple[int, str]:
+    """The corrected 837P's ISA13 and text: one interchange with the practice's envelope, submitter and
+    receiver, numbered as ``claim`` numbers its own (the ledger's control numbers), a 2000A billing provider
+    HL for each billing provider of the file with its own claims under it; not recorded as sent (the clinic
+    or clearinghouse sends it)."""
+    settings, separators = claim_settings(engine)
     numbers = next_control_numbers(database)
-    interchange = _interchange(settings, separators, numbers, now or datetime.now(UTC), claims)
-    write_atomic(out, interchange.render().encode("ascii"), private=True)
-    return numbers["isa"]
+    base = claim_interchange(settings, separators, numbers, now or datetime.now(UTC), [])
+    groups: dict[x12.BillingProvider, list[x12.Claim]] = {}
+    for provider, claim in ready:
+        groups.setdefault(provider, []).append(claim)
+    return numbers["isa"], render_grouped(base, groups)
+
+
+def render_grouped(base: x12.Interchange, groups: dict[x12.BillingProvider, list[x12.Claim]]) -> str:
+    """``base`` (its envelope and header) with a 2000A HL per billing provider, each followed by its own
+    claims' HLs; one group renders exactly as ``base`` with that provider and claims would. Each provider's
+    loop is the writer's own (``Interchange.segments`` checks it), cut from a claim-less interchange."""
+    compose = base.separators.component.join
+    found: x12.Segments = []
+    trailer: x12.Segments = []
+    number = 1
+    with collector_paused():
+        for provider, claims in groups.items():
+            alone = msgspec.structs.replace(base, billing_provider=provider, claims=()).segments(compose)
+            start = next(index for index, segment in enumerate(alone) if segment[0] == "HL")
+            found = found or alone[:start]  # ISA, GS, ST, BHT, submitter, receiver
+            parent, trailer = number, alone[-3:]  # SE, GE, IEA
+            found += [["HL", str(parent), "", "20", "1"], *alone[start + 1 : -3]]
+            number += 1
+            for claim in claims:
+                segments, number = claim.segments(number, parent, compose)
+                found += segments
+        trailer[0] = ["SE", str(len(found) - 2 + 1), trailer[0][2]]  # ST..SE, without ISA and GS
+        return render(cast(list[list[str]], found + trailer), base.separators)
+
+
+def _write(out: Path, text: str) -> None:
+    try:
+        write_atomic(out, text.encode("ascii"), private=True)
+    except OSError as exc:
+        raise BadInput("out", f"cannot write {out}: {exc.strerror or exc.__class__.__name__}") from None

@@ -3,9 +3,9 @@
 Each model mirrors a loop of the implementation guide (reference x12.md s. 1, from pyx12's map):
 1000A submitter, 1000B receiver, 2000A/2010AA billing provider, 2000B/2010BA subscriber with 2010BB payer,
 2000C/2010CA patient (only when the patient is not the subscriber), 2300 claim (with DTP*454, PWK, NTE),
-2310A referring provider, 2310B rendering provider, 2400 service line. Segments are built only here, by
-``segments()`` methods and one function per loop of ``Claim`` (a new loop, such as 2320/2330 for a secondary
-claim, is one more function and one more call in ``Claim.segments``); nothing else concatenates X12.
+2310A referring provider, 2310B rendering provider, 2320/2330A/2330B the primary payer on a secondary claim
+(``OtherPayer``), 2400 service line with its 2430 line adjudication (``LineAdjudication``). Segments are built
+only here, by ``segments()`` methods and one function per loop of ``Claim``; nothing else concatenates X12.
 
 Invalid output is impossible by construction. Every element is checked against the X12 data element it
 fills (the table in ``data/x12-837p-elements.toml``, derived from pyx12's 005010X222A1 map: type, length
@@ -44,11 +44,14 @@ Segments = list[list[Element]]
 Compose = Callable[[tuple[str, ...]], Element]  # what becomes of a composite's parts: kept, or joined
 ELEMENT_TABLE = "x12-837p-elements.toml"
 CODE_TABLE = "x12-837p-codes.toml"  # code lists of PWK01, PWK02, NTE01 (pyx12's map, loop 2300)
+COB_TABLE = "x12-837p-cob.toml"  # coordination of benefits: SBR05, 2320 SBR02, CAS01 codes and their rules
 MAX_ATTACHMENTS = 10  # 2300 PWK repeats 10 times (pyx12 map)
 MAX_DIAGNOSES = 12  # HI01-HI12
 SEPARATOR_ELEMENTS = ("ISA11", "ISA16")  # the repetition and component separators themselves
 MAX_PARTS = 4  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
 MAX_AMOUNT = Decimal(10) ** 12  # 50 lines of it still fit CLM02 (R, 18 digits); no therapy claim comes near
+MAX_ADJUSTMENT_GROUPS = 5  # CAS repeats 5 times in 2320 and in 2430 (pyx12 map): one CAS a group
+MAX_ADJUSTMENTS_A_GROUP = 6  # CAS02..CAS19: six (reason, amount, quantity) triplets a segment
 
 
 def parts(found: tuple[str, ...]) -> Element:
@@ -79,9 +82,15 @@ def code_lists() -> dict[str, frozenset[str]]:
     return {reference: frozenset(codes) for reference, codes in load_toml(CODE_TABLE)["codes"].items()}
 
 
+def cob_code_lists() -> dict[str, frozenset[str]]:
+    """The codes of the coordination-of-benefits elements (``COB_TABLE``)."""
+    return {reference: frozenset(codes) for reference, codes in load_toml(COB_TABLE)["codes"].items()}
+
+
 # Read once at import: the 005010X222A1 element table is package data, fixed by the guide; it cannot go stale.
 SPECS = element_specs()
 CODES = code_lists()
+COB_CODES = cob_code_lists()
 
 
 def code_problem(reference: str, value: str) -> str | None:
@@ -304,6 +313,129 @@ class PayerId(msgspec.Struct, frozen=True):
     filing_indicator: str  # SBR09: MB Medicare Part B, MC Medicaid, CI commercial, ...
 
 
+class Adjustment(msgspec.Struct, frozen=True):
+    """One CAS triplet as the other payer's 835 gave it (group CO/OA/PI/PR, CARC reason, amount, quantity)."""
+
+    group: str
+    reason: str
+    amount: Decimal
+    quantity: Decimal | None = None
+
+
+def adjustment_values(adjustments: Sequence[Adjustment]) -> list[tuple[str, str]]:
+    """As ``Claim.values``, for CAS triplets (amounts are bounded by ``adjustment_problems``)."""
+    return [("CAS02", adjustment.reason) for adjustment in adjustments]
+
+
+def adjustment_problems(adjustments: Sequence[Adjustment], where: str) -> list[str]:
+    """Groups outside the 5010 codes, more groups or reasons than CAS holds, amounts beyond ``MAX_AMOUNT``."""
+    problems = []
+    groups: dict[str, int] = {}
+    for adjustment in adjustments:
+        groups[adjustment.group] = groups.get(adjustment.group, 0) + 1
+        if adjustment.group not in COB_CODES["CAS01"]:
+            problems.append(f"{where} CAS01 {adjustment.group!r} is not a 5010 adjustment group (data/{COB_TABLE})")
+        if not -MAX_AMOUNT < adjustment.amount < MAX_AMOUNT:
+            problems.append(f"{where} CAS03 amount is not below {MAX_AMOUNT} in size")
+    if len(groups) > MAX_ADJUSTMENT_GROUPS or any(count > MAX_ADJUSTMENTS_A_GROUP for count in groups.values()):
+        problems.append(f"{where} CAS: more groups (5) or reasons a group (6) than the 837P holds")
+    return problems
+
+
+def adjustment_segments(adjustments: Sequence[Adjustment]) -> Segments:
+    """CAS: one segment a group, in the order the groups first appear, its (reason, amount, quantity)
+    triplets in the 835's order (CAS02-CAS19)."""
+    by_group: dict[str, list[Element]] = {}
+    for adjustment in adjustments:
+        quantity = "" if adjustment.quantity is None else money(adjustment.quantity)
+        by_group.setdefault(adjustment.group, []).extend([adjustment.reason, money(adjustment.amount), quantity])
+    return [["CAS", group, *triplets] for group, triplets in by_group.items()]
+
+
+def adjustment_total(adjustments: Iterable[Adjustment]) -> Decimal:
+    return sum((adjustment.amount for adjustment in adjustments), Decimal(0))
+
+
+class LineAdjudication(msgspec.Struct, frozen=True):
+    """2430: how the other payer (2330B) adjudicated one service line, from its posted 835 (SVC and CAS)."""
+
+    payer_id: str  # SVD01: the other payer's id, as in 2330B NM109
+    paid: Decimal  # SVD02
+    code: str  # SVD03-02: the procedure code as adjudicated
+    modifiers: tuple[str, ...]  # SVD03-03..06
+    units: Decimal  # SVD05: units paid
+    adjustments: tuple[Adjustment, ...]  # CAS (up to 5 groups)
+    adjudicated: date  # DTP*573 (R in 2430)
+    remaining_patient_liability: Decimal | None = None  # AMT*EAF: line level when the payer gave lines
+
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the line adjudication."""
+        found = [("SVD01", self.payer_id), ("SVD03-02", self.code), *adjustment_values(self.adjustments)]
+        return found + [("SVD03-03", modifier) for modifier in self.modifiers]
+
+    def problems(self) -> list[str]:
+        found = adjustment_problems(self.adjustments, "2430")
+        amounts = [self.paid, self.units, self.remaining_patient_liability or Decimal(0)]
+        if len(self.modifiers) > MAX_PARTS or any(not -MAX_AMOUNT < amount < MAX_AMOUNT for amount in amounts):
+            found.append("2430 SVD: more than four modifiers, or an amount beyond the 837P's")
+        return found
+
+    def segments(self, compose: Compose = parts) -> Segments:
+        found: Segments = [
+            [
+                "SVD",
+                self.payer_id,
+                money(self.paid),
+                compose(("HC", self.code, *self.modifiers)),
+                "",
+                money(self.units),
+            ],
+            *adjustment_segments(self.adjustments),
+            ["DTP", "573", "D8", d8(self.adjudicated)],
+        ]
+        if self.remaining_patient_liability is not None:
+            found.append(["AMT", "EAF", money(self.remaining_patient_liability)])
+        return found
+
+
+class OtherPayer(msgspec.Struct, frozen=True):
+    """2320 other subscriber information, 2330A other subscriber, 2330B other payer: on a secondary claim,
+    the primary payer and how it adjudicated the claim (its posted 835). Rules and sources: ``COB_TABLE``."""
+
+    payer: PayerId  # 2330B NM103/NM109 and 2320 SBR09
+    subscriber: Person  # 2330A: the primary's insured, with the primary's member id
+    relationship: str  # 2320 SBR02: the patient's relationship to that insured (18 self)
+    paid: Decimal  # 2320 AMT*D: what the primary paid on the claim (CLP04)
+    adjustments: tuple[Adjustment, ...]  # 2320 CAS: the claim-level adjustments (lines' are in 2430)
+    adjudicated: date  # 2330B DTP*573 when no line was adjudicated (2430 carries it otherwise)
+    remaining_patient_liability: Decimal | None = None  # 2320 AMT*EAF: only with claim-level adjudication
+    sequence: str = "P"  # 2320 SBR01: the other payer's place (P: it is the primary)
+
+    def values(self) -> list[tuple[str, str]]:
+        """As ``Claim.values``, for the other payer."""
+        found = [
+            ("SBR01", self.sequence),
+            ("SBR02", self.relationship),
+            ("SBR09", self.payer.filing_indicator),
+            ("NM103", self.payer.name),
+            ("NM109", self.payer.id),
+            *adjustment_values(self.adjustments),
+        ]
+        subscriber = self.subscriber
+        return [*found, ("NM103", subscriber.last_name), ("NM104", subscriber.first_name), *subscriber.address.values()]
+
+    def problems(self) -> list[str]:
+        found = adjustment_problems(self.adjustments, "2320")
+        if self.relationship not in COB_CODES["SBR02"]:
+            found.append(f"2320 SBR02 {self.relationship!r} is not a relationship code (data/{COB_TABLE})")
+        if not self.subscriber.member_id:
+            found.append("2330A NM109 (the other insured's member id) is required")
+        amounts = [self.paid, self.remaining_patient_liability or Decimal(0)]
+        if any(not -MAX_AMOUNT < amount < MAX_AMOUNT for amount in amounts):
+            found.append(f"2320 AMT: an amount is not below {MAX_AMOUNT} in size")
+        return found
+
+
 class ServiceLine(msgspec.Struct, frozen=True):
     code: str
     modifiers: tuple[str, ...]
@@ -314,6 +446,7 @@ class ServiceLine(msgspec.Struct, frozen=True):
     control_number: str | None = None  # REF*6R, echoed back on the 835
     place_of_service: str | None = None  # SV105: only when it differs from CLM05-1 (the builder decides)
     service_end: date | None = None  # DTP*472 RD8 from service_date to this day, when later than it
+    adjudication: LineAdjudication | None = None  # 2430, on a secondary claim: the primary's adjudication
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the line."""
@@ -324,6 +457,8 @@ class ServiceLine(msgspec.Struct, frozen=True):
             found.append(("REF02", self.control_number))
         if self.place_of_service:
             found.append(("SV105", self.place_of_service))
+        if self.adjudication is not None:
+            found += self.adjudication.values()
         return found
 
     def service_dates(self) -> list[Element]:
@@ -350,6 +485,8 @@ class ServiceLine(msgspec.Struct, frozen=True):
         ]
         if self.control_number:
             found.append(["REF", "6R", self.control_number])
+        if self.adjudication is not None:
+            found += self.adjudication.segments(compose)  # 2430 follows the 2400 segments
         return found
 
 
@@ -372,6 +509,9 @@ class Claim(msgspec.Struct, frozen=True):
     initial_treatment_date: date | None = None  # 2300 DTP*454
     attachments: tuple[Attachment, ...] = ()  # 2300 PWK, at most 10
     note: ClaimNote | None = None  # 2300 NTE
+    sequence: str = "P"  # 2000B SBR01: P primary, S secondary (the destination payer's place)
+    insurance_type: str | None = None  # 2000B SBR05: Medicare as a secondary payer (data/x12-837p-cob.toml)
+    other_payer: OtherPayer | None = None  # 2320/2330A/2330B: on a secondary claim, the primary payer
 
     @property
     def total_charge(self) -> Decimal:
@@ -392,8 +532,30 @@ class Claim(msgspec.Struct, frozen=True):
         problems += [problem for attachment in self.attachments for problem in attachment.problems()]
         if self.note is not None and (reason := code_problem("NTE01", self.note.code)) is not None:
             problems.append(f"NTE01 {reason}")
+        problems += self.coordination_problems()
         if problems:
             raise X12WriteError(f"claim {self.control_number[:38]!r}: {'; '.join(problems)}")
+
+    def coordination_problems(self) -> list[str]:
+        """A secondary claim's checks: SBR05 codes, the other payer's and each line's adjudication, and the
+        balance the guide asks (``COB_TABLE``): each adjudicated line's SV102 = SVD02 + its CAS, and CLM02 =
+        AMT*D + the claim's CAS + the lines' CAS."""
+        problems = []
+        if self.insurance_type is not None and self.insurance_type not in COB_CODES["SBR05"]:
+            problems.append(f"SBR05 {self.insurance_type!r} is not an insurance type code (data/{COB_TABLE})")
+        adjudications = [line.adjudication for line in self.lines if line.adjudication is not None]
+        if self.other_payer is None:
+            return problems + (["2430 line adjudication without a 2320 other payer"] if adjudications else [])
+        problems += self.other_payer.problems()
+        for line in self.lines:
+            if line.adjudication is not None:
+                problems += line.adjudication.problems()
+                if line.adjudication.paid + adjustment_total(line.adjudication.adjustments) != line.charge:
+                    problems.append(f"line {line.code}: SV102 is not SVD02 plus the 2430 CAS amounts")
+        line_adjusted = sum((adjustment_total(a.adjustments) for a in adjudications), Decimal(0))
+        if self.other_payer.paid + adjustment_total(self.other_payer.adjustments) + line_adjusted != self.total_charge:
+            problems.append("CLM02 is not 2320 AMT*D plus the claim's and the lines' CAS amounts")
+        return problems
 
     def values(self) -> list[tuple[str, str]]:
         """Every value of the claim that is not a constant of the writer, with the element it fills."""
@@ -418,6 +580,8 @@ class Claim(msgspec.Struct, frozen=True):
             found += attachment.values()
         if self.note is not None:
             found += self.note.values()
+        if self.other_payer is not None:
+            found += self.other_payer.values()
         for line in self.lines:
             found += line.values()
         return found
@@ -434,6 +598,8 @@ class Claim(msgspec.Struct, frozen=True):
             found += self.referring_provider.segments()  # 2310A
         if self.rendering_provider is not None:
             found += rendering_loop(self.rendering_provider)
+        if self.other_payer is not None:
+            found += other_payer_loops(self.other_payer, any(line.adjudication for line in self.lines))
         for number, line in enumerate(self.lines, start=1):
             found += line.segments(number, compose)  # 2400
         return found, next_hl
@@ -444,7 +610,18 @@ def subscriber_loop(claim: Claim, hl_number: int, parent: int) -> Segments:
     subscriber, has_patient = claim.subscriber, claim.patient is not None
     return [
         ["HL", str(hl_number), str(parent), "22", "1" if has_patient else "0"],
-        ["SBR", "P", "" if has_patient else "18", "", "", "", "", "", "", claim.payer.filing_indicator],
+        [
+            "SBR",
+            claim.sequence,
+            "" if has_patient else "18",
+            "",
+            "",
+            claim.insurance_type or "",
+            "",
+            "",
+            "",
+            claim.payer.filing_indicator,
+        ],
         ["NM1", "IL", "1", subscriber.last_name, subscriber.first_name, "", "", "", "MI", subscriber.member_id or ""],
         *subscriber.address.segments(),
         ["DMG", "D8", d8(subscriber.birth_date), subscriber.sex],
@@ -492,6 +669,29 @@ def claim_loop(claim: Claim, compose: Compose) -> Segments:
     if claim.note is not None:
         found += claim.note.segments()
     found.append(["HI", *(compose(("ABK" if i == 0 else "ABF", code)) for i, code in enumerate(claim.diagnoses))])
+    return found
+
+
+def other_payer_loops(other: OtherPayer, lines_adjudicated: bool) -> Segments:
+    """2320 (SBR, CAS, AMT*D, AMT*EAF, OI), 2330A other subscriber (NM1*IL, N3, N4), 2330B other payer (NM1*PR,
+    DTP*573 when no 2430 carries the date). OI03 Y and OI06 Y as CLM08 and CLM09 say; OI04 (patient signature
+    source) is left out, as CLM10 is."""
+    subscriber = other.subscriber
+    found: Segments = [
+        ["SBR", other.sequence, other.relationship, "", "", "", "", "", "", other.payer.filing_indicator],
+        *adjustment_segments(other.adjustments),
+        ["AMT", "D", money(other.paid)],
+    ]
+    if other.remaining_patient_liability is not None:
+        found.append(["AMT", "EAF", money(other.remaining_patient_liability)])
+    found += [
+        ["OI", "", "", "Y", "", "", "Y"],
+        ["NM1", "IL", "1", subscriber.last_name, subscriber.first_name, "", "", "", "MI", subscriber.member_id or ""],
+        *subscriber.address.segments(),
+        ["NM1", "PR", "2", other.payer.name, "", "", "", "", "PI", other.payer.id],
+    ]
+    if not lines_adjudicated:
+        found.append(["DTP", "573", "D8", d8(other.adjudicated)])
     return found
 
 

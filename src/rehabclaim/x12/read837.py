@@ -96,6 +96,7 @@ class Party(msgspec.Struct):
     sex: str | None = None
     taxonomy: str | None = None
     tax_id: str | None = None
+    tax_id_qualifier: str | None = None  # 2010AA REF01: EI (employer id) or SY (social security number)
 
 
 class IncomingLine(msgspec.Struct):
@@ -314,6 +315,8 @@ class _Reader:
             where = {("20", "85"): "billing", ("22", "IL"): "subscriber", ("22", "PR"): "payer"}
             where[("23", "QC")] = "patient"
             target = where.get((self.level, role or ""))
+            if target == "billing":  # 2000A PRV*BI comes before NM1*85: its taxonomy is kept
+                party.taxonomy = self.billing.taxonomy
             if target is not None:
                 setattr(self, target, party)
         elif self.line is None and not self.in_lx:
@@ -349,7 +352,7 @@ class _Reader:
     def _ref(self, elements: list[str], index: int) -> None:
         qualifier, value = _get(elements, 1), _get(elements, 2)
         if self.claim is None and self.level == "20" and qualifier in ("EI", "SY"):
-            self.billing.tax_id = value
+            self.billing.tax_id, self.billing.tax_id_qualifier = value, qualifier
         elif self.claim is not None and self.line is None and not self.in_lx:
             if qualifier == "G1":
                 self.claim.prior_authorization = value
