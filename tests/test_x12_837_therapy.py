@@ -180,6 +180,8 @@ BAD = [
         "certifying_physician.npi",
     ),
     ({"services": [{"code": "97110", "minutes": 30, "place_of_service": "1~"}]}, "services[0].place_of_service"),
+    ({"services": [{"code": "97110", "minutes": 30, "place_of_service": "1"}]}, "services[0].place_of_service '1'"),
+    ({"place_of_service": "28"}, "place_of_service '28' is not a CMS place-of-service code"),
     (
         {"services": [{"code": "97110", "minutes": 15}, {"code": "97110", "minutes": 15, "place_of_service": "12"}]},
         "services[1].place_of_service differs",
@@ -218,6 +220,14 @@ def test_code_lists_are_the_ones_pyx12s_map_gives() -> None:
         if element.get("xid") in ("PWK01", "PWK02", "NTE01")
     }
     assert found == claim837.CODES
+
+
+def test_places_of_service_are_the_ones_pyx12s_code_file_gives() -> None:
+    import pyx12
+
+    root = ET.parse(Path(pyx12.__file__).parent / "map" / "codes.xml").getroot()
+    (codeset,) = [c for c in root.iter("codeset") if c.findtext("id") == "pos"]
+    assert claim837.PLACES_OF_SERVICE == frozenset(str(code.text) for code in codeset.iter("code"))
 
 
 # --- property: any visit the contract accepts -> a valid 837P or a held-back visit naming a field ---------

@@ -153,6 +153,7 @@ def claim_data_problems(visit: Visit, settings: ClaimSettings) -> list[str]:
             f"plan_of_care.certifying_physician.npi {quote(referring.npi)} is not a valid NPI "
             "(10 digits with a Luhn check digit; 837P 2310A NM109)"
         )
+    problems += _place_of_service_problems(visit)
     if visit.initial_treatment_date is not None and visit.initial_treatment_date > visit.date:
         problems.append("initial_treatment_date is after the visit's date (837P DTP*454)")
     for i, attachment in enumerate(visit.attachments):
@@ -162,6 +163,17 @@ def claim_data_problems(visit: Visit, settings: ClaimSettings) -> list[str]:
     if visit.claim_note is not None and x12.code_problem("NTE01", visit.claim_note.code) is not None:
         problems.append(f"claim_note.code {quote(visit.claim_note.code)} is not one of {_codes('NTE01')} (837P NTE01)")
     return problems
+
+
+def _place_of_service_problems(visit: Visit) -> list[str]:
+    """Places of service that are not CMS codes (837P CLM05-1, SV105: pyx12 refuses them)."""
+    places = [("place_of_service", "CLM05-1", visit.place_of_service)]
+    places += [(f"services[{i}].place_of_service", "SV105", s.place_of_service) for i, s in enumerate(visit.services)]
+    return [
+        f"{path} {quote(code)} is not a CMS place-of-service code (837P {element}; data/{x12.CODE_TABLE})"
+        for path, element, code in places
+        if code is not None and code not in x12.PLACES_OF_SERVICE
+    ]
 
 
 def _line_problems(visit: Visit) -> list[str]:

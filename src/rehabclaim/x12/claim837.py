@@ -87,9 +87,15 @@ def cob_code_lists() -> dict[str, frozenset[str]]:
     return {reference: frozenset(codes) for reference, codes in load_toml(COB_TABLE)["codes"].items()}
 
 
+def places_of_service() -> frozenset[str]:
+    """CMS's place-of-service codes (element 1331: CLM05-1, SV105), an external code list."""
+    return frozenset(load_toml(CODE_TABLE)["external"]["pos"])
+
+
 # Read once at import: the 005010X222A1 element table is package data, fixed by the guide; it cannot go stale.
 SPECS = element_specs()
 CODES = code_lists()
+PLACES_OF_SERVICE = places_of_service()
 COB_CODES = cob_code_lists()
 
 
