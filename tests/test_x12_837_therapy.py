@@ -227,7 +227,7 @@ def test_places_of_service_are_the_ones_pyx12s_code_file_gives() -> None:
 
     root = ET.parse(Path(pyx12.__file__).parent / "map" / "codes.xml").getroot()
     (codeset,) = [c for c in root.iter("codeset") if c.findtext("id") == "pos"]
-    assert claim837.PLACES_OF_SERVICE == frozenset(str(code.text) for code in codeset.iter("code"))
+    assert frozenset(str(code.text) for code in codeset.iter("code")) == claim837.PLACES_OF_SERVICE
 
 
 # --- property: any visit the contract accepts -> a valid 837P or a held-back visit naming a field ---------
