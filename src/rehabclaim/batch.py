@@ -1,11 +1,18 @@
 """Scrubbing a JSON Lines file of visits on one machine, streamed, in input order, on N processes.
 
-Memory stays flat whatever the input size: lines are read in chunks, at most ``2 x workers`` chunks are
-in flight, and results are written as soon as their turn comes. The output goes through
-``rehabclaim.atomic`` (a temporary file renamed into place at the end, owner-only: it holds visit ids and
-findings), so it never holds a half-written record; a run killed outright leaves a temporary that the next
-run removes. A worker that dies fails the run (``WorkerDied``) instead of hanging it; workers die with the
-parent; ``stop_on_signals`` makes SIGTERM, SIGINT and SIGHUP remove the temporary before exiting.
+With more than one worker the parent does almost nothing per visit: it splits the input into spans of
+whole lines (``plan_spans``: start, size, first line number), hands them out, and appends each finished
+part to the output in input order. Each worker reads its own span from the file and writes its results to
+its own part file (``scrub_span_to``); only the counts and the skipped lines come back through the pipe.
+With one worker the process reads, scrubs and writes the lines itself. Memory stays flat whatever the
+input size: a worker holds one span (at most ``MAX_SPAN_BYTES``) and one chunk of results at a time.
+
+The output goes through ``rehabclaim.atomic`` (a temporary file renamed into place at the end, owner-only:
+it holds visit ids and findings), so it never holds a half-written record; a run killed outright leaves a
+temporary that the next run removes. Part files have no name at all (``O_TMPFILE`` in the output's folder,
+made by the parent and passed to a worker over its pipe), so they vanish with the processes that hold them,
+however those end. A worker that dies fails the run (``WorkerDied``) instead of hanging it; workers die
+with the parent; ``stop_on_signals`` makes SIGTERM, SIGINT and SIGHUP remove the temporary before exiting.
 
 The reference data is loaded once per run (or given by the caller) into one ``Scrubber``, before any worker
 starts; each worker is forked with its own copy of it. Nothing is kept between runs: the next run reads the
@@ -17,16 +24,19 @@ from __future__ import annotations
 import ctypes
 import io
 import multiprocessing
+import multiprocessing.reduction
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterator
-from contextlib import closing, contextmanager, suppress
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
@@ -38,6 +48,10 @@ from rehabclaim.reference import Reference, load_reference
 from rehabclaim.scrubber import Scrubber, decode_visit, encode_result
 
 CHUNK_LINES = 1000
+SPANS_PER_WORKER = 16  # spans a worker gets in a run: the last one's wait for the others stays short
+MIN_SPAN_BYTES = 256 * 1024  # below this the parent's few syscalls a span start to count
+MAX_SPAN_BYTES = 8 * 1024 * 1024  # what a worker holds of the input at once
+AHEAD_PER_WORKER = 4  # spans handed out beyond the next one to append: bounds the parts waiting on disk
 Chunk = list[tuple[int, bytes]]  # (line number, raw line)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -96,16 +110,18 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _work(tasks: Connection, siblings: list[Connection], parent: int, strict: bool, scrubber: Scrubber) -> None:
-    """A worker: span tasks in, outcomes (or the InputError of a strict run) out, until None or end of file.
-    ``scrubber`` is this worker's own: the parent's, copied by fork with the reference data it loaded once."""
+    """A worker: span tasks in, the counts of each span (or the InputError of a strict run) out, until None or
+    end of file. ``scrubber`` is this worker's own: the parent's, copied by fork with the reference data."""
     _worker_started(parent)
     for inherited in siblings:  # the parent's ends of earlier workers' pipes, copied by fork
         inherited.close()
     try:
         while (task := tasks.recv()) is not None:
             source, start, size, first_line = task
+            part = multiprocessing.reduction.recv_handle(tasks)  # the part file, opened by the parent
             try:
-                reply: tuple[bool, Any] = (True, scrub_span(source, start, size, first_line, strict, scrubber))
+                outcome = scrub_span_to(source, start, size, first_line, strict, scrubber, part)
+                reply: tuple[bool, Any] = (True, outcome)
             except Exception as exc:  # InputError of a strict run (or a bug): raised again in the parent
                 reply = (False, exc)
             tasks.send(reply)
@@ -113,11 +129,15 @@ def _work(tasks: Connection, siblings: list[Connection], parent: int, strict: bo
         pass  # the parent is gone: nobody to report to
 
 
+Span = tuple[int, int, int]  # (start, size, first line number) of whole lines of the input
+SpanTask = tuple[Path, int, int, int]  # the input and its span
+
+
 class _Workers:
-    """Worker processes with a pipe each: chunk n goes to worker n mod N and its outcome is read back from
-    that worker, so input order is kept, and a worker that dies, even in the middle of sending, shows as end
-    of file on its own pipe. (multiprocessing.Pool waits forever for a dead worker's chunk, and
-    ProcessPoolExecutor's shared result pipe hangs on a message cut short.)"""
+    """Worker processes with a pipe each; a task goes to an idle worker and its reply is read back from that
+    worker's pipe, so a worker that dies, even in the middle of sending, shows as end of file on its own
+    pipe. (multiprocessing.Pool waits forever for a dead worker's task, and ProcessPoolExecutor's shared
+    result pipe hangs on a message cut short.)"""
 
     def __init__(self, count: int, strict: bool, scrubber: Scrubber) -> None:
         context = multiprocessing.get_context("fork")  # each worker gets a copy of ``scrubber``, not a pickle
@@ -132,29 +152,32 @@ class _Workers:
             self.pipes.append(ours)
             self.processes.append(process)
 
-    def submit(self, number: int, task: tuple[Path, int, int, int]) -> None:
-        index = number % len(self.pipes)
+    def submit(self, index: int, task: SpanTask, part: int) -> None:
+        """``task`` to worker ``index``, its results to go to the file ``part`` (a descriptor, sent along)."""
         try:
             self.pipes[index].send(task)
+            multiprocessing.reduction.send_handle(self.pipes[index], part, self.processes[index].pid)
         except OSError:  # a broken pipe: the worker is gone
             raise self._died(index) from None
 
-    def outcome(self, number: int) -> ChunkOutcome:
-        index = number % len(self.pipes)
+    def replied(self) -> list[int]:
+        """Blocks until some workers have replied (or died); their indexes."""
+        ready = set(wait(self.pipes))
+        return [index for index, pipe in enumerate(self.pipes) if pipe in ready]
+
+    def reply(self, index: int) -> tuple[bool, Any]:
+        """(True, the ChunkOutcome of its span) or (False, the exception to raise in its turn)."""
         try:
-            succeeded, value = self.pipes[index].recv()
+            reply: tuple[bool, Any] = self.pipes[index].recv()
         except (EOFError, OSError):
             raise self._died(index) from None
-        if not succeeded:
-            raise value
-        assert isinstance(value, ChunkOutcome)
-        return value
+        return reply
 
     def _died(self, index: int) -> WorkerDied:
         return WorkerDied(f"worker process {self.processes[index].pid} ended in the middle of the run")
 
     def close(self) -> None:
-        """After the last outcome: let the workers end (one that already did has nothing left to give)."""
+        """After the last reply: let the workers end (one that already did has nothing left to give)."""
         for pipe in self.pipes:
             with suppress(OSError):
                 pipe.send(None)
@@ -192,11 +215,7 @@ class BatchSummary:
         return self.visits / self.seconds if self.seconds else 0.0
 
     def add(self, outcome: ChunkOutcome) -> None:
-        self.visits += outcome.visits
-        self.lines += outcome.lines
-        self.visits_with_errors += outcome.visits_with_errors
-        self.errors_by_rule.update(outcome.errors_by_rule)
-        self.skipped.extend(outcome.skipped)
+        _add_counts(self, outcome)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +228,14 @@ class BatchSummary:
             "visits_per_second": round(self.visits_per_second, 1),
             "workers": self.workers,
         }
+
+
+def _add_counts(into: ChunkOutcome | BatchSummary, outcome: ChunkOutcome) -> None:
+    into.visits += outcome.visits
+    into.lines += outcome.lines
+    into.visits_with_errors += outcome.visits_with_errors
+    into.errors_by_rule.update(outcome.errors_by_rule)
+    into.skipped.extend(outcome.skipped)
 
 
 def scrub_chunk(chunk: Chunk, strict: bool, scrubber: Scrubber) -> ChunkOutcome:
@@ -234,11 +261,12 @@ def scrub_chunk(chunk: Chunk, strict: bool, scrubber: Scrubber) -> ChunkOutcome:
     return outcome
 
 
-def read_chunks(stream: IO[bytes], size: int = CHUNK_LINES) -> Iterator[tuple[Chunk, int]]:
-    """Yield chunks of non-blank lines with their 1-based numbers, and the bytes they took."""
+def read_chunks(stream: IO[bytes], size: int = CHUNK_LINES, first_line: int = 1) -> Iterator[tuple[Chunk, int]]:
+    """Yield chunks of non-blank lines with their numbers (the stream's first is ``first_line``), and the bytes
+    they took."""
     chunk: Chunk = []
     consumed = 0
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(stream, start=first_line):
         consumed += len(raw)
         if raw.strip():
             chunk.append((number, raw))
@@ -258,30 +286,174 @@ def scrub_span(source: Path, start: int, size: int, first_line: int, strict: boo
     return scrub_chunk([(n, raw) for n, raw in enumerate(lines, start=first_line) if raw.strip()], strict, scrubber)
 
 
-def _outcomes(
-    source: Path, stream: IO[bytes], workers: int, strict: bool, scrubber: Scrubber
-) -> Generator[tuple[ChunkOutcome, int]]:
-    if workers <= 1:
-        for chunk, consumed in read_chunks(stream):
-            yield scrub_chunk(chunk, strict, scrubber), consumed
-        return
-    pool = _Workers(workers, strict, scrubber)
+def scrub_span_to(
+    source: Path, start: int, size: int, first_line: int, strict: bool, scrubber: Scrubber, part: int
+) -> ChunkOutcome:
+    """``scrub_span``, with the results written to the file descriptor ``part`` (closed at the end) chunk by
+    chunk as they are made; the outcome returned holds the counts and skipped lines of the whole span, and
+    no output."""
+    with source.open("rb") as stream:
+        stream.seek(start)
+        lines = io.BytesIO(stream.read(size))
+    total = ChunkOutcome(b"")
+    with open(part, "wb") as out:
+        for chunk, _consumed in read_chunks(lines, first_line=first_line):
+            outcome = scrub_chunk(chunk, strict, scrubber)
+            out.write(outcome.output)
+            _add_counts(total, outcome)
+    return total
+
+
+def span_bytes(input_size: int, workers: int) -> int:
+    """About ``SPANS_PER_WORKER`` spans a worker, within the bounds."""
+    return max(MIN_SPAN_BYTES, min(MAX_SPAN_BYTES, input_size // (workers * SPANS_PER_WORKER)))
+
+
+def plan_spans(stream: IO[bytes], size: int) -> Iterator[Span]:
+    """Consecutive spans of whole lines of ``stream``, each ``size`` bytes or a little more (to the end of
+    its last line). Reading and counting newlines in blocks is all the parent does with the input."""
+    start, first_line = 0, 1
+    while block := stream.read(size):
+        if not block.endswith(b"\n"):
+            block += stream.readline()
+        yield start, len(block), first_line
+        start += len(block)
+        first_line += block.count(b"\n")
+
+
+class _Parts:
+    """The part files of one run, by span number: nameless files in the output's folder (its file system, so
+    appending them is a copy in the kernel), gone once closed here and in the worker, however a run ends."""
+
+    def __init__(self, folder: Path, out: int) -> None:
+        self.folder, self.out = folder, out
+        self.open: dict[int, IO[bytes]] = {}
+
+    def create(self, number: int) -> int:
+        part = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 (closed by append or close_all)
+        self.open[number] = part
+        return part.fileno()
+
+    def append(self, number: int) -> None:
+        """Append span ``number``'s part to the output, then let the part go."""
+        with self.open.pop(number) as part:
+            _copy_to_end(part.fileno(), self.out)
+
+    def close_all(self) -> None:
+        for part in self.open.values():
+            part.close()
+        self.open.clear()
+
+
+def _copy_to_end(source: int, target: int) -> None:
+    """All of the file ``source`` written at ``target``'s current position."""
+    size, done = os.fstat(source).st_size, 0
     try:
-        sizes: deque[int] = deque()  # bytes of each chunk sent out and not yet back, in input order
-        start, first_line, returned = 0, 1, 0
-        for chunk, consumed in read_chunks(stream):
-            pool.submit(returned + len(sizes), (source, start, consumed, first_line))
-            sizes.append(consumed)
-            start += consumed
-            first_line = chunk[-1][0] + 1 if chunk else first_line  # a chunk ends on its last non-blank line
-            if len(sizes) >= 2 * workers:
-                yield pool.outcome(returned), sizes.popleft()
-                returned += 1
-        while sizes:
-            yield pool.outcome(returned), sizes.popleft()
-            returned += 1
+        while done < size:
+            copied = os.copy_file_range(source, target, size - done, done)
+            if not copied:
+                break
+            done += copied
+    except (AttributeError, OSError):  # not Linux, or a file system that cannot: copy through user space
+        os.lseek(source, done, os.SEEK_SET)
+        with open(source, "rb", closefd=False) as part, open(target, "wb", closefd=False) as out:
+            shutil.copyfileobj(part, out)
+        return
+    if done < size:
+        raise OSError(f"part file shrank while it was appended ({done} of {size} bytes)")
+
+
+class _PartRun:
+    """One run on worker processes: spans out to idle workers in input order (at most ``AHEAD_PER_WORKER``
+    a worker beyond the next one to append), replies in, parts appended in order. A failed span (an
+    InputError of a strict run) stops new spans; its error is raised when its turn comes, so the first bad
+    line of the input is the one reported."""
+
+    def __init__(self, spans: Iterator[Span], pool: _Workers, parts: _Parts, source: Path) -> None:
+        self.spans, self.pool, self.parts, self.source = enumerate(spans), pool, parts, source
+        self.upcoming = next(self.spans, None)
+        self.idle = list(range(len(pool.pipes)))
+        self.running: dict[int, tuple[int, int]] = {}  # worker -> (span number, span size)
+        self.finished: dict[int, tuple[int, tuple[bool, Any]]] = {}  # span number -> (size, reply)
+        self.next_to_append = 0
+        self.failed = False
+
+    def run(self, summary: BatchSummary, progress: Callable[[int], None] | None) -> None:
+        while True:
+            self._hand_out()
+            self._append_finished(summary, progress)
+            if self.running:
+                self._collect_replies()
+            elif self.upcoming is None or self.failed:
+                break
+            # else every worker is idle because the ahead limit held spans back: appending moved it on
+        if self.upcoming is not None or self.finished:  # a bug: never a short output in silence
+            raise RuntimeError(f"batch: span {self.next_to_append} neither appended nor failed")
+
+    def _append_finished(self, summary: BatchSummary, progress: Callable[[int], None] | None) -> None:
+        while self.next_to_append in self.finished:
+            size, (succeeded, value) = self.finished.pop(self.next_to_append)
+            if not succeeded:
+                raise value
+            self.parts.append(self.next_to_append)
+            summary.add(value)
+            if progress:
+                progress(size)
+            self.next_to_append += 1
+
+    def _collect_replies(self) -> None:
+        for worker in self.pool.replied():
+            number, size = self.running.pop(worker)
+            reply = self.pool.reply(worker)
+            self.finished[number] = (size, reply)
+            self.failed = self.failed or not reply[0]
+            self.idle.append(worker)
+
+    def _hand_out(self) -> None:
+        limit = self.next_to_append + AHEAD_PER_WORKER * len(self.pool.pipes)
+        while self.idle and self.upcoming is not None and self.upcoming[0] < limit and not self.failed:
+            number, (start, size, first_line) = self.upcoming
+            worker = self.idle.pop()
+            self.pool.submit(worker, (self.source, start, size, first_line), self.parts.create(number))
+            self.running[worker] = (number, size)
+            self.upcoming = next(self.spans, None)
+
+
+def _scrub_in_process(
+    stream: IO[bytes],
+    out: IO[bytes],
+    strict: bool,
+    scrubber: Scrubber,
+    summary: BatchSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    for chunk, consumed in read_chunks(stream):
+        outcome = scrub_chunk(chunk, strict, scrubber)
+        out.write(outcome.output)
+        summary.add(outcome)
+        if progress:
+            progress(consumed)
+
+
+def _scrub_in_parts(
+    source: Path,
+    stream: IO[bytes],
+    target: Path,
+    out: IO[bytes],
+    strict: bool,
+    scrubber: Scrubber,
+    summary: BatchSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    out.flush()  # the parts go straight to its descriptor, after anything buffered
+    parts = _Parts(target.parent, out.fileno())
+    pool = _Workers(summary.workers, strict, scrubber)
+    spans = plan_spans(stream, span_bytes(os.fstat(stream.fileno()).st_size, summary.workers))
+    try:
+        _PartRun(spans, pool, parts, source).run(summary, progress)
     except BaseException:
         pool.kill()
+        parts.close_all()
         raise
     pool.close()
 
@@ -304,15 +476,10 @@ def run_batch(
     summary = BatchSummary(workers=max(1, workers))
     started = time.perf_counter()
     scrubber = Scrubber(reference or load_reference(practice))  # loaded once; each worker forks a copy
-    with (
-        source.open("rb") as stream,
-        atomic_writer(target, private=True) as out,
-        closing(_outcomes(source, stream, workers, strict, scrubber)) as outcomes,  # on an error: workers killed
-    ):
-        for outcome, consumed in outcomes:
-            out.write(outcome.output)
-            summary.add(outcome)
-            if progress:
-                progress(consumed)
+    with source.open("rb") as stream, atomic_writer(target, private=True) as out:
+        if summary.workers == 1:
+            _scrub_in_process(stream, out, strict, scrubber, summary, progress)
+        else:
+            _scrub_in_parts(source, stream, target, out, strict, scrubber, summary, progress)
     summary.seconds = time.perf_counter() - started
     return summary
