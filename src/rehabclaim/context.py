@@ -16,6 +16,7 @@ from rehabclaim.documentation import Checklists, DocumentationReview, review_doc
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
+from rehabclaim.memo import remember
 from rehabclaim.model import Finding, Visit
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.practice import Practice
@@ -70,9 +71,7 @@ class ScrubContext:
         for code in self.visit.diagnoses:
             verdict = verdicts.get((day, code))
             if verdict is None:
-                if len(verdicts) > 100_000:  # bounded: dates and codes come from input
-                    verdicts.clear()
-                verdict = verdicts[day, code] = self.diagnoses.statuses(day, (code,))[0][1]
+                verdict = remember(verdicts, (day, code), self.diagnoses.statuses(day, (code,))[0][1])
             statuses.append((code, verdict))
         return statuses
 
@@ -94,9 +93,7 @@ class ScrubContext:
         key = (self.visit.date, tuple(line.code.code for line in billed))
         found = cache.get(key)
         if found is None:
-            if len(cache) > 100_000:  # bounded: dates and codes come from input
-                cache.clear()
-            found = cache[key] = list(_active_edits(self, billed))
+            found = remember(cache, key, list(_active_edits(self, billed)))
         return found
 
     @property

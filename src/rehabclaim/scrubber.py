@@ -23,6 +23,7 @@ from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, va
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
+from rehabclaim.memo import remember
 from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severity, Visit
 from rehabclaim.reference import Reference, load_reference
 from rehabclaim.rules import RULES, STAGES, Rule
@@ -247,12 +248,12 @@ class Scrubber:
         key = (codes, documented)
         found = self._selected.get(key)
         if found is None:
-            if len(self._selected) > 10_000:  # bounded: code sets come from input
-                self._selected.clear()
             stages = self._stages if documented else self._stages_without_documentation
-            found = self._selected[key] = [
-                [entry for entry in stage if entry[3] is None or not entry[3].isdisjoint(codes)] for stage in stages
-            ]
+            found = remember(
+                self._selected,
+                key,
+                [[entry for entry in stage if entry[3] is None or not entry[3].isdisjoint(codes)] for stage in stages],
+            )
         return found
 
     def _line_money(self, amounts: list[Decimal]) -> float:
@@ -261,9 +262,7 @@ class Scrubber:
         key = tuple(amounts)
         found = self._money.get(key)
         if found is None:
-            if len(self._money) > 100_000:  # bounded: amounts follow from input dates and minutes
-                self._money.clear()
-            found = self._money[key] = float(cents(sum(amounts, Decimal(0))))
+            found = remember(self._money, key, float(cents(sum(amounts, Decimal(0)))))
         return found
 
     def _triggers(self, rule: Rule) -> frozenset[str] | None:

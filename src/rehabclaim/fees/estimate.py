@@ -31,6 +31,7 @@ from rehabclaim.cms.pfs import STATUS_MEANING, Gpci, Rvu
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.lines import WorkLine
+from rehabclaim.memo import remember
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.practice import Practice
 
@@ -169,9 +170,9 @@ class FeeSchedule:
         key = (code, day)
         found = self._unit_fees.get(key)
         if found is None:
-            if len(self._unit_fees) > 100_000:  # bounded: dates come from input
-                self._unit_fees.clear()
-            found = self._unit_fees[key] = medicare_unit_fee(code, day, self.practice, self.tables, self.medicare)
+            found = remember(
+                self._unit_fees, key, medicare_unit_fee(code, day, self.practice, self.tables, self.medicare)
+            )
         return found
 
     def estimate(self, lines: list[WorkLine], day: date, payer: PayerPolicy) -> None:
@@ -214,14 +215,13 @@ class FeeSchedule:
         """Replay the outcome (amounts and steps per line) stored under ``key``, or work it out and store it."""
         found = self._outcomes.get(key)
         if found is None:
-            if len(self._outcomes) > 100_000:  # bounded: lines come from input
-                self._outcomes.clear()
             before = [len(line.fee_steps) for line in lines]
             work_out()
-            self._outcomes[key] = [
+            outcome = [
                 (None if line.unit_amounts is None else tuple(line.unit_amounts), tuple(line.fee_steps[start:]))
                 for line, start in zip(lines, before, strict=True)
             ]
+            remember(self._outcomes, key, outcome)
             return
         for line, (amounts, steps) in zip(lines, found, strict=True):
             line.unit_amounts = None if amounts is None else list(amounts)

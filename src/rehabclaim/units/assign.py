@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rehabclaim.lines import WorkLine
+from rehabclaim.memo import remember
 from rehabclaim.units.methods import UnitPlan, allocate_units, units_past_midpoint
 
 
@@ -53,9 +54,7 @@ def _cached_plan(method: str, timed: tuple[tuple[str, int], ...], plans: PlanCac
     key = (method, timed)
     found = plans.get(key)
     if found is None:
-        if len(plans) > 100_000:  # bounded: minutes come from input
-            plans.clear()
-        found = plans[key] = allocate_units(method, timed)
+        found = remember(plans, key, allocate_units(method, timed))
     return found
 
 

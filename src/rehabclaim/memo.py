@@ -1,0 +1,26 @@
+"""A bounded memo for the engine's worked-out results (unit plans, fee outcomes, PTP edits in force, ...).
+
+The caches are the engine's instance state, never module globals (reference data can change; an engine is
+built from one Reference). Their keys come from input (dates, codes, minutes), so each is bounded: once it
+holds ``limit`` entries it keeps them and stores no more (what is common shows up early; emptying a full
+cache instead made it thrash when a night's distinct keys outnumber the limit, slower than no cache). A
+cache that grew without bound made each batch worker hold about 400 MB on a million visits.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Entries per cache: enough for the working set of a night's visits (a few thousand distinct code sets,
+# minutes and dates), small enough that the engine's caches stay in the tens of megabytes.
+MEMO_ENTRIES = 20_000
+
+
+def remember(cache: dict[K, V], key: K, value: V, limit: int = MEMO_ENTRIES) -> V:
+    """Store ``value`` under ``key`` unless ``cache`` is full; return ``value``."""
+    if len(cache) < limit:
+        cache[key] = value
+    return value
