@@ -16,7 +16,9 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal as D
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -25,23 +27,46 @@ sys.path.insert(0, str(HERE))
 from generate import visit  # noqa: E402
 
 MAKE_835 = """
-import random, sys
-from decimal import Decimal as D
-from rehabclaim.x12.synthetic import PaidClaim, PaidLine, remittance_835
-rng = random.Random(11)
-codes = ["97110", "97112", "97140", "97530", "97116", "97535", "97010"]
-def claims(n):
-    for i in range(n):
-        lines = []
-        for _ in range(rng.randint(1, 4)):
-            units = rng.randint(1, 3)
-            modifiers = ("GP", "KX") if rng.random() < 0.3 else ("GP", "CQ") if rng.random() < 0.1 else ("GP",)
-            denied = "97" if rng.random() < 0.03 else None
-            lines.append(PaidLine(rng.choice(codes), modifiers, D(65 * units), units, D(20 * units), D(9 * units),
-                                  denied=denied, remark="N362" if rng.random() < 0.05 else None))
-        yield PaidClaim(f"V{i:08d}", tuple(lines))
-open(sys.argv[2], "w").write(remittance_835(claims(int(sys.argv[1]))))
+import sys
+sys.path.insert(0, sys.argv[3])
+from x12_bench import remit_835_text
+open(sys.argv[2], "w").write(remit_835_text(int(sys.argv[1])))
 """
+
+
+def remit_835_text(count: int, seed: int = 11) -> str:
+    """A balanced 835 paying ``count`` seeded claims of 1-4 therapy lines (some denied, some with remarks):
+    the file the 835 read is timed on (and, smaller, tests/test_x12_835_identity.py's)."""
+    from rehabclaim.x12.synthetic import PaidClaim, PaidLine, remittance_835
+
+    rng = random.Random(seed)
+    codes = ["97110", "97112", "97140", "97530", "97116", "97535", "97010"]
+
+    def claims() -> Iterator[PaidClaim]:
+        for i in range(count):
+            lines = []
+            for _ in range(rng.randint(1, 4)):
+                units = rng.randint(1, 3)
+                modifiers = ("GP", "KX") if rng.random() < 0.3 else ("GP", "CQ") if rng.random() < 0.1 else ("GP",)
+                denied = "97" if rng.random() < 0.03 else None
+                code = rng.choice(codes)
+                remark = "N362" if rng.random() < 0.05 else None  # drawn after the code, as the file always was
+                lines.append(
+                    PaidLine(
+                        code,
+                        modifiers,
+                        D(65 * units),
+                        units,
+                        D(20 * units),
+                        D(9 * units),
+                        denied=denied,
+                        remark=remark,
+                    )
+                )
+            yield PaidClaim(f"V{i:08d}", tuple(lines))
+
+    return remittance_835(claims())
+
 
 READ_OURS = """
 import json, resource, sys, time
@@ -161,7 +186,7 @@ def main() -> None:
     small = OUT / f"remit-{args.pyx12_claims}.835"
     for path, count in ((remit, args.claims), (small, args.pyx12_claims)):
         if not path.exists():
-            subprocess.run([sys.executable, "-c", MAKE_835, str(count), str(path)], check=True)
+            subprocess.run([sys.executable, "-c", MAKE_835, str(count), str(path), str(HERE)], check=True)
     visits = OUT / f"claim-visits-{args.claims}.jsonl"
     if not visits.exists():
         claim_ready_visits(args.claims, visits)

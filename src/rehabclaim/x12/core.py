@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 from rehabclaim.errors import quote
 
@@ -40,6 +41,7 @@ PADDING = " \t\r\n\x1a\x00"
 # of these that it does not use, so Separators stays four distinct characters (the reader never splits on it).
 REPETITION_STAND_INS = "^{}!|`"
 INDENT_LOOK = 1 << 16  # characters at the head of a file looked at for indented segments
+SEGMENT_BATCH = 1 << 16  # characters of text split into segments at a time
 
 
 class X12Error(ValueError):
@@ -208,35 +210,67 @@ def interchanges(text: str) -> Iterator[tuple[Separators, str]]:
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(keep_built: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while a file is read into a large tree of objects that holds no
-    reference cycles: otherwise each full collection walks every object built so far (quadratic time)."""
+    reference cycles: otherwise each full collection walks every object built so far (quadratic time).
+
+    ``keep_built``: the tree is handed to the caller, who keeps it. Everything the collector tracks then goes
+    to its oldest generation as it is (``gc.freeze`` then ``gc.unfreeze``: two list splices), so the first
+    young collection after the pause does not walk the whole tree; the next full collection still looks at it,
+    as at any long-lived object, so cycles elsewhere are collected as ever. Skipped when the process froze
+    objects itself (a pre-fork server): unfreezing would hand its frozen objects back to the collector."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if keep_built and not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
 def iter_segments(text: str, separators: Separators) -> Iterator[list[str]]:
     """Every segment as its list of elements (element 0 is the tag), in file order, one at a time: a large
     file never holds all its element lists at once."""
+    return chain.from_iterable(segment_batches(text, separators))
+
+
+def segment_batches(text: str, separators: Separators) -> Iterator[list[list[str]]]:
+    """The segments of ``iter_segments`` a batch (about ``SEGMENT_BATCH`` characters of text) at a time: a hot
+    reader loops over lists at C speed, and a large file never holds all its segments at once."""
     element, terminator = separators.element, separators.segment
     text = text.lstrip(LEADING)  # the same string, not a copy, when it starts with its ISA
-    if terminator not in "\r\n":
-        # Line breaks are only ever layout between segments (or a wrap at 80 columns): drop them in one pass.
-        # Pretty-printed files indent from their second segment on: their head tells (a whole scan costs more).
-        head = text[:INDENT_LOOK]
-        indented = any(blank in head for blank in ("\n ", "\n\t", f"{terminator} ", f"{terminator}\t"))
-        text = text.replace("\r", "").replace("\n", "")
-        if text[-1:] in PADDING:  # a copy only when padded (checked after the line breaks are gone)
-            text = text.rstrip(PADDING)
+    if terminator in LINE_BREAKS:
+        for chunk in _chunks(text, terminator):
+            yield [raw.strip(PADDING).split(element) for raw in chunk.split(terminator) if raw.strip(PADDING)]
+        return
+    # Line breaks are only ever layout between segments (or a wrap at 80 columns): drop them in one pass.
+    # Pretty-printed files indent from their second segment on: their head tells (a whole scan costs more).
+    head = text[:INDENT_LOOK]
+    indented = any(blank in head for blank in ("\n ", "\n\t", f"{terminator} ", f"{terminator}\t"))
+    text = text.replace("\r", "").replace("\n", "")
+    if text[-1:] in PADDING:  # a copy only when padded (checked after the line breaks are gone)
+        text = text.rstrip(PADDING)
+    for chunk in _chunks(text, terminator):
         if indented:
-            return (raw.lstrip(" \t").split(element) for raw in text.split(terminator) if raw and not raw.isspace())
-        return (raw.split(element) for raw in text.split(terminator) if raw and not raw.isspace())
-    return (raw.strip(PADDING).split(element) for raw in text.split(terminator) if raw.strip(PADDING))
+            yield [raw.lstrip(" \t").split(element) for raw in chunk.split(terminator) if raw and not raw.isspace()]
+        else:
+            yield [raw.split(element) for raw in chunk.split(terminator) if raw and not raw.isspace()]
+
+
+def _chunks(text: str, terminator: str) -> Iterator[str]:
+    """``text`` in pieces of about ``SEGMENT_BATCH`` characters, each cut at a segment terminator (which is
+    left out): splitting the pieces gives exactly the segments of splitting the whole."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find(terminator, start + SEGMENT_BATCH)
+        if end < 0:
+            yield text[start:] if start else text
+            return
+        yield text[start:end]
+        start = end + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,14 @@ silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from itertools import chain
+from sys import intern
 
 import msgspec
 
 from rehabclaim.errors import quote
-from rehabclaim.x12.core import Separators, X12Error, collector_paused, interchanges, iter_segments
+from rehabclaim.x12.core import Separators, X12Error, collector_paused, interchanges, segment_batches
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -47,6 +47,8 @@ CLAIM_STATUS = {
     "25": "predetermination pricing only, no payment",
 }
 GROUPS = frozenset({"CO", "OA", "PI", "PR"})
+GROUP_CODES = {group: group for group in GROUPS}  # one string per group code, however many adjustments name it
+ENVELOPE = frozenset({"ISA", "GS", "ST", "GE", "IEA"})  # the segments allowed between transactions
 R_CHARACTERS = "0123456789.-"  # an X12 decimal (type R): digits, an optional leading minus and decimal point
 R_MAX_DIGITS = 18  # the longest R element of the 835 (amounts, DE 782)
 TRACE_MAX = 50  # TRN02 is AN 1/50
@@ -261,9 +263,9 @@ class _Reader:
         self.group_open = False
         self.unknown_segments: list[UnknownSegment] = []
         self.traces: dict[tuple[str, str], Payment] = {}
-
-    def read(self) -> Remittance:
-        handlers = {
+        self.bpr_seen = False
+        # CLP, CAS, NM1 and SVC are read in read_interchange; outside a transaction the envelope check refuses them
+        self.handlers: dict[str, Callable[[list[str], int], None]] = {
             "ISA": self.isa,
             "GS": self.gs,
             "ST": self.st,
@@ -271,12 +273,8 @@ class _Reader:
             "TRN": self.trn,
             "N1": self.n1,
             "REF": self.ref,
-            "CLP": self.clp,
-            "CAS": self.cas,
-            "NM1": self.nm1,
             "MOA": self.moa,
             "MIA": self.mia,
-            "SVC": self.svc,
             "DTM": self.dtm,
             "AMT": self.amt,
             "LQ": self.lq,
@@ -286,22 +284,13 @@ class _Reader:
             "GE": self.ge,
             "IEA": self.iea,
         }
-        outside = ("ISA", "GS", "ST", "GE", "IEA")
+
+    def read(self) -> Remittance:
         index = 0
         try:
-            for index, elements in enumerate(self.segments(), start=1):
-                tag = elements[0]
-                if self.payment is None:  # between transactions only the envelope may appear
-                    if tag != "ISA" and self.interchange is None:
-                        raise X12Error(f"{quote(tag)} before the ISA interchange header", index)
-                    if tag not in outside:
-                        self.refuse_version(index)
-                        raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
-                handler = handlers.get(tag)
-                if handler is not None:
-                    handler(elements, index)
-                elif tag not in UNUSED_835:
-                    self.skip_unknown(tag, index)
+            for separators, text in interchanges(self.text):  # the next one is split when this one is read
+                self.separators = separators
+                index = self.read_interchange(segment_batches(text, separators), index)
         except X12Error as exc:
             if exc.segment is None:  # a later ISA that cannot be read: it is the next segment
                 raise X12Error(exc.reason, index + 1) from None
@@ -315,14 +304,66 @@ class _Reader:
             raise X12Error("the interchange holds no 835 transaction (ST..SE): no payment to read", self.count)
         return self.finish()
 
-    def segments(self) -> Iterator[list[str]]:
-        """Every segment of every interchange; the separators switch to each interchange's own at its ISA
-        (chain asks for the next interchange only when the last one's segments are done)."""
-        return chain.from_iterable(self.enter(separators, text) for separators, text in interchanges(self.text))
+    def read_interchange(self, batches: Iterator[list[list[str]]], index: int) -> int:
+        """The segments of one interchange, numbered on from ``index``; returns the last one's number.
 
-    def enter(self, separators: Separators, text: str) -> Iterator[list[str]]:
-        self.separators = separators
-        return iter_segments(text, separators)
+        CLP, NM1, SVC and CAS, nine in ten segments of a remittance, are read right here with the current
+        claim and line in local variables: a handler call per segment and a helper call per element cost more
+        than the reading itself (issue 14). Every other segment goes to its handler, which finds the claim and
+        line on ``self``. Checks and messages are those of ``_adjustments`` and ``_amount``, which take over
+        whenever a segment is not in its usual shape."""
+        handlers = self.handlers
+        parsed, claims, payments, component = _PARSED, self.claims, self.payments, self.separators.component
+        payment, claim, line = self.payment, self.claim, self.line
+        for batch in batches:
+            for elements in batch:
+                index += 1
+                tag = elements[0]
+                if payment is not None:
+                    if tag == "CAS":
+                        target = line if line is not None else claim
+                        if target is None:
+                            raise X12Error("CAS outside a claim", index)
+                        if len(elements) == 4 and elements[2] and (group := GROUP_CODES.get(elements[1])):
+                            amount = parsed.get(elements[3])  # the usual CAS: one triple, no quantity
+                            if amount is None:
+                                amount = _amount(elements, 3, index, "CAS03", None)
+                            target.adjustments.append(Adjustment(group, intern(elements[2]), amount))
+                        else:
+                            target.adjustments.extend(_adjustments(elements, index))
+                        continue
+                    if tag == "SVC":
+                        if claim is None:
+                            raise X12Error("SVC outside a claim (no CLP before it)", index)
+                        line = _service_line(elements, index, component)
+                        claim.lines.append(line)
+                        continue
+                    if tag == "CLP":
+                        claim, line, self.party = _claim(elements, index, len(payments)), None, None
+                        claims.append(claim)
+                        continue
+                    if tag == "NM1":
+                        size = len(elements)
+                        if claim is not None and line is None and size > 1 and elements[1] == "QC":
+                            last = elements[3].strip() if size > 3 else ""
+                            first = elements[4].strip() if size > 4 else ""
+                            claim.patient_name = (f"{last} {first}" if last and first else last or first) or None
+                        continue
+                else:  # between transactions only the envelope may appear
+                    if tag != "ISA" and self.interchange is None:
+                        raise X12Error(f"{quote(tag)} before the ISA interchange header", index)
+                    if tag not in ENVELOPE:
+                        self.refuse_version(index)
+                        raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
+                self.claim, self.line = claim, line
+                handler = handlers.get(tag)
+                if handler is not None:
+                    handler(elements, index)
+                elif tag not in UNUSED_835:
+                    self.skip_unknown(tag, index)
+                payment, claim, line = self.payment, self.claim, self.line
+        self.claim, self.line = claim, line
+        return index
 
     def refuse_version(self, index: int) -> None:
         """A segment the envelope cannot explain in an interchange that is not 5010 (ISA12): the version is the
@@ -482,41 +523,7 @@ class _Reader:
     def lx(self, elements: list[str], index: int) -> None:
         self.claim = self.line = self.party = None
 
-    # 2100 claim payment
-    def clp(self, elements: list[str], index: int) -> None:
-        size = len(elements)
-        status = elements[2] if size > 2 else ""
-        claim = RemitClaim(
-            elements[1] if size > 1 else "",
-            status,
-            _amount(elements, 3, index, "CLP03", None),
-            _amount(elements, 4, index, "CLP04", None),
-            _amount(elements, 5, index, "CLP05"),
-            (elements[7] or None) if size > 7 else None,
-            CLAIM_STATUS.get(status, "unknown status"),
-            (elements[6] or None) if size > 6 else None,
-            (elements[9] or None) if size > 9 else None,
-            None,
-            [],
-            [],
-            [],
-            len(self.payments),
-            index,
-        )
-        self.claims.append(claim)
-        self.claim, self.line, self.party = claim, None, None
-
-    def cas(self, elements: list[str], index: int) -> None:
-        target = self.line if self.line is not None else self.claim
-        if target is None:
-            raise X12Error("CAS outside a claim", index)
-        target.adjustments.extend(_adjustments(elements, index))
-
-    def nm1(self, elements: list[str], index: int) -> None:
-        if self.claim is not None and self.line is None and len(elements) > 1 and elements[1] == "QC":
-            names = [_element(elements, 3), _element(elements, 4)]
-            self.claim.patient_name = " ".join(n for n in names if n) or None
-
+    # 2100 claim payment (CLP, NM1 and CAS: read_interchange)
     def moa(self, elements: list[str], index: int) -> None:
         if self.claim is not None:
             self.claim.remarks.extend(Remark("MOA", code) for p in range(3, 8) if (code := _element(elements, p)))
@@ -527,38 +534,7 @@ class _Reader:
                 Remark("MIA", code) for p in (5, 20, 21, 22, 23) if (code := _element(elements, p))
             )
 
-    # 2110 service payment
-    def svc(self, elements: list[str], index: int) -> None:
-        claim = self.claim
-        if claim is None:
-            raise X12Error("SVC outside a claim (no CLP before it)", index)
-        component = self.separators.component
-        composite = (elements[1] if len(elements) > 1 else "").split(component)
-        if len(composite) < 2 or not composite[1]:
-            raise X12Error(_missing_code("SVC01", composite[0], component), index)
-        size = len(elements)
-        original = elements[6] or None if size > 6 else None
-        if original and component in original:
-            original = original.split(component)[1]
-        line = RemitLine(
-            composite[1],
-            list(filter(None, composite[2:6])),
-            _amount(elements, 2, index, "SVC02", None),
-            _amount(elements, 3, index, "SVC03", None),
-            _amount(elements, 5, index, "SVC05", ONE),
-            composite[0],
-            (elements[4] or None) if size > 4 else None,
-            original,
-            None,
-            None,
-            None,
-            [],
-            [],
-            index,
-        )
-        claim.lines.append(line)
-        self.line = line
-
+    # 2110 service payment (SVC and CAS: read_interchange)
     def dtm(self, elements: list[str], index: int) -> None:
         if self.line is not None and _element(elements, 1) in ("472", "150"):
             self.line.service_date = _element(elements, 2)
@@ -609,6 +585,74 @@ class _Reader:
             unknown_segments=self.unknown_segments,
             interchange_control_numbers=list(self.interchange_controls),
         )
+
+
+def _claim(elements: list[str], index: int, payment: int) -> RemitClaim:
+    """A CLP segment: the claim as paid (amounts looked up in ``_PARSED`` first: a file repeats them)."""
+    size = len(elements)
+    status = elements[2] if size > 2 else ""
+    charge = _PARSED.get(elements[3]) if size > 3 else None
+    if charge is None:
+        charge = _amount(elements, 3, index, "CLP03", None)
+    paid = _PARSED.get(elements[4]) if size > 4 else None
+    if paid is None:
+        paid = _amount(elements, 4, index, "CLP04", None)
+    responsibility = _PARSED.get(elements[5]) if size > 5 else None
+    if responsibility is None:
+        responsibility = _amount(elements, 5, index, "CLP05")
+    return RemitClaim(
+        elements[1] if size > 1 else "",
+        status,
+        charge,
+        paid,
+        responsibility,
+        (elements[7] or None) if size > 7 else None,
+        CLAIM_STATUS.get(status, "unknown status"),
+        (elements[6] or None) if size > 6 else None,
+        (elements[9] or None) if size > 9 else None,
+        None,
+        [],
+        [],
+        [],
+        payment,
+        index,
+    )
+
+
+def _service_line(elements: list[str], index: int, component: str) -> RemitLine:
+    """An SVC segment: the line as paid; SVC01 is the composite qualifier:code:modifiers."""
+    size = len(elements)
+    composite = (elements[1] if size > 1 else "").split(component)
+    if len(composite) < 2 or not composite[1]:
+        raise X12Error(_missing_code("SVC01", composite[0], component), index)
+    original = (elements[6] or None) if size > 6 else None
+    if original and component in original:
+        original = original.split(component)[1]
+    charge = _PARSED.get(elements[2]) if size > 2 else None
+    if charge is None:
+        charge = _amount(elements, 2, index, "SVC02", None)
+    paid = _PARSED.get(elements[3]) if size > 3 else None
+    if paid is None:
+        paid = _amount(elements, 3, index, "SVC03", None)
+    units = _PARSED.get(elements[5]) if size > 5 else None
+    if units is None:
+        units = _amount(elements, 5, index, "SVC05", ONE)
+    return RemitLine(
+        intern(composite[1]),
+        [intern(modifier) for modifier in composite[2:6] if modifier],
+        charge,
+        paid,
+        units,
+        intern(composite[0]),
+        (elements[4] or None) if size > 4 else None,
+        original,
+        None,
+        None,
+        None,
+        [],
+        [],
+        index,
+    )
 
 
 def _refuse_4010(gs: list[str], index: int) -> None:
@@ -708,7 +752,7 @@ def read_835(data: str | bytes) -> Remittance:
     """Read a whole 835 file: one interchange or several. Raises X12Error for a file that cannot be read."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
     try:
-        with collector_paused():
+        with collector_paused(keep_built=True):
             return _Reader(text).read()
     finally:
         _PARSED.clear()
