@@ -6,14 +6,26 @@ coinsurance, copay...); CO, OA and PI amounts are the provider's to write off. A
 half written, when the secondary claim would be wrong: no secondary payer on the visit, no primary 835
 posted, a primary that forwarded the claim itself (CLP02 19), a reversed payment, a fully paid claim, a denial
 or write-off with nothing for the patient, a remittance that does not match the claim's charges or lines.
+
+The primary's answer is told from other payers' by the identifiers the 835 carries (ledger revision 0006:
+1000A N1*PR N104, else REF*2U, and TRN03, kept with each posted claim) against the payer id the primary claim
+sends in 2010BB NM109 (``[claims.payers]``): the last answer naming the primary's id counts. When no posted
+answer names it (the 835s carry other ids, or were posted before 0006), the last answer that names none of
+the practice's payers counts, so another payer of ours (the secondary, say) is never taken for the primary.
+
+DTP*573 (2330B and 2430, "claim/line check or remittance date", DTP03 "adjudication or payment date" in
+pyx12's 837P map) is the primary payment's BPR16 ("check issue or EFT effective date", 835 map): the date of
+the payer's check or EFT, not the 835's production date (DTM*405) nor the day we posted it. A claim posted
+before revision 0006 has no BPR16 in the ledger: the day its 835 was posted stands in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from sqlalchemy import Engine, select
@@ -53,7 +65,8 @@ class PrimaryRemit:
     paid: Decimal  # CLP04
     adjustments: tuple[x12.Adjustment, ...]  # claim-level CAS
     lines: tuple[RemitLine, ...]
-    adjudicated: date  # the day the remittance was posted (the ledger keeps no BPR16 yet)
+    adjudicated: date  # BPR16, the check or EFT date (the day the 835 was posted, for claims posted before 0006)
+    payer_ids: tuple[str, ...] = ()  # what the 835 identified its payer by: N1*PR N104 or REF*2U, TRN03
 
     @property
     def patient_responsibility(self) -> Decimal:
@@ -67,17 +80,31 @@ def _adjustments(text: str) -> tuple[x12.Adjustment, ...]:
     return tuple(msgspec.json.decode(text, type=list[x12.Adjustment]))
 
 
-def primary_remit(database: Engine, visit_id: str) -> PrimaryRemit | None:
-    """The primary's last posted answer for the visit (paid, denied, forwarded or reversed), or None."""
+def primary_remit(
+    database: Engine, visit_id: str, payer_id: str | None = None, other_payer_ids: frozenset[str] = frozenset()
+) -> PrimaryRemit | None:
+    """The primary's last posted answer for the visit (paid, denied, forwarded or reversed), or None.
+    ``payer_id``: the primary's (2010BB NM109); ``other_payer_ids``: the practice's other payers' (see the
+    module). Without ``payer_id``, the last answer of any payer but the others."""
     claims, lines = RemitClaimRecord, RemitLineRecord
     with database.connect() as connection:
-        claim = connection.execute(
-            select(claims.id, claims.status, claims.charge, claims.paid, claims.adjustments, RemittanceRecord.posted_at)
+        answers = connection.execute(
+            select(
+                claims.id,
+                claims.status,
+                claims.charge,
+                claims.paid,
+                claims.adjustments,
+                claims.payment_date,
+                claims.payer_id,
+                claims.trace_originator,
+                RemittanceRecord.posted_at,
+            )
             .join(RemittanceRecord, RemittanceRecord.id == claims.remittance_id)
             .where(claims.visit_id == visit_id, claims.status.in_(PRIMARY_STATUSES))
             .order_by(claims.id.desc())
-            .limit(1)
-        ).first()
+        ).all()
+        claim = _primary_answer(answers, payer_id, other_payer_ids - {payer_id})
         if claim is None:
             return None
         rows = connection.execute(
@@ -101,8 +128,22 @@ def primary_remit(database: Engine, visit_id: str) -> PrimaryRemit | None:
             )
             for row in rows
         ),
-        adjudicated=claim.posted_at.date(),
+        adjudicated=claim.payment_date or claim.posted_at.date(),
+        payer_ids=_ids_of(claim),
     )
+
+
+def _ids_of(answer: Any) -> tuple[str, ...]:  # a row of primary_remit's query
+    return tuple(dict.fromkeys(i for i in (answer.payer_id, answer.trace_originator) if i))
+
+
+def _primary_answer(answers: Sequence[Any], payer_id: str | None, others: frozenset[str]) -> Any:
+    """The first of ``answers`` (latest first) naming ``payer_id``; else the first naming none of ``others``."""
+    if payer_id is not None:
+        named = next((answer for answer in answers if payer_id in _ids_of(answer)), None)
+        if named is not None:
+            return named
+    return next((answer for answer in answers if not others.intersection(_ids_of(answer))), None)
 
 
 def secondary_builder(database: Engine, settings: ClaimSettings) -> Callable[[Visit, x12.Claim], x12.Claim]:
@@ -112,9 +153,13 @@ def secondary_builder(database: Engine, settings: ClaimSettings) -> Callable[[Vi
         coverage = visit.secondary
         if coverage is None:
             raise SecondaryHeld("secondary: the visit names no secondary payer")
-        remit = primary_remit(database, visit.id)
+        others = frozenset(payer.id for payer in settings.payers.values())
+        remit = primary_remit(database, visit.id, primary.payer.id, others)
         if remit is None:
-            raise SecondaryHeld("no primary remittance (835) is posted for this visit: post the primary's 835 first")
+            raise SecondaryHeld(
+                f"no primary remittance (835) is posted for this visit (from payer id {quote(primary.payer.id)}, "
+                "2010BB NM109, or naming no other payer of [claims.payers]): post the primary's 835 first"
+            )
         return secondary_claim(visit, coverage, primary, remit, settings)
 
     return build

@@ -135,6 +135,8 @@ class RemittanceRecord(Base):
 
 
 class RemitClaimRecord(Base):
+    """A claim of a posted 835 with what the secondary claim and the reports need of its payment (0006)."""
+
     __tablename__ = "remit_claims"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -150,6 +152,12 @@ class RemitClaimRecord(Base):
     payer_claim_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     adjustments: Mapped[str] = mapped_column(Text)  # JSON list of {group, reason, amount}
     remarks: Mapped[str] = mapped_column(Text)  # JSON list of {qualifier, code}
+    # The payment's: NULL for claims posted before revision 0006 (TRN03 filled in where remit_traces had it)
+    payment_date: Mapped[date | None] = mapped_column(Date, nullable=True)  # BPR16: check or EFT date
+    payer_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # N1*PR N104, else REF*2U
+    trace_originator: Mapped[str | None] = mapped_column(String(64), nullable=True)  # TRN03: the payer's id
+    # the posted visit's date, else the 835's earliest line date (DTM*472/150); NULL when neither is known
+    service_date: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
 
 
 class RemitLineRecord(Base):
@@ -164,6 +172,7 @@ class RemitLineRecord(Base):
     units: Mapped[Decimal] = mapped_column(Numeric(9, 2))
     adjustments: Mapped[str] = mapped_column(Text)
     remarks: Mapped[str] = mapped_column(Text)
+    service_date: Mapped[date | None] = mapped_column(Date, nullable=True)  # DTM*472/150, else the claim's
 
 
 class RemitTrace(Base):

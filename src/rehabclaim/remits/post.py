@@ -8,6 +8,11 @@ value that does not fit the ledger's columns. A payment's trace is TRN02 (check 
 Traces posted before ledger revision 0004 were recorded without their originator (``''``): such a trace
 matches every originator, so its payment stays refused whoever sends it again.
 
+Each claim keeps its payment's date (BPR16, the check issue or EFT effective date), the payer's identifiers
+(1000A N1*PR N104, else REF*2U, and TRN03), so a secondary claim can tell the primary's answer from another
+payer's, and its date of service (the posted visit's, else the 835's earliest line date, DTM*472 or 150);
+each line its own DTM date, else the claim's.
+
 Claims, lines and visit updates are written in batches (a few statements per thousand claims), so a
 100,000-claim file posts in seconds.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,6 +40,7 @@ from rehabclaim.ledger.models import (
     RemitTrace,
     column_limits,
 )
+from rehabclaim.remits.worklist import service_day
 from rehabclaim.x12.core import collector_paused
 from rehabclaim.x12.remit835 import Payment, RemitClaim, Remittance
 
@@ -125,7 +131,7 @@ def post_remittance(
             advance = progress or (lambda done: None)
             advance(len(outcome.unmatched))
             for batch in _batches(ours):
-                _post_claims(connection, remittance_id, batch, remittance.payments)
+                _post_claims(connection, remittance_id, batch, remittance.payments, sent)
                 advance(len(batch))
             _update_visit_allowed(connection, outcome.posted)
             if audit is not None:
@@ -206,19 +212,26 @@ def _claim_traces(connection: Connection, remittance_id: int, traces: list[tuple
         connection.execute(insert(RemitTrace), rows)
 
 
-def _sent_ids(connection: Connection, ids: list[str]) -> set[str]:
-    found: set[str] = set()
+def _sent_ids(connection: Connection, ids: list[str]) -> dict[str, date | None]:
+    """The ids we sent a claim for or posted, each with its posted visit's date of service (None: not posted)."""
+    found: dict[str, date | None] = {}
     for chunk in _batches(sorted(set(ids))):
-        found |= set(connection.execute(select(ClaimSent.visit_id).where(ClaimSent.visit_id.in_(chunk))).scalars())
-        found |= set(connection.execute(select(PostedVisit.id).where(PostedVisit.id.in_(chunk))).scalars())
+        sent = connection.execute(select(ClaimSent.visit_id).where(ClaimSent.visit_id.in_(chunk))).scalars()
+        found.update(dict.fromkeys(sent))
+        posted = connection.execute(select(PostedVisit.id, PostedVisit.date).where(PostedVisit.id.in_(chunk)))
+        found.update((row.id, row.date) for row in posted)
     return found
 
 
 def _post_claims(
-    connection: Connection, remittance_id: int, claims: Sequence[RemitClaim], payments: list[Payment]
+    connection: Connection,
+    remittance_id: int,
+    claims: Sequence[RemitClaim],
+    payments: list[Payment],
+    visit_dates: Mapping[str, date | None],
 ) -> None:
     """One batch: the claims in one executemany, then all their lines, which need the claims' ids."""
-    rows = [_claim_row(remittance_id, claim, payments[claim.payment]) for claim in claims]
+    rows = [_claim_row(remittance_id, claim, payments[claim.payment], visit_dates[claim.id]) for claim in claims]
     ids: Sequence[int]
     if connection.dialect.name == "sqlite":
         # SQLite cannot return the ids of a batch in order (SQLAlchemy would insert row by row), but has one
@@ -231,12 +244,17 @@ def _post_claims(
     else:
         statement = insert(RemitClaimRecord).returning(RemitClaimRecord.id, sort_by_parameter_order=True)
         ids = connection.execute(statement, rows).scalars().all()
-    lines = [row for claim_id, claim in zip(ids, claims, strict=True) for row in _line_rows(claim_id, claim)]
+    lines = [
+        line
+        for claim_id, claim, row in zip(ids, claims, rows, strict=True)
+        for line in _line_rows(claim_id, claim, row["service_date"])
+    ]
     if lines:
         connection.execute(insert(RemitLineRecord), lines)
 
 
-def _claim_row(remittance_id: int, claim: RemitClaim, payment: Payment) -> dict[str, Any]:
+def _claim_row(remittance_id: int, claim: RemitClaim, payment: Payment, visit_date: date | None) -> dict[str, Any]:
+    line_dates = [day for line in claim.lines if (day := service_day(line.service_date)) is not None]
     row = {
         "remittance_id": remittance_id,
         "visit_id": claim.id,
@@ -250,12 +268,16 @@ def _claim_row(remittance_id: int, claim: RemitClaim, payment: Payment) -> dict[
         "payer_claim_id": claim.payer_claim_id,
         "adjustments": _json(claim.adjustments),
         "remarks": _json(claim.remarks),
+        "payment_date": service_day(payment.date),  # BPR16 (D8); None if the file's is not a date
+        "payer_id": payment.payer.id,
+        "trace_originator": payment.trace_originator,
+        "service_date": visit_date or min(line_dates, default=None),
     }
     _check_row(RemitClaimRecord, row, f"claim {quote(claim.id)} (CLP at segment {claim.segment})")
     return row
 
 
-def _line_rows(claim_id: int, claim: RemitClaim) -> Iterator[dict[str, Any]]:
+def _line_rows(claim_id: int, claim: RemitClaim, claim_date: date | None) -> Iterator[dict[str, Any]]:
     for line in claim.lines:
         row = {
             "remit_claim_id": claim_id,
@@ -266,6 +288,7 @@ def _line_rows(claim_id: int, claim: RemitClaim) -> Iterator[dict[str, Any]]:
             "units": line.units,
             "adjustments": _json(line.adjustments),
             "remarks": _json(line.remarks),
+            "service_date": service_day(line.service_date) or claim_date,
         }
         _check_row(
             RemitLineRecord, row, f"claim {quote(claim.id)} line {quote(line.code)} (SVC at segment {line.segment})"

@@ -40,8 +40,10 @@ always an argument (never today's date behind the caller's back). ``until`` befo
 Every row has ``source``: where its figures come from. What the ledger does not store, and so how the
 figures are made:
 
-- The 835's dates are not kept (payment date BPR16, service dates DTM*472): reports are keyed by the date of
-  service of the posted visit. A remittance for a claim whose visit was never posted (``rehabclaim claim``
+- Reports are keyed by the date of service of the posted visit. Ledger revision 0006 keeps a date of service
+  with each remittance claim and line (``remit_claims.service_date``: the posted visit's, else the 835's
+  DTM*472) and the payment date (BPR16), but the queries (``ledger.reports``, ``remits.worklist``) do not
+  read them yet. A remittance for a claim whose visit was never posted (``rehabclaim claim``
   sends claims without posting) has no date: reports 2 and 3 leave it out (they need the estimate anyway);
   report 1 counts it without a date bound and leaves it out with one, saying how many claims that was.
 - "Paid against expected" compares like with like: our estimate is the fee schedule (or contracted) amount,
