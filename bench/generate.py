@@ -1,6 +1,7 @@
 """Seeded generator of realistic therapy visits, one JSON object per line.
 
     python bench/generate.py 100000 bench/out/visits.jsonl --seed 7
+    python bench/generate.py 100000 bench/out/claims.jsonl --claims   # claim-ready (`rehabclaim claim`)
 
 Mixes disciplines, payers (Medicare, per-code commercial, unconfigured), evaluations, timed procedures,
 modalities, assistants, orthotic visits with devices, and a few visits with common billing mistakes
@@ -30,9 +31,15 @@ DIAGNOSES = {
     "SLP": ["R13.12", "I69.320", "R47.01", "F80.0", "R41.841"],
 }
 MISTAKES = ["category", "deleted", "no_minutes", "later_encounter"]
+# Claim data (--claims): sample names and addresses; NPIs with a valid Luhn check digit (synthetic)
+CLAIM_PAYERS = ["medicare"] * 6 + ["sample_per_code"] * 2 + ["sample_medicaid"]
+LAST_NAMES = ["DIAZ", "PARK", "NGUYEN", "SMITH", "OKAFOR", "JOHANSSON", "COHEN", "ROSSI"]
+FIRST_NAMES = ["ANA", "LEO", "MAYA", "SAM", "IVY", "OMAR", "ZOE", "ELI"]
+CITIES = [("RALEIGH", "NC", "27601"), ("DURHAM", "NC", "27701"), ("CARY", "NC", "27511")]
+THERAPIST_NPIS = ["1987654328", "1234567893"]
 
 
-def visit(rng: random.Random, number: int, start: date) -> dict[str, Any]:
+def visit(rng: random.Random, number: int, start: date, claims: bool = False) -> dict[str, Any]:
     discipline = rng.choices(["PT", "OT", "SLP"], weights=[6, 3, 1])[0]
     services: list[dict[str, Any]] = []
     if rng.random() < 0.15:
@@ -67,7 +74,58 @@ def visit(rng: random.Random, number: int, start: date) -> dict[str, Any]:
         services.append({"code": "L1906" if discipline == "PT" else "L3809", "units": 1})
     if rng.random() < 0.05:
         add_mistake(rng, record)
+    if claims:
+        add_claim_data(rng, record, date.fromisoformat(record["date"]))
     return record
+
+
+def person(rng: random.Random, born: date) -> dict[str, Any]:
+    city, state, zip_code = rng.choice(CITIES)
+    return {
+        "first_name": rng.choice(FIRST_NAMES),
+        "last_name": rng.choice(LAST_NAMES),
+        "birth_date": born.isoformat(),
+        "sex": rng.choice("FM"),
+        "address": {"line1": f"{rng.randint(1, 999)} OAK ST", "city": city, "state": state, "zip": zip_code},
+    }
+
+
+def add_claim_data(rng: random.Random, record: dict[str, Any], day: date) -> None:
+    """What an 837P needs beyond the scrub (as the demo claims example holds): the patient's name, birth
+    date, sex, address and member id (or a subscriber's, for a child), the rendering therapist, a plan of care."""
+    record["payer"] = rng.choice(CLAIM_PAYERS)
+    patient_id = record["patient"]["id"]
+    child = record["payer"] == "sample_medicaid" and rng.random() < 0.5
+    born = date(2015 if child else 1950, 1, 1) + timedelta(days=rng.randint(0, 3000))
+    record["patient"] = {"id": patient_id, **person(rng, born)}
+    if child:
+        record["subscriber"] = {
+            **person(rng, date(1980, 1, 1) + timedelta(days=rng.randint(0, 3000))),
+            "member_id": f"MCD{rng.randint(10000, 99999)}",
+            "relationship": "19",
+        }
+    else:
+        record["patient"]["member_id"] = f"1EG4TE5MK{rng.randint(10, 99)}"
+    therapist = rng.choice(THERAPIST_NPIS)
+    record["rendering_provider"] = {"npi": therapist, "first_name": rng.choice(FIRST_NAMES), "last_name": "PARK"}
+    if record["payer"] == "sample_per_code":
+        record["authorization"] = {
+            "number": f"AUTH{rng.randint(1000, 9999)}",
+            "from": day.isoformat(),
+            "through": (day + timedelta(60)).isoformat(),
+            "units": 200,
+        }
+        record["services"] = record["services"][:2]  # within the plan's units a visit
+    for service in record["services"]:
+        if service["code"] in ("97140", "97530"):
+            service["distinct"] = True  # separate time blocks, documented (a distinct-service modifier)
+        if service["code"] == "97014" and record["payer"] == "medicare":
+            service["code"] = "97010"
+    since = day - timedelta(days=rng.randint(0, 30))
+    record["plan_of_care"] = {
+        "certified_from": since.isoformat(),
+        "certified_through": (since + timedelta(89)).isoformat(),
+    }
 
 
 def add_mistake(rng: random.Random, record: dict[str, Any]) -> None:
@@ -83,13 +141,13 @@ def add_mistake(rng: random.Random, record: dict[str, Any]) -> None:
         record["services"].append({"code": "97760", "minutes": 20})
 
 
-def generate(count: int, path: Path, seed: int = 7) -> Path:
+def generate(count: int, path: Path, seed: int = 7, claims: bool = False) -> Path:
     rng = random.Random(seed)
     start = date(2026, 4, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as out:
         for number in range(1, count + 1):
-            out.write(json.dumps(visit(rng, number, start), separators=(",", ":")) + "\n")
+            out.write(json.dumps(visit(rng, number, start, claims), separators=(",", ":")) + "\n")
     return path
 
 
@@ -98,5 +156,6 @@ if __name__ == "__main__":
     parser.add_argument("count", type=int)
     parser.add_argument("path", type=Path)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--claims", action="store_true", help="claim-ready visits (patient, therapist, plan of care)")
     args = parser.parse_args()
-    generate(args.count, args.path, args.seed)
+    generate(args.count, args.path, args.seed, args.claims)

@@ -6,14 +6,22 @@ files never disagree, even when runs overlap or one is killed.
    never sent and the record goes (``resolve_pending``).
 2. Every visit is scrubbed with the claim rules and its claim built and checked; visits with errors are
    held back. No control number is taken yet, so a refused visit never costs one.
+   ``write_claims`` streams: each claim kept is rendered at once into a temporary body file beside the 837P
+   (and its CMS-1500 form into one beside that file), in chunks of ``QUERY_CHUNK`` claims whose keys are
+   looked up in ``claims_sent`` first (so the HL numbers are final); a visit or segment list is never held
+   past its chunk, only each claim's ``SentClaim`` (ids, amount, line count). A failure here (a bad line, a
+   full disk, Ctrl-C) leaves no file and has taken no control number.
 3. One transaction: take the control numbers (the UPDATE serialises concurrent runs: row lock on
    PostgreSQL, write lock on SQLite), drop the visits already sent (a ``claims_sent`` row for the same visit,
    payer and frequency, whose interchange is pending or sent) unless ``resend``, refuse a path that holds
    (or is being written with) a recorded interchange, render the interchange (its final check raises on
    any bad element), record the interchange ``pending`` with its claims; commit. With nothing left to send
-   the transaction is rolled back: no number used, no file written.
+   the transaction is rolled back: no number used, no file written. (Streamed: the keys are looked up
+   again, and a ledger that changed since step 2 for these visits refuses the run, rolled back; the file is
+   assembled from envelope header, body and trailer, flushed to disk, before the commit.)
 4. The file is written whole (temporary file, fsync, rename; owner-only) at the recorded path; if that
-   fails, the pending record and its claims are removed again (nothing was sent).
+   fails, the pending record and its claims are removed again (nothing was sent). Streamed, only the rename
+   is left to do here.
 5. The interchange is marked ``sent``. A crash between 3 and 5 is what step 1 resolves.
 
 ``store_claims`` keeps the 837P (and its CMS-1500 data) in the ledger instead of a file (the API and the web
@@ -26,18 +34,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy import Engine as Database
 
-from rehabclaim.atomic import pid_alive, remove_stale_temporaries, write_atomic
+from rehabclaim.atomic import PRIVATE_MODE, make_folder, pid_alive, remove_stale_temporaries
 from rehabclaim.claims.build import ClaimDataError, address, build_claim
 from rehabclaim.claims.cms1500 import cms1500
 from rehabclaim.claims.secondary import SecondaryHeld, secondary_builder
@@ -49,7 +60,7 @@ from rehabclaim.practice import ClaimSettings
 from rehabclaim.rules import RULES
 from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837 as x12
-from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError, read_separators
+from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError, read_separators, render
 
 CONTROL_NAMES = ("isa", "gs", "st")
 MAX_CONTROL = 999_999_999  # ISA13 is nine digits
@@ -64,6 +75,20 @@ ClaimKey = tuple[str, str, str]  # visit id, payer id, frequency: the same claim
 
 class ClaimRunError(ValueError):
     """The practice file cannot produce claims, or the output cannot be written (exit status 2)."""
+
+
+class SentClaim(NamedTuple):
+    """What the ledger record, the report and the audit event keep of a claim sent (not the claim itself)."""
+
+    control_number: str  # the visit id (CLM01)
+    payer: str  # the payer id (2010BB NM109)
+    frequency: str  # CLM05-3
+    total_charge: Decimal
+    lines: int
+
+    @classmethod
+    def of(cls, claim: x12.Claim) -> SentClaim:
+        return cls(claim.control_number, claim.payer.id, claim.frequency, claim.total_charge, len(claim.lines))
 
 
 class WrittenClaim(msgspec.Struct):
@@ -97,19 +122,23 @@ class ClaimRunReport(msgspec.Struct):
 
 @dataclass(slots=True)
 class ClaimRun:
+    """``sent``: every claim sent; ``written``: the claims themselves, kept only when the caller asks
+    (``write_claims(keep_claims=True)``, ``store_claims``)."""
+
     written: list[x12.Claim] = field(default_factory=list)
     held_back: list[tuple[str, list[Finding]]] = field(default_factory=list)
     interchange_control_number: int | None = None
     already_sent: list[str] = field(default_factory=list)  # visit ids not sent again (no --resend)
     recovered: list[tuple[int, str]] = field(default_factory=list)  # (ISA13, "sent" or "not sent")
     notes: list[tuple[str, list[Finding]]] = field(default_factory=list)  # claim-rule info on claims written
+    sent: list[SentClaim] = field(default_factory=list)
 
     def report(self) -> ClaimRunReport:
         return ClaimRunReport(
-            written=len(self.written),
+            written=len(self.sent),
             held_back=len(self.held_back),
             interchange_control_number=self.interchange_control_number,
-            claims=[WrittenClaim(c.control_number, float(c.total_charge), len(c.lines)) for c in self.written],
+            claims=[WrittenClaim(c.control_number, float(c.total_charge), c.lines) for c in self.sent],
             held=[VisitFindings(visit_id, findings) for visit_id, findings in self.held_back],
             already_sent=self.already_sent,
             recovered_interchanges=[RecoveredInterchange(number, outcome) for number, outcome in self.recovered],
@@ -253,17 +282,16 @@ def _build_all(
     run: ClaimRun,
     progress: Callable[[int], None] | None,
     then: Callable[[Visit, x12.Claim], x12.Claim] | None = None,
-) -> list[x12.Claim]:
-    """Step 2: every visit's claim (``then``: made into another, the secondary claim), or the visit held
-    back with its errors."""
-    built = []
+) -> Iterator[x12.Claim]:
+    """Step 2, one visit at a time: each visit's claim (``then``: made into another, the secondary claim),
+    or the visit held back with its errors."""
     for visit in visits:
         result = engine.scrub(visit, for_claim=True)
         errors = [f for f in result.findings if f.severity == "error"]
         if not errors:
             try:
                 claim = build_claim(visit, result, settings)
-                built.append(claim if then is None else then(visit, claim))
+                built = claim if then is None else then(visit, claim)
             except SecondaryHeld as exc:  # no secondary claim to send (yet), the reason named
                 errors = [Finding(SECONDARY_RULE, "error", None, f"no secondary claim: {exc}")]
             except ClaimDataError as exc:  # optional claim fields the 837P cannot carry, each field named
@@ -275,19 +303,25 @@ def _build_all(
                 run.notes.append((visit.id, notes))
         if errors:
             run.held_back.append((visit.id, errors))
+        else:
+            yield built
         if progress is not None:
             progress(1)
-    return built
 
 
-def _key(claim: x12.Claim) -> ClaimKey:
+def _key(claim: x12.Claim | SentClaim) -> ClaimKey:
+    if isinstance(claim, SentClaim):
+        return (claim.control_number, claim.payer, claim.frequency)
     return (claim.control_number, claim.payer.id, claim.frequency)
 
 
-def _sent_before(connection: Connection, claims: list[x12.Claim]) -> set[ClaimKey]:
+def _sent_before(connection: Connection, claims: Iterable[x12.Claim]) -> set[ClaimKey]:
     """The keys of ``claims`` already in ``claims_sent``: their interchanges are pending or sent, since the
     rows of an interchange never sent are removed."""
-    keys = {_key(claim) for claim in claims}
+    return _keys_sent(connection, {_key(claim) for claim in claims})
+
+
+def _keys_sent(connection: Connection, keys: set[ClaimKey]) -> set[ClaimKey]:
     visit_ids = sorted({key[0] for key in keys})
     found: set[ClaimKey] = set()
     for start in range(0, len(visit_ids), QUERY_CHUNK):
@@ -343,7 +377,7 @@ def _record(
     connection: Connection,
     number: int,
     path: str,
-    claims: list[x12.Claim],
+    claims: Iterable[SentClaim],
     created: datetime,
     status: str = PENDING,
     **stored: str | None,
@@ -367,7 +401,7 @@ def _record(
         [
             {
                 "visit_id": c.control_number,
-                "payer": c.payer.id,
+                "payer": c.payer,
                 "frequency": c.frequency,
                 "interchange_control_number": number,
                 "total_charge": c.total_charge,
@@ -436,36 +470,232 @@ def write_claims(
     audit: AuditRun | None = None,
     audit_recovery: AuditRecovery | None = None,
     secondary: bool = False,
+    keep_claims: bool = True,
 ) -> ClaimRun:
-    """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps.
-    ``resend``: send visits already sent again, as originals. ``progress`` is told of each visit done.
-    ``created_by``: who builds it (kept with the interchange); ``audit`` runs in the transaction that marks
-    it sent, ``audit_recovery`` in the one that marks a dead run's interchange sent. ``secondary``: each
-    visit's secondary claim, from the primary's posted 835 (``claims.secondary``), instead of its claim."""
+    """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps,
+    streamed: ``visits`` is read once, one at a time. ``resend``: send visits already sent again, as
+    originals. ``progress`` is told of each visit done. ``created_by``: who builds it (kept with the
+    interchange); ``audit`` runs in the transaction that marks it sent, ``audit_recovery`` in the one that
+    marks a dead run's interchange sent. ``secondary``: each visit's secondary claim, from the primary's
+    posted 835 (``claims.secondary``), instead of its claim. ``keep_claims``: also keep each claim in
+    ``run.written`` (memory grows with the run; the CLI and the API do without)."""
     settings, separators = claim_settings(engine)
     _check_writable(out, cms1500_out)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
     then = secondary_builder(database, settings) if secondary else None
     built = _build_all(visits, engine, settings, run, progress, then)
-    if not built:
-        return run
-    created = now or datetime.now(UTC)
-    path = os.path.abspath(out)
-    with database.connect() as connection, connection.begin() as transaction:
-        numbers = _take_control_numbers(connection)
-        claims, run.already_sent = _unsent(connection, built, resend)
-        if not claims:
-            transaction.rollback()  # nothing to send: the control numbers were not used
+    with _Beside(out) as body, _Beside(cms1500_out) as forms:
+        state = _stream_body(built, database, settings, separators, run, (body, forms), resend, keep_claims)
+        if not run.sent:
             return run
-        _refuse_replacing(connection, path)
-        data = claim_interchange(settings, separators, numbers, created, claims).render().encode("ascii")
-        _record(connection, numbers["isa"], path, claims, created, created_by=_clipped(created_by))
-    run.written, run.interchange_control_number = claims, numbers["isa"]
-    sent = None if audit is None else (lambda connection: audit(connection, run))
-    _write_recorded(database, numbers["isa"], out, data, sent)
-    if cms1500_out is not None:
-        _write_forms(cms1500_out, [cms1500(claim, settings) for claim in claims], out)
+        if forms.opened:
+            forms.write(b"]")
+        created = now or datetime.now(UTC)
+        path = os.path.abspath(out)
+        with _Beside(out) as whole:
+            with database.connect() as connection, connection.begin() as transaction:
+                numbers = _take_control_numbers(connection)
+                if not (resend or _confirm_unsent(connection, state, run)):
+                    transaction.rollback()  # sent meanwhile by another run: the control numbers were not used
+                    return run
+                _refuse_replacing(connection, path)
+                interchange = claim_interchange(settings, separators, numbers, created, [])
+                _assemble(interchange, body, state.segments, whole)
+                _record(connection, numbers["isa"], path, run.sent, created, created_by=_clipped(created_by))
+            ready = whole.detach()  # recorded pending: renamed into place now (step 4)
+        run.interchange_control_number = numbers["isa"]
+        sent = None if audit is None else (lambda connection: audit(connection, run))
+        _rename_recorded(database, numbers["isa"], ready, out, sent)
+        if cms1500_out is not None:
+            _finish_forms(forms, cms1500_out, out)
     return run
+
+
+class _Beside:
+    """A temporary file beside ``target`` named as ``atomic`` names its own (so ``remove_stale_temporaries``
+    finds it after a kill), created on the first write, removed on leaving unless detached or renamed."""
+
+    def __init__(self, target: Path | None) -> None:
+        self.target = target
+        self.path: str | None = None
+        self.handle: IO[bytes] | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self.handle is not None
+
+    def write(self, data: bytes) -> None:
+        if self.handle is None:
+            assert self.target is not None
+            make_folder(self.target.parent, private=True)
+            remove_stale_temporaries(self.target)
+            prefix = f".{self.target.name}.{os.getpid()}."
+            descriptor, self.path = tempfile.mkstemp(dir=self.target.parent, prefix=prefix, suffix=".tmp")
+            self.handle = os.fdopen(descriptor, "w+b")
+        self.handle.write(data)
+
+    def finish(self) -> str:
+        """Flushed to disk and owner-only: its path, ready to be renamed (and no longer removed here)."""
+        assert self.handle is not None and self.path is not None
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.chmod(self.path, PRIVATE_MODE)
+        return self.detach()
+
+    def detach(self) -> str:
+        path, self.path = self.path, None
+        assert path is not None
+        return path
+
+    def __enter__(self) -> _Beside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.path is not None:
+            Path(self.path).unlink(missing_ok=True)
+
+
+@dataclass(slots=True)
+class _Stream:
+    """Where a streamed run is: the next HL number, the claim segments written, the keys sent by this run
+    and those found already sent in the ledger (step 3 looks them up again)."""
+
+    separators: Separators
+    hl: int = 2
+    segments: int = 0
+    seen: set[ClaimKey] = field(default_factory=set)
+    sent_before: set[ClaimKey] = field(default_factory=set)
+    order: list[str] = field(default_factory=list)  # every claim built, in input order (visit ids)
+
+
+def _stream_body(
+    built: Iterator[x12.Claim],
+    database: Database,
+    settings: ClaimSettings,
+    separators: Separators,
+    run: ClaimRun,
+    outputs: tuple[_Beside, _Beside],
+    resend: bool,
+    keep_claims: bool,
+) -> _Stream:
+    """Step 2 streamed: the claims to send rendered into the body (and their CMS-1500 forms, as the items of
+    one JSON array, into the forms file when it has a target), ``QUERY_CHUNK`` at a time; visits already sent
+    (or twice in the input) go to ``run.already_sent``."""
+    state, chunk = _Stream(separators), list[x12.Claim]()
+    for claim in built:
+        chunk.append(claim)
+        if len(chunk) == QUERY_CHUNK:
+            _write_chunk(chunk, database, settings, run, outputs, resend, keep_claims, state)
+            chunk = []
+    if chunk:
+        _write_chunk(chunk, database, settings, run, outputs, resend, keep_claims, state)
+    return state
+
+
+def _write_chunk(
+    chunk: list[x12.Claim],
+    database: Database,
+    settings: ClaimSettings,
+    run: ClaimRun,
+    outputs: tuple[_Beside, _Beside],
+    resend: bool,
+    keep_claims: bool,
+    state: _Stream,
+) -> None:
+    body, forms = outputs
+    if resend:
+        sent: set[ClaimKey] = set()
+    else:
+        with database.connect() as connection:
+            sent = _sent_before(connection, chunk)
+        state.sent_before |= sent
+    found: x12.Segments = []
+    compose = state.separators.component.join
+    for claim in chunk:
+        key = _key(claim)
+        state.order.append(claim.control_number)
+        if key in sent or key in state.seen:
+            run.already_sent.append(claim.control_number)
+            continue
+        state.seen.add(key)
+        claim_segments, state.hl = claim.segments(state.hl, 1, compose)
+        found += claim_segments
+        run.sent.append(SentClaim.of(claim))
+        if keep_claims:
+            run.written.append(claim)
+        if forms.target is not None:
+            forms.write(b"," if forms.opened else b"[")
+            forms.write(msgspec.json.encode(cms1500(claim, settings)))
+    if found:
+        body.write(render(_texts(found), state.separators).encode("ascii"))
+        state.segments += len(found)
+
+
+def _texts(segments: x12.Segments) -> list[list[str]]:
+    """Segments whose composites were joined (``Claim.segments`` with ``component.join``) are all text."""
+    return segments  # type: ignore[return-value]
+
+
+def _confirm_unsent(connection: Connection, state: _Stream, run: ClaimRun) -> bool:
+    """Step 3's look-up again, under the control numbers' lock: whether there is still something to send.
+    The ledger must say what step 2 read, or else that every claim built is sent now (a concurrent run of
+    the same visits sent them first: all are listed as already sent); otherwise (some were sent or released
+    meanwhile) the run is refused and rolled back, no number used: run again, it builds from the ledger."""
+    built = state.seen | state.sent_before
+    sent_now = _keys_sent(connection, built)
+    if sent_now == state.sent_before:
+        return True
+    if sent_now == built:
+        run.already_sent, run.sent, run.written = state.order, [], []
+        return False
+    raise ClaimRunError(
+        "the ledger changed while the claims were built (another claim run sent or released some of these "
+        "visits); nothing was written or recorded: run the claim run again"
+    )
+
+
+def _assemble(interchange: x12.Interchange, body: _Beside, claim_segments: int, whole: _Beside) -> None:
+    """The interchange (``interchange`` has no claims) in ``whole``: its envelope and header as
+    ``Interchange.render`` writes and checks them, the body, then SE (counting the body's segments too), GE
+    and IEA."""
+    empty = interchange.render()
+    trailer = _texts(interchange.segments()[-3:])
+    header = empty.removesuffix(render(trailer, interchange.separators))
+    assert len(header) < len(empty), "the interchange ends with SE, GE, IEA"
+    trailer[0][1] = str(int(trailer[0][1]) + claim_segments)  # SE01 counts ST..SE
+    whole.write(header.encode("ascii"))
+    assert body.handle is not None and whole.handle is not None
+    body.handle.flush()
+    body.handle.seek(0)
+    shutil.copyfileobj(body.handle, whole.handle, 1 << 20)
+    whole.write(render(trailer, interchange.separators).encode("ascii"))
+    whole.path = whole.finish()
+
+
+def _rename_recorded(
+    database: Database, number: int, ready: str, out: Path, audit: Callable[[Connection], None] | None
+) -> None:
+    """Step 4 and 5 of a streamed run: the recorded file renamed into place, then marked sent; if the rename
+    fails, the pending record goes (nothing was sent; the control number stays used)."""
+    try:
+        os.replace(ready, out)
+    except BaseException:
+        Path(ready).unlink(missing_ok=True)
+        _forget(database, number)
+        raise
+    _mark_sent(database, number, audit)
+
+
+def _finish_forms(forms: _Beside, path: Path, out: Path) -> None:
+    try:
+        os.replace(forms.finish(), path)
+    except OSError as exc:
+        raise ClaimRunError(
+            f"{path}: cannot write ({exc.strerror}); the 837P {out} was written and recorded as sent"
+        ) from None
 
 
 def store_claims(
@@ -488,7 +718,7 @@ def store_claims(
     settings, separators = claim_settings(engine)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
     then = secondary_builder(database, settings) if secondary else None
-    built = _build_all(visits, engine, settings, run, progress, then)
+    built = list(_build_all(visits, engine, settings, run, progress, then))
     if not built:
         return run
     created = now or datetime.now(UTC)
@@ -501,7 +731,8 @@ def store_claims(
         text = claim_interchange(settings, separators, numbers, created, claims).render()
         forms = msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
         stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
-        _record(connection, numbers["isa"], LEDGER_PATH, claims, created, SENT, **stored)
+        run.sent = [SentClaim.of(claim) for claim in claims]
+        _record(connection, numbers["isa"], LEDGER_PATH, run.sent, created, SENT, **stored)
         run.written, run.interchange_control_number = claims, numbers["isa"]
         if audit is not None:
             audit(connection, run)
@@ -512,25 +743,3 @@ def _clipped(user: str | None) -> str | None:
     """The acting user as ``interchanges.created_by`` holds it."""
     limit = dict(column_limits(InterchangeRecord).lengths)["created_by"]
     return None if user is None else user[:limit]
-
-
-def _write_recorded(
-    database: Database, number: int, out: Path, data: bytes, audit: Callable[[Connection], None] | None = None
-) -> None:
-    """Steps 4 and 5: the file whole at its recorded path, then the interchange marked sent; if the file
-    cannot be written, its pending record goes (nothing was sent; the control number stays used)."""
-    try:
-        write_atomic(out, data, private=True)
-    except BaseException:
-        _forget(database, number)
-        raise
-    _mark_sent(database, number, audit)
-
-
-def _write_forms(path: Path, forms: list[dict[str, Any]], out: Path) -> None:
-    try:
-        write_atomic(path, msgspec.json.encode(forms), private=True)
-    except OSError as exc:
-        raise ClaimRunError(
-            f"{path}: cannot write ({exc.strerror}); the 837P {out} was written and recorded as sent"
-        ) from None

@@ -7,6 +7,8 @@ Every command that prints a result takes ``--json``; those fields are a contract
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -422,12 +424,6 @@ def claim(
     837P and write it back corrected, exactly as `scrub claims.837 --out` does. With --secondary: the claims
     go to each visit's secondary payer carrying the primary's posted 835; a visit with nothing to send on is
     held back with the reason (finding COB)."""
-    from rehabclaim.claims.build import ClaimBuildError
-    from rehabclaim.services.actor import terminal_actor
-    from rehabclaim.services.claims import ToFiles, build_claims, secondary_claims
-    from rehabclaim.services.errors import Refusal
-    from rehabclaim.x12.core import X12WriteError
-
     _refuse_with_secondary(secondary, {"--from": from_837, "--cms1500": cms1500_out, "--fhir": fhir_out})
     if from_837 is not None:
         unused = {"PATH": path is not None, "--cms1500": cms1500_out is not None, "--fhir": fhir_out is not None}
@@ -439,9 +435,64 @@ def claim(
         raise fail("--837: missing (where the 837P interchange goes)")
     _refuse_outputs_over_input(path, x837, cms1500_out, fhir_out)
     reference = reference_for(practice)
-    visits = _visits_or_fail(path, reference)
+    with _claim_visits(path, reference, as_json, keep=fhir_out is not None) as (visits, total):
+        batch = _build_claim_batch(
+            visits, total, reference, x837, cms1500_out, database_url, as_json, resend, secondary
+        )
+    if fhir_out is not None and batch.report.claims:
+        assert isinstance(visits, list)  # kept whole for the FHIR bundle (``_claim_visits``)
+        _write_fhir_claims(fhir_out, reference, visits, [claim.id for claim in batch.report.claims], x837)
+    if as_json:
+        print_json(batch.report)
+    else:
+        render.claim_run(console, batch.report, x837)
+    if batch.report.held_back:
+        raise typer.Exit(EXIT_ERROR_FINDING)
+
+
+@contextmanager
+def _claim_visits(path: Path, reference: Reference, as_json: bool, keep: bool) -> Iterator[tuple[Iterable[Visit], int]]:
+    """The visits of a `claim` run and how many there are, for the progress bar (0: not counted, no bar).
+    A .jsonl file is streamed, a line read as the claim before it is written (memory stays flat; a bad line
+    stops the run there, before any control number is taken); all at once for ``keep`` (the FHIR bundle
+    needs them after the run), one visit's file or standard input."""
+    from rehabclaim.services.claims import stream_visits
+
+    if keep or path.suffix != ".jsonl" or str(path) == "-":
+        visits = _visits_or_fail(path, reference)
+        yield visits, len(visits)
+        return
+    try:
+        source = path.open("rb")
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
+    with source:
+        shown = errors.is_terminal and not as_json
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: source.read(1 << 20), b"")) if shown else 0
+        source.seek(0)
+        yield stream_visits(source, reference=reference), total
+
+
+def _build_claim_batch(
+    visits: Iterable[Visit],
+    total: int,
+    reference: Reference,
+    x837: Path,
+    cms1500_out: Path | None,
+    database_url: str | None,
+    as_json: bool,
+    resend: bool,
+    secondary: bool,
+) -> Any:
+    """The claim run of `claim` (its ClaimBatch); a refusal (a bad visit line included) exits with its line."""
+    from rehabclaim.claims.build import ClaimBuildError
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.claims import ToFiles, build_claims, secondary_claims
+    from rehabclaim.services.errors import Refusal
+    from rehabclaim.x12.core import X12WriteError
+
     ledger = open_ledger(database_url)
-    progress, advance = _claim_progress(len(visits), as_json)
+    progress, advance = _claim_progress(total, as_json)
     try:
         with progress:
             batch = (secondary_claims if secondary else build_claims)(
@@ -457,14 +508,7 @@ def claim(
         raise fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None
     except (X12WriteError, ClaimBuildError) as exc:
         raise fail(f"the 837P could not be built (a bug, please report; nothing written or recorded): {exc}") from None
-    if fhir_out is not None and batch.report.claims:
-        _write_fhir_claims(fhir_out, reference, visits, [claim.id for claim in batch.report.claims], x837)
-    if as_json:
-        print_json(batch.report)
-    else:
-        render.claim_run(console, batch.report, x837)
-    if batch.report.held_back:
-        raise typer.Exit(EXIT_ERROR_FINDING)
+    return batch
 
 
 def _claim_from_837(

@@ -11,7 +11,7 @@ its file, by the next run, which finds it in place).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,7 @@ from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
 from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
 from rehabclaim.services.reading import reading, utc
+from rehabclaim.services.scrub import read_visits
 
 BUILD = "claims.build"
 Row = TypeVar("Row")
@@ -61,6 +62,7 @@ __all__ = [
     "claim_batch",
     "list_claim_batches",
     "secondary_claims",
+    "stream_visits",
 ]
 
 
@@ -104,6 +106,19 @@ class ClaimBatchSummary(msgspec.Struct):
     claims: int
     total_charge: Decimal
     stored: bool  # kept in the ledger (claim_batch fetches it); else written to a file
+
+
+def stream_visits(lines: Iterable[bytes], *, reference: Reference) -> Iterator[Visit]:
+    """The visits of JSON Lines, one line at a time, each checked as ``read_visits`` checks it (blank lines
+    skipped): a bad line is a BadInput naming its number when it is reached, so ``build_claims`` of these
+    visits stops there (nothing written, no control number taken)."""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield from read_visits(raw, reference=reference, json_lines=True)
+        except BadInput as exc:
+            raise BadInput(exc.field, exc.reason, number) from None
 
 
 def build_claims(
@@ -153,6 +168,7 @@ def build_claims(
             audit=built,
             audit_recovery=recovered,
             secondary=secondary,
+            keep_claims=False,  # streamed: memory stays flat however many visits
         )
     except ClaimRunError as exc:
         raise BadInput("", str(exc)) from None
@@ -207,8 +223,8 @@ def _audit_events(
     where = "kept in the ledger" if isinstance(target, ToLedger) else "written to a file"
 
     def built(connection: Connection, run: ClaimRun) -> None:
-        charge = sum((claim.total_charge for claim in run.written), Decimal(0))
-        _build_event(connection, actor, run.interchange_control_number, len(run.written), charge, where)
+        charge = sum((claim.total_charge for claim in run.sent), Decimal(0))
+        _build_event(connection, actor, run.interchange_control_number, len(run.sent), charge, where)
 
     def completed(connection: Connection, number: int) -> None:
         claims, charge = connection.execute(
