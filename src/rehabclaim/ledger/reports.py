@@ -5,9 +5,12 @@ and their explanations are made in ``rehabclaim.services.reports``.
 What the ledger holds, and so what a report can say:
 
 - A remittance claim (``remit_claims``) names its visit (CLP01), the payer as the 835 names it (N1*PR) and
-  its status (CLP02); its lines (``remit_lines``) hold the code, paid amount and CAS adjustments. Neither
-  keeps the 835's dates (BPR16, DTM*405, the SVC's DTM*472): dates of service come from the posted visit
-  (``visits.date``), so a remittance for a claim whose visit was never posted has no date of service.
+  its status (CLP02); its lines (``remit_lines``) hold the code, paid amount, units (SVC05) and CAS
+  adjustments. Since ledger revision 0006 each keeps its date of service (``service_date``: the posted
+  visit's, else the 835's DTM*472) and the claim its payment date (BPR16). A claim's date of service is
+  ``remit_claims.service_date``, else its posted visit's (``visits.date``: a visit posted after its 835, or
+  a claim posted before 0006 whose visit was posted later); a remittance with neither (a claim sent without
+  posting, answered before 0006 or by an 835 without DTM*472) has no date of service.
 - A remittance line is matched to what we billed by visit and code: the ledger keeps no line control number
   (REF*6R), so the visit's lines of one code (say a line split by the CQ modifier) are taken together.
 - A claim sent (``claims_sent``) counts when its interchange is recorded ``sent``; a pending one is still
@@ -23,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Connection, Executable, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Executable, Subquery, and_, func, or_, select
 
 from rehabclaim.claims.run import SENT
 from rehabclaim.dates import DateRange
@@ -36,6 +39,7 @@ from rehabclaim.ledger.models import (
     RemitLineRecord,
     RemittanceRecord,
 )
+from rehabclaim.remits.worklist import claim_service_date
 from rehabclaim.x12.remit835 import Adjustment
 
 REVERSAL_STATUS = "22"  # CLP02 22: the payer takes back an earlier payment (a correction may follow)
@@ -77,12 +81,12 @@ def _utc(moment: datetime) -> datetime:
 
 
 def undated_remittance_claims(connection: Connection) -> int:
-    """Remittance claims whose visit the ledger does not hold as posted: they have no date of service."""
+    """Remittance claims without a date of service: none kept with the claim and no posted visit."""
     statement = (
         select(func.count())
         .select_from(RemitClaimRecord)
         .outerjoin(PostedVisit, PostedVisit.id == RemitClaimRecord.visit_id)
-        .where(PostedVisit.id.is_(None))
+        .where(claim_service_date().is_(None))
     )
     return int(connection.execute(statement).scalar_one())
 
@@ -92,18 +96,20 @@ def undated_remittance_claims(connection: Connection) -> int:
 
 @dataclass(frozen=True, slots=True)
 class PaidCode:
-    """One code of one posted visit, with what we billed and expected and what its remittances said. Amounts
-    are summed over every remittance line of that visit and code (a reversal and its correction net out)."""
+    """One code of one visit, with what we billed and expected and what its remittances said. Amounts are
+    summed over every remittance line of that visit and code (a reversal and its correction net out)."""
 
     visit_id: str
-    payer: str  # visits.payer: our payer key
-    date: date  # the date of service
+    payer: str  # visits.payer (our payer key); for a visit not posted, the payer id its latest 837P carried
+    date: date  # the date of service (see the module)
     code: str
-    billed_units: int | None  # visit_lines.units; None: the visit billed no such code (the payer changed it?)
+    billed_units: int | None  # visit_lines.units (None: the visit billed no such code); not posted: the 835's
     expected: Decimal | None  # visit_lines.expected: the estimate when posted; None when a line had none
     paid: Decimal  # remit_lines.paid
     patient: Decimal  # the PR adjustments: what the payer put on the patient (deductible, coinsurance...)
     reductions: dict[tuple[str, str], Decimal]  # every other adjustment, by (group, reason)
+    posted: bool = True  # False: a claim sent without posting its visit (no estimate, units from the 835)
+    remit_payer: str = ""  # the payer as its latest remittance names it (N1*PR)
 
     @property
     def allowed(self) -> Decimal:
@@ -112,9 +118,10 @@ class PaidCode:
 
 
 def paid_codes(connection: Connection, dates: DateRange) -> Iterator[PaidCode]:
-    """Each (visit, code) of the posted visits inside ``dates`` that a posted remittance adjudicated.
-    Claim-level adjustments go to the line when the claim has one line (the denials worklist's rule), else
-    they are not attributed to any line."""
+    """Each (visit, code) a posted remittance adjudicated whose date of service is known and inside ``dates``
+    (a remittance without one, ``undated_remittance_claims``, is left out even with no bound: a per-period
+    figure cannot place it). Claim-level adjustments go to the line when the claim has one line (the denials
+    worklist's rule), else they are not attributed to any line."""
     billed = (
         select(
             PostedLine.visit_id,
@@ -132,13 +139,18 @@ def paid_codes(connection: Connection, dates: DateRange) -> Iterator[PaidCode]:
         .group_by(RemitLineRecord.remit_claim_id)
         .subquery()
     )
+    sent = _latest_sent()
     statement = (
         select(
             RemitClaimRecord.visit_id,
-            PostedVisit.payer,
-            PostedVisit.date,
+            func.coalesce(PostedVisit.payer, ClaimSent.payer, RemitClaimRecord.payer).label("payer"),
+            claim_service_date().label("date"),
+            PostedVisit.id.label("posted_visit"),
+            RemitClaimRecord.payer.label("remit_payer"),
+            RemitLineRecord.remit_claim_id,
             RemitLineRecord.code,
             RemitLineRecord.paid,
+            RemitLineRecord.units.label("remit_units"),
             RemitLineRecord.adjustments,
             RemitClaimRecord.adjustments.label("claim_adjustments"),
             per_claim.c.lines.label("claim_lines"),
@@ -149,10 +161,12 @@ def paid_codes(connection: Connection, dates: DateRange) -> Iterator[PaidCode]:
         )
         .select_from(RemitLineRecord)
         .join(RemitClaimRecord, RemitClaimRecord.id == RemitLineRecord.remit_claim_id)
-        .join(PostedVisit, PostedVisit.id == RemitClaimRecord.visit_id)
+        .outerjoin(PostedVisit, PostedVisit.id == RemitClaimRecord.visit_id)
+        .outerjoin(sent, sent.c.visit_id == RemitClaimRecord.visit_id)
+        .outerjoin(ClaimSent, ClaimSent.id == sent.c.latest)
         .join(per_claim, per_claim.c.remit_claim_id == RemitClaimRecord.id)
         .outerjoin(billed, and_(billed.c.visit_id == RemitClaimRecord.visit_id, billed.c.code == RemitLineRecord.code))
-        .where(*_within(PostedVisit.date, dates))
+        .where(claim_service_date().is_not(None), *_within(claim_service_date(), dates))
         .order_by(RemitClaimRecord.visit_id, RemitLineRecord.code, RemitLineRecord.id)
     )
     current: list[Any] = []
@@ -165,9 +179,20 @@ def paid_codes(connection: Connection, dates: DateRange) -> Iterator[PaidCode]:
         yield _paid_code(current)
 
 
+def _latest_sent() -> Subquery:
+    """Each visit's latest claim sent (its id, ``latest``): the payer a visit not posted was billed to."""
+    return (
+        select(ClaimSent.visit_id, func.max(ClaimSent.id).label("latest"))
+        .join(InterchangeRecord, InterchangeRecord.control_number == ClaimSent.interchange_control_number)
+        .where(InterchangeRecord.status == SENT)
+        .group_by(ClaimSent.visit_id)
+        .subquery()
+    )
+
+
 def _paid_code(rows: list[Any]) -> PaidCode:
     """One visit's code from its remittance lines (rows the query put together)."""
-    first = rows[0]
+    first, last = rows[0], rows[-1]
     paid, patient = ZERO, ZERO
     reductions: dict[tuple[str, str], Decimal] = {}
     for row in rows:
@@ -181,18 +206,33 @@ def _paid_code(rows: list[Any]) -> PaidCode:
             else:
                 key = (adjustment.group, adjustment.reason)
                 reductions[key] = reductions.get(key, ZERO) + adjustment.amount
+    posted = first.posted_visit is not None
     known = first.units is not None and first.estimated == first.lines
     return PaidCode(
         visit_id=first.visit_id,
         payer=first.payer,
         date=first.date,
         code=first.code,
-        billed_units=None if first.units is None else int(first.units),
+        billed_units=_billed_units(rows) if posted else _remitted_units(rows),
         expected=Decimal(first.expected) if known else None,
         paid=paid,
         patient=patient,
         reductions=reductions,
+        posted=posted,
+        remit_payer=last.remit_payer,
     )
+
+
+def _billed_units(rows: list[Any]) -> int | None:
+    units = rows[0].units
+    return None if units is None else int(units)
+
+
+def _remitted_units(rows: list[Any]) -> int:
+    """A visit not posted: the units (SVC05) of its latest remittance's lines of the code (the answer that
+    stands: a correction after a reversal, not both), the only units the ledger has for it."""
+    latest = max(row.remit_claim_id for row in rows)
+    return int(sum((Decimal(row.remit_units) for row in rows if row.remit_claim_id == latest), ZERO))
 
 
 # A/R aging ---------------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The denials worklist: denied and partly paid lines by reason and payer, each with the next step.
 
 ``Filters`` narrow it by payer, reason (CARC), dates of service and status. From the ledger, the payer, the
-claim status and the dates are chosen by the database (dates of service are the posted visits': a claim
-whose visit was sent but never posted has no known date and is left out when dates are asked for); from a
-file, a line's date of service is its DTM*472 (a claim-level item takes its first line's).
+claim status and the dates are chosen by the database: a claim's date of service is the one the ledger kept
+with it when its 835 was posted (``remit_claims.service_date``: the posted visit's, else the 835's earliest
+line date, DTM*472), else its posted visit's (a visit posted after its 835); a claim with neither is left out
+when dates are asked for (``ledger.reports.undated_remittance_claims`` counts them). From a file, a line's
+date of service is its DTM*472 (a claim-level item takes its first line's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
 
 from rehabclaim.dates import DateRange
 from rehabclaim.ledger.models import PostedVisit, RemitClaimRecord, RemitLineRecord
@@ -218,12 +220,19 @@ def _claims_query(filters: Filters) -> Select[Any]:
     if filters.status is not None and filters.status not in KINDS:
         query = query.where(RemitClaimRecord.status == filters.status)
     if filters.dated:
-        query = query.join(PostedVisit, PostedVisit.id == RemitClaimRecord.visit_id)
+        day = claim_service_date()
+        query = query.outerjoin(PostedVisit, PostedVisit.id == RemitClaimRecord.visit_id)
         if filters.dates.start is not None:
-            query = query.where(PostedVisit.date >= filters.dates.start)
+            query = query.where(day >= filters.dates.start)
         if filters.dates.end is not None:
-            query = query.where(PostedVisit.date <= filters.dates.end)
+            query = query.where(day <= filters.dates.end)
     return query.order_by(RemitClaimRecord.id)
+
+
+def claim_service_date() -> ColumnElement[date | None]:
+    """A remittance claim's date of service: the one kept when its 835 was posted, else its posted visit's
+    (the query outer-joins ``PostedVisit``); NULL when neither is known."""
+    return func.coalesce(RemitClaimRecord.service_date, PostedVisit.date)
 
 
 def _lines_of(connection: Connection, claim_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -40,12 +40,17 @@ always an argument (never today's date behind the caller's back). ``until`` befo
 Every row has ``source``: where its figures come from. What the ledger does not store, and so how the
 figures are made:
 
-- Reports are keyed by the date of service of the posted visit. Ledger revision 0006 keeps a date of service
-  with each remittance claim and line (``remit_claims.service_date``: the posted visit's, else the 835's
-  DTM*472) and the payment date (BPR16), but the queries (``ledger.reports``, ``remits.worklist``) do not
-  read them yet. A remittance for a claim whose visit was never posted (``rehabclaim claim``
-  sends claims without posting) has no date: reports 2 and 3 leave it out (they need the estimate anyway);
-  report 1 counts it without a date bound and leaves it out with one, saying how many claims that was.
+- Reports 1 to 3 are keyed by the date of service kept with each remittance claim (ledger revision 0006:
+  ``remit_claims.service_date``, the posted visit's, else the 835's DTM*472), else by its posted visit's, so
+  a claim sent by ``rehabclaim claim`` whose visit was never posted (``scrub --post``) and answered by an
+  835 with DTM*472 is dated. A remittance with neither date (answered before 0006, or by an 835 without
+  DTM*472, for a visit never posted) has no date: report 1 counts it without a date bound and leaves it out
+  with one; reports 2 and 3 leave it out always (a figure per period cannot place it). Reports 1 and 2 say
+  how many claims they left out (``undated_claims_left_out``).
+- A visit not posted in reports 2 and 3: its rows are under the payer id its latest 837P carried, named as
+  the 835 names the payer (N1*PR); its units are the 835's (SVC05, the units paid: the ledger keeps no
+  billed line of it) and it has no estimate, so it counts in paid and allowed, never in expected or
+  underpaid lines. Report 2 counts its lines paid in ``lines_not_posted``.
 - "Paid against expected" compares like with like: our estimate is the fee schedule (or contracted) amount,
   of which the patient owes the deductible and coinsurance, so the payer's allowed amount (paid plus the PR
   adjustments) is set against it. The paid figures are shown too. A remittance line is matched to what we
@@ -110,6 +115,10 @@ PAID_SOURCE = (
     "paid: remit_lines.paid; patient's share: the line's PR adjustments; expected: visit_lines.expected "
     "(the estimate when the visit was posted); units: visit_lines.units"
 )
+PAID_NOT_POSTED_SOURCE = (
+    "paid: remit_lines.paid; patient's share: the line's PR adjustments; units: remit_lines.units (SVC05: the "
+    "visit was not posted, so no estimate); payer: claims_sent.payer (the 837P payer id), named by N1*PR"
+)
 AGING_SOURCE = (
     "claims_sent.total_charge of the visit's latest claim less remit_claims.charge; age from visits.date "
     "(from claims_sent.sent_at for a visit not posted)"
@@ -144,11 +153,11 @@ class DenialsReport(msgspec.Struct):
     rows: list[DenialRow]
     lines: int
     amount: Decimal
-    undated_claims_left_out: int  # remittance claims without a posted visit, left out by a date bound
+    undated_claims_left_out: int  # remittance claims without a date of service, left out by a date bound
 
 
 class PaidRow(msgspec.Struct):
-    payer: str  # our payer key (visits.payer)
+    payer: str  # our payer key (visits.payer); the 837P payer id for visits not posted
     payer_name: str
     code: str
     lines_paid: int  # visits' lines of this code the payer allowed something
@@ -169,6 +178,8 @@ class PaidReport(msgspec.Struct):
     until: date | None
     rows: list[PaidRow]
     unmatched_lines: int  # remittance lines whose code the visit did not bill (left out)
+    lines_not_posted: int  # of the lines paid in the rows, those of visits not posted (units from the 835)
+    undated_claims_left_out: int  # remittance claims without a date of service (always left out)
 
 
 class Reduction(msgspec.Struct):
@@ -311,13 +322,13 @@ def paid_against_expected(
             if line.billed_units is None:
                 unmatched += 1
                 continue
-            groups.setdefault((line.payer, line.code), _PaidTotals()).add(line, line.billed_units)
-        rows = [
-            totals.row(payer, reference.payer(payer).name, code)
-            for (payer, code), totals in sorted(groups.items())
-            if totals.lines_paid
-        ]
-        return PaidReport(since, until, rows, unmatched)
+            name = reference.payer(line.payer).name if line.posted else line.remit_payer
+            totals = groups.setdefault((line.payer, line.code), _PaidTotals(name, line.posted))
+            totals.add(line, line.billed_units)
+        rows = [totals.row(payer, code) for (payer, code), totals in sorted(groups.items()) if totals.lines_paid]
+        not_posted = sum(totals.lines_paid for totals in groups.values() if not totals.posted)
+        undated = queries.undated_remittance_claims(connection)
+        return PaidReport(since, until, rows, unmatched, not_posted, undated)
 
     return _reading(database, read)
 
@@ -325,7 +336,8 @@ def paid_against_expected(
 class _PaidTotals:
     """Sums for one payer and code; per-unit figures are ratios of sums (each unit weighs the same)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, posted: bool) -> None:
+        self.name, self.posted = name, posted  # the payer's name; False: visits not posted (see the module)
         self.lines_paid = self.units = self.lines_unpaid = 0
         self.paid = self.allowed = ZERO
         self.estimated_lines = self.estimated_units = 0
@@ -345,12 +357,12 @@ class _PaidTotals:
             self.estimated_allowed += line.allowed
             self.expected += line.expected
 
-    def row(self, payer: str, name: str, code: str) -> PaidRow:
+    def row(self, payer: str, code: str) -> PaidRow:
         expected = _per_unit(self.expected, self.estimated_units)
         difference = _per_unit(self.estimated_allowed - self.expected, self.estimated_units)
         return PaidRow(
             payer=payer,
-            payer_name=name,
+            payer_name=self.name,
             code=code,
             lines_paid=self.lines_paid,
             units=self.units,
@@ -362,6 +374,7 @@ class _PaidTotals:
             average_expected_per_unit=expected,
             difference_per_unit=difference,
             lines_unpaid=self.lines_unpaid,
+            source=PAID_SOURCE if self.posted else PAID_NOT_POSTED_SOURCE,
         )
 
 
