@@ -176,6 +176,7 @@ PACKAGE_DATA_CACHES = {
     "rehabclaim.fhir.fhir_tables",  # data/fhir-therapy.toml: package data only, no drop-in copy
     "rehabclaim.documentation.element_ids",  # data/documentation.toml: package data only
     "rehabclaim.assistant.ask._words",  # data/ask.toml: package data only
+    "rehabclaim.rules.base._source_docstrings",  # the package's own .py sources (compiled rules' docstrings)
     "rehabclaim.assistant.ask._shorthand",  # data/shorthand.toml: package data only
     "rehabclaim.assistant.index._bundled_rule_documents",  # the rules are code, registered at import
     "rehabclaim.assistant.index._note_documents",  # keyed by the note's whole text: cannot go stale

@@ -297,7 +297,7 @@ def test_a_value_the_rule_misses_is_still_never_written(
     and in both cases nothing is written and no control number is used."""
     import rehabclaim.rules.claim
 
-    monkeypatch.setattr(rehabclaim.rules.claim, "claim_fields", lambda visit: iter(()))
+    monkeypatch.setattr(rehabclaim.rules.claim, "claim_fields", lambda visit: [])  # a list, as typed (mypyc checks)
     out = tmp_path / "claims.x12"
     too_long = claim_visit(id="V" * 40)
     run = write_claims([too_long], Scrubber(), ledger, out)

@@ -199,7 +199,9 @@ def test_a_process_that_froze_objects_keeps_them_frozen() -> None:
         assert frozen > 0
         with collector_paused(keep_built=True):
             tree = [[_Node()] for _ in range(1000)]
-        assert gc.get_freeze_count() == frozen and len(tree) == 1000
+        # not unfrozen (0) and the tree not frozen (+2000); other threads of the test process may free a
+        # few of the frozen objects meanwhile, so the count can only have dropped a little
+        assert frozen - 100 <= gc.get_freeze_count() <= frozen and len(tree) == 1000
     finally:
         gc.unfreeze()
 

@@ -106,8 +106,14 @@ def refuse_duplicate_keys(raw: bytes, escaped: bool = True) -> None:
         raise InputError(repeated, "duplicate key: a key may appear only once in an object")
 
 
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key-value pairs, in order, duplicates kept."""
+class _Pairs:
+    """A JSON object as its key-value pairs, in order, duplicates kept (a plain class, not a list subclass:
+    mypyc compiles this module, scripts/compile)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        self.pairs = pairs
 
 
 def _ignore(_: str) -> None:
@@ -118,7 +124,7 @@ def _repeated_key(node: object, path: str) -> str | None:
     """The path of the first key given twice in one object, in document order."""
     if isinstance(node, _Pairs):
         seen: set[str] = set()
-        for key, value in node:
+        for key, value in node.pairs:
             where = _field_path(path, key)
             if key in seen:
                 return where

@@ -13,9 +13,13 @@ with none of them, which keeps a batch of thousands of visits from running every
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal
 
 from rehabclaim.catalog import Catalog, Code
@@ -42,10 +46,33 @@ class Rule:
 
     @property
     def doc(self) -> str:
-        return inspect.getdoc(self.check) or ""
+        return check_doc(self.check)
 
 
 REGISTRY: list[Rule] = []
+
+
+def check_doc(check: CheckFunction) -> str:
+    """A rule's documentation: its function's docstring. A function compiled by mypyc (scripts/compile) has
+    none at run time, so it is read from the module's source, which stays beside the compiled module."""
+    return inspect.getdoc(check) or _source_docstrings(check.__module__).get(check.__name__, "")
+
+
+@cache
+def _source_docstrings(module: str) -> dict[str, str]:
+    """The docstring of each top-level function in ``module``'s .py source (empty when there is none)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return {}
+    source = Path(spec.origin).with_name(module.rsplit(".", 1)[-1] + ".py")
+    if not source.is_file():
+        return {}
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    return {
+        node.name: ast.get_docstring(node) or ""
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
 
 
 def codes_where(test: Callable[[Code], bool]) -> Triggers:
