@@ -147,3 +147,36 @@ def test_a_bad_line_part_way_stops_the_run_naming_it(tmp_path: Path, reference: 
     assert caught.value.line == 1001
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
     assert _isa13_taken(ledger) == 0 and _claims_sent(ledger) == 0
+
+
+def test_an_unknown_code_part_way_is_refused_naming_its_line(tmp_path: Path, reference: Any) -> None:
+    """The reader no longer checks codes against the catalog (the scrub does, once): an unknown code on line
+    801 is still a BadInput naming that line, the field and the code, with nothing written and no number
+    taken, as when the reader checked it."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    visits = _generate(900, tmp_path / "v.jsonl")
+    lines = visits.read_bytes().split(b"\n")
+    visit = msgspec.json.decode(lines[800])
+    visit["services"][0]["code"] = "99999X"
+    lines[800] = msgspec.json.encode(visit)
+    visits.write_bytes(b"\n".join(lines))
+    with pytest.raises(BadInput) as read_whole:  # what the reader of a whole file says of it
+        read_visits(visits.read_bytes(), reference=reference, json_lines=True)
+    out = tmp_path / "out" / "claims.837"
+    with pytest.raises(BadInput) as caught, visits.open("rb") as handle:
+        build_claims(
+            ledger,
+            reference=reference,
+            visits=stream_visits(handle, reference=reference),
+            actor=terminal_actor(),
+            destination=ToFiles(out),
+            now=NOW,
+        )
+    assert caught.value.line == 801 and caught.value.field == "services[0].code" and "99999X" in caught.value.reason
+    assert (caught.value.line, caught.value.field, caught.value.reason) == (
+        read_whole.value.line,
+        read_whole.value.field,
+        read_whole.value.reason,
+    )
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert _isa13_taken(ledger) == 0 and _claims_sent(ledger) == 0

@@ -33,6 +33,7 @@ change's audit event in the transaction that makes it (marks the interchange sen
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -396,20 +397,20 @@ def _record(
             **stored,
         )
     )
-    connection.execute(
-        insert(ClaimSent),
-        [
-            {
-                "visit_id": c.control_number,
-                "payer": c.payer,
-                "frequency": c.frequency,
-                "interchange_control_number": number,
-                "total_charge": c.total_charge,
-                "sent_at": created,
-            }
-            for c in claims
-        ],
-    )
+    sent = iter(claims)
+    while rows := [_claim_row(c, number, created) for c in itertools.islice(sent, QUERY_CHUNK)]:
+        connection.execute(insert(ClaimSent), rows)  # a chunk at a time: a run's rows are never all held as dicts
+
+
+def _claim_row(claim: SentClaim, number: int, created: datetime) -> dict[str, object]:
+    return {
+        "visit_id": claim.control_number,
+        "payer": claim.payer,
+        "frequency": claim.frequency,
+        "interchange_control_number": number,
+        "total_charge": claim.total_charge,
+        "sent_at": created,
+    }
 
 
 def claim_interchange(

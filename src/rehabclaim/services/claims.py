@@ -37,12 +37,11 @@ from rehabclaim.errors import InputError
 from rehabclaim.ledger.models import ClaimSent, InterchangeRecord
 from rehabclaim.model import Visit
 from rehabclaim.reference import Reference
-from rehabclaim.scrubber import Scrubber
+from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
 from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
 from rehabclaim.services.reading import reading, utc
-from rehabclaim.services.scrub import read_visits
 
 BUILD = "claims.build"
 Row = TypeVar("Row")
@@ -57,6 +56,7 @@ __all__ = [
     "ToFiles",
     "ToLedger",
     "VisitFindings",
+    "VisitStream",
     "WrittenClaim",
     "build_claims",
     "claim_batch",
@@ -108,17 +108,35 @@ class ClaimBatchSummary(msgspec.Struct):
     stored: bool  # kept in the ledger (claim_batch fetches it); else written to a file
 
 
-def stream_visits(lines: Iterable[bytes], *, reference: Reference) -> Iterator[Visit]:
-    """The visits of JSON Lines, one line at a time, each checked as ``read_visits`` checks it (blank lines
-    skipped): a bad line is a BadInput naming its number when it is reached, so ``build_claims`` of these
-    visits stops there (nothing written, no control number taken)."""
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield from read_visits(raw, reference=reference, json_lines=True)
-        except BadInput as exc:
-            raise BadInput(exc.field, exc.reason, number) from None
+class VisitStream:
+    """The visits of JSON Lines, one line at a time (blank lines skipped), each decoded and checked as
+    ``decode_visit`` checks it; ``line`` is the number of the line last read. Its codes and modifiers are
+    checked against the catalog by the scrub itself (``build_lines``: the same check, the same error, made
+    once instead of twice), and ``build_claims`` names ``line`` in that refusal. A bad line is a BadInput
+    naming its number when it is reached, so ``build_claims`` stops there (nothing written, no control
+    number taken)."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.lines = lines
+        self.line = 0
+
+    def __iter__(self) -> Iterator[Visit]:
+        for number, raw in enumerate(self.lines, start=1):
+            self.line = number
+            if not raw.strip():
+                continue
+            try:
+                visit = decode_visit(raw)
+            except InputError as exc:
+                raise BadInput(exc.field, exc.reason, self.line) from None
+            yield visit
+
+
+def stream_visits(lines: Iterable[bytes], *, reference: Reference) -> VisitStream:
+    """The visits of JSON Lines, streamed (``VisitStream``); ``reference`` is the one ``build_claims`` takes
+    (its catalog checks the codes)."""
+    del reference  # kept in the signature: the catalog check is the scrub's (``VisitStream``)
+    return VisitStream(lines)
 
 
 def build_claims(
@@ -173,6 +191,8 @@ def build_claims(
     except ClaimRunError as exc:
         raise BadInput("", str(exc)) from None
     except InputError as exc:
+        if isinstance(visits, VisitStream):  # a code the catalog does not know, found by the scrub
+            raise BadInput(exc.field, exc.reason, visits.line) from None
         raise Refusal.from_input_error(exc) from None
     except OSError as exc:
         where = exc.filename or (target.x837 if isinstance(target, ToFiles) else "")
