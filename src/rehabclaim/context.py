@@ -19,6 +19,7 @@ from rehabclaim.lines import WorkLine
 from rehabclaim.memo import remember
 from rehabclaim.model import Finding, Visit
 from rehabclaim.payers import PayerPolicy
+from rehabclaim.pipeline.decisions import KxDecision, TelehealthDecision
 from rehabclaim.practice import Practice
 from rehabclaim.thresholds import Thresholds
 from rehabclaim.units import UnitPlan
@@ -57,6 +58,12 @@ class ScrubContext:
     # the engine's PTP edits in force by (date of service, billed codes in line order): each as (edit, index
     # of the column 1 line, index of the column 2 line) among the billed lines (a Scrubber's state)
     ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] | None = None
+    # what the line-changing stages (rehabclaim.pipeline) decided for the visit, for the rules that report it:
+    # the indicator-1 PTP pairs the distinct stage could not mark (N002), in edit order; the telehealth
+    # stage's decision (P005); the KX stage's (K001)
+    distinct_missing: tuple[tuple[PtpEdit, WorkLine, WorkLine], ...] = ()
+    telehealth: TelehealthDecision | None = None
+    kx: KxDecision | None = None
 
     def __post_init__(self) -> None:
         self.codes = {line.code.code for line in self.lines}

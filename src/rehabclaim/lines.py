@@ -32,11 +32,14 @@ class WorkLine:
     is_timed_therapy: bool  # a 15-minute therapy code: its units come from the unit method
     counted_minutes: int = 0  # the minutes that earn units
     units: int = 0
-    discipline_modifier: str | None = None  # GP/GO/GN, set by rule M001
-    assistant_modifier: str | None = None  # CQ/CO, set by rule M002 on `assistant_units` of the units
+    # set by the modifier stages (rehabclaim.pipeline), each with what it decided for the rule that reports it
+    discipline_modifier: str | None = None  # GP/GO/GN (discipline stage)
+    other_discipline_modifiers: tuple[str, ...] = ()  # the caller's modifiers of another discipline it removed
+    assistant_modifier: str | None = None  # CQ/CO on `assistant_units` of the units (assistant stage)
     assistant_units: int = 0
-    added_modifiers: list[str] = field(default_factory=list)  # set by rules: 59/X, telehealth, KX
-    notes: list[str] = field(default_factory=list)
+    assistant_reason: str | None = None  # why those units carry it ("CQ on 1 of 2 unit(s): ...")
+    added_modifiers: list[str] = field(default_factory=list)  # 59/X, telehealth, KX stages
+    notes: list[str] = field(default_factory=list)  # what the stages added, for the line's `why`
     why: str = ""
     # reimbursement estimate, set by rehabclaim.fees: per-unit amounts (highest first, assistant units last)
     charge_per_unit: float | None = None
@@ -45,8 +48,8 @@ class WorkLine:
     minutes_unknown: bool = False  # units as billed on an incoming claim (Service.minutes_unknown)
 
     def modifiers_for(self, assisted: bool) -> list[str]:
-        """The claim line's modifiers, in order: discipline, assistant (on assisted units), then the rules'
-        (59/X, 95, KX) and the caller's."""
+        """The claim line's modifiers, in order: discipline, assistant (on assisted units), then the other
+        stages' (59/X, 95, KX) and the caller's."""
         first = [self.discipline_modifier] if self.discipline_modifier else []
         if assisted and self.assistant_modifier:
             first.append(self.assistant_modifier)

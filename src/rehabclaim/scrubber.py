@@ -1,4 +1,5 @@
-"""The scrub, as a straight line: visit -> lines -> units -> modifiers -> findings -> result.
+"""The scrub, as a straight line: visit -> lines -> units -> modifiers -> fees -> KX -> checks (-> claim) ->
+result (the stages: ``rehabclaim.pipeline``). The stages change the lines; the rules only report.
 
 A ``Scrubber`` is given the reference data (``rehabclaim.reference``) once; ``scrub`` is then pure work on
 one visit, so a batch worker builds one scrubber and scrubs millions of visits with it.
@@ -25,9 +26,12 @@ from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
 from rehabclaim.memo import remember
 from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severity, Visit
+from rehabclaim.pipeline.kx import add_kx
+from rehabclaim.pipeline.modifiers import add_modifiers
 from rehabclaim.reference import Reference, load_reference
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
+from rehabclaim.trace import traced_lines
 from rehabclaim.units import UnitPlan, assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
@@ -204,8 +208,38 @@ class Scrubber:
         self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = {}
         self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = {}
 
-    def scrub(self, visit: Visit, for_claim: bool = False) -> ScrubResult:
-        """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``)."""
+    def scrub(self, visit: Visit, for_claim: bool = False, trace: bool = False) -> ScrubResult:
+        """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``); ``trace`` adds each
+        line's trace (rehabclaim.trace)."""
+        ctx = self.run_stages(visit)
+        documented = holds_a_note(visit.documentation)
+        modifiers, payment, checks, claim = self._selected_rules(frozenset(ctx.codes), documented)
+        _run(modifiers, ctx)  # the rules only report, in the order of their stages (their findings' order)
+        _run(payment, ctx)
+        _run(checks, ctx)
+        if for_claim:
+            _run(claim, ctx)
+        lines, plan = ctx.lines, ctx.plan
+        out = [claim_line for line in lines for claim_line in _output_lines(line, self._line_money)]
+        if trace:  # opt-in: the same lines, each with the steps and data rows it came from
+            out = traced_lines(out, lines, ctx, self.fees)
+        return ScrubResult(
+            id=visit.id,
+            payer=ctx.payer.key,
+            method=plan.method,
+            total_timed_minutes=plan.total_minutes,
+            total_timed_units=plan.total_units,
+            lines=out,
+            findings=ctx.findings,
+            total_charge=round(sum([line.charge or 0.0 for line in out]), 2),
+            total_expected=round(sum([line.expected or 0.0 for line in out]), 2),
+            documentation=documentation_score(ctx.documentation_review) if documented else None,
+        )
+
+    def run_stages(self, visit: Visit) -> ScrubContext:
+        """The pipeline's stages that make and change the visit's lines, in order (``rehabclaim.pipeline``):
+        lines, units, modifiers (discipline, assistant, distinct, telehealth), fees, KX. Returns the context
+        the rules then read, with the stages' decisions; no finding yet."""
         reference = self.reference
         payer = reference.payer(visit.payer)
         lines = build_lines(visit.services, self.catalog)
@@ -226,27 +260,10 @@ class Scrubber:
             verdicts=self._verdicts,
             ptp_found=self._ptp_found,
         )
-        documented = holds_a_note(visit.documentation)
-        modifiers, payment, checks, claim = self._selected_rules(frozenset(ctx.codes), documented)
-        _run(modifiers, ctx)
-        self.fees.estimate(lines, visit.date, payer)
-        _run(payment, ctx)
-        _run(checks, ctx)
-        if for_claim:
-            _run(claim, ctx)
-        out = [claim_line for line in lines for claim_line in _output_lines(line, self._line_money)]
-        return ScrubResult(
-            id=visit.id,
-            payer=payer.key,
-            method=plan.method,
-            total_timed_minutes=plan.total_minutes,
-            total_timed_units=plan.total_units,
-            lines=out,
-            findings=ctx.findings,
-            total_charge=round(sum([line.charge or 0.0 for line in out]), 2),
-            total_expected=round(sum([line.expected or 0.0 for line in out]), 2),
-            documentation=documentation_score(ctx.documentation_review) if documented else None,
-        )
+        add_modifiers(ctx)  # discipline, assistant, distinct service, telehealth
+        self.fees.estimate(lines, visit.date, payer)  # reads the lines as the modifier stages left them
+        add_kx(ctx)
+        return ctx
 
     def _selected_rules(self, codes: frozenset[str], documented: bool) -> list[list[_Entry]]:
         """The rules of each stage that may fire for a visit with ``codes``: those without triggers and those

@@ -131,7 +131,12 @@ def _visits_or_fail(path: Path, reference: Reference) -> list[Visit]:
 
 
 def _scrub_and_print(
-    visits: list[Visit], as_json: bool, reference: Reference, ledger: Any = None, post: bool = False
+    visits: list[Visit],
+    as_json: bool,
+    reference: Reference,
+    ledger: Any = None,
+    post: bool = False,
+    trace: bool = False,
 ) -> None:
     """Scrub every visit (with the patient's ledger history when ``ledger`` is given) and print each result
     as soon as it is ready (the visits were checked for unreadable input when read, so a bad visit stopped
@@ -160,7 +165,7 @@ def _scrub_and_print(
     progress, advance = _scrub_progress(len(visits), as_json)
     with progress:
         for visit in visits:
-            result = call(scrub_visit, reference, visit=visit, history=history)  # printed results are complete
+            result = call(scrub_visit, reference, visit=visit, history=history, trace=trace)  # complete results
             has_error = has_error or result.has_error
             refusal = posted(visit, result) if post else None
             if refusal:
@@ -169,6 +174,8 @@ def _scrub_and_print(
                 sys.stdout.buffer.write(encode_result(result) + b"\n")
             else:
                 render.scrub_result(console, result)
+                if trace:
+                    _print_trace(result)
                 if post:
                     console.print(_post_note(refusal), highlight=False)
             if post:
@@ -218,17 +225,32 @@ def scrub(
     out: Annotated[
         Path | None, typer.Option("--out", help="837P input: write the corrected 837P (claims without errors) here.")
     ] = None,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Add to each line the steps it came from, each citing its data row.")
+    ] = False,
 ) -> None:
     """Scrub visits into claim lines with units, modifiers, findings and the expected payment. An 837P
     (.837/.x12/.edi, or text starting with ISA) is read claim by claim, scrubbed and, with --out, written
     back corrected."""
     reference = reference_for(practice)
     if _is_837(path):
+        if trace:
+            raise fail("--trace: traces are for visits (JSON), not an 837P")
         _scrub_837(path, reference, as_json, out, database_url)
         return
     visits = _visits_or_fail(path, reference)
     ledger = open_ledger(database_url) if use_ledger or post else None
-    _scrub_and_print(visits, as_json, reference, ledger, post)
+    _scrub_and_print(visits, as_json, reference, ledger, post, trace)
+
+
+def _print_trace(result: ScrubResult) -> None:
+    """Each line's trace steps under the result (``scrub --trace`` without --json); a code split for the
+    assistant's units shares one trace, printed once."""
+    from rehabclaim.trace import trace_text
+
+    for line in {line.code: line for line in result.lines}.values():
+        for text in trace_text(line):
+            console.print(escape(text), highlight=False, soft_wrap=True)
 
 
 def _is_837(path: Path) -> bool:

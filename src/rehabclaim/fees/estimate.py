@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from rehabclaim.citations import cited
 from rehabclaim.cms.pfs import STATUS_MEANING, Gpci, Rvu
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
@@ -40,6 +41,11 @@ HUNDRED = Decimal(100)
 ONE = Decimal(1)
 # An orthosis is a DMEPOS item: priced on the DMEPOS fee schedule, paid to the supplier through the DME MAC.
 DMEPOS = "is an orthosis (a DMEPOS item): Medicare prices it on the DMEPOS fee schedule, not the physician fee schedule"
+# the citations the explanations print (data/citations.toml); MPPR_STEP starts the MPPR step of a line
+MPPR_STEP = "MPPR:"
+MPPR_CITATION = cited("mppr")
+MPPR_CODES_CITATION = cited("mppr-codes")
+ASSISTANT_RATE_CITATION = cited("assistant-rate")
 
 
 # Quantizing needs as many digits as the amount has: the default 28 fail (InvalidOperation) from 1e26.
@@ -295,9 +301,9 @@ def _apply_mppr(lines: list[WorkLine], unit_fees: dict[int, UnitFee], medicare: 
             continue
         line.unit_amounts = [fee.full] * full_units + [fee.reduced] * reduced_units
         line.fee_steps.append(
-            f"MPPR: {fee.mppr_percent}% of the PE payment (${cents(fee.pe_payment)}) off {reduced_units} unit(s) "
-            f"= ${fee.reduced} each (MULT PROC 5 in the PPRRVU file); the full unit of the day is {first}, the "
-            "highest PE payment (medicare-payment.toml, NGS MPPR)"
+            f"{MPPR_STEP} {fee.mppr_percent}% of the PE payment (${cents(fee.pe_payment)}) off {reduced_units} unit(s) "
+            f"= ${fee.reduced} each ({MPPR_CODES_CITATION}); the full unit of the day is {first}, the "
+            f"highest PE payment ({MPPR_CITATION})"
         )
 
 
@@ -310,5 +316,5 @@ def _apply_assistant_rate(lines: list[WorkLine], unit_fees: dict[int, UnitFee], 
         for position in range(len(amounts) - line.assistant_units, len(amounts)):
             amounts[position] = cents(amounts[position] * percent / HUNDRED)
         line.fee_steps.append(
-            f"{line.assistant_modifier}: {line.assistant_units} unit(s) paid at {percent}% (SSA s. 1834(v))"
+            f"{line.assistant_modifier}: {line.assistant_units} unit(s) paid at {percent}% ({ASSISTANT_RATE_CITATION})"
         )

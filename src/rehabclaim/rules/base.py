@@ -2,9 +2,11 @@
 
 A rule is a small function with a stable id, a severity, a one-line summary and a docstring that is its
 documentation (what it checks, why, an example, the fix, the source). It yields ``(code, message)`` for
-each problem it finds; the engine turns those into findings carrying the rule's id and severity. Stages run
-in order: ``modifiers`` (rules that may add modifiers), then the fee estimate, then ``payment`` (rules that
-read the estimate, such as KX), then ``checks``; ``claim`` rules run only when a claim is built.
+each problem it finds; the engine turns those into findings carrying the rule's id and severity. A rule
+never changes a line: the pipeline's stages (``rehabclaim.pipeline``) put modifiers on and record what they
+decided, and every rule runs after them. A rule's stage orders the findings: ``modifiers`` (reporting the
+modifier stages), ``payment`` (reading the fee estimate, such as KX), then ``checks``; ``claim`` rules run
+only when a claim is built.
 
 A rule that can only fire for certain codes names them with ``triggers``: a function of the catalog and the
 CMS tables returning those codes, evaluated once per engine. The engine then skips the rule for a visit

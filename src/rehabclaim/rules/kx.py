@@ -1,15 +1,15 @@
 """Therapy threshold rules (Medicare): KX above the yearly amount, and the targeted medical review amount.
 
-They run after the fee estimate. Once the year's allowed amount before the visit is at or past a threshold,
-every therapy line of the visit is above it, whatever the line's price; below it, the visit's lines cross it
-by their estimates, and a line without an estimate is named with the reason instead of silently staying
-without KX.
+They report after the fee estimate. The KX stage (``rehabclaim.pipeline.kx``) puts KX on the lines and keeps
+its decision; K001 reports it, K002 weighs the same lines against the review threshold. Once the year's
+allowed amount before the visit is at or past a threshold, every therapy line of the visit is above it,
+whatever the line's price; below it, the visit's lines cross it by their estimates, and a line without an
+estimate is named with the reason instead of silently staying without KX.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 from rehabclaim.context import ScrubContext
@@ -17,67 +17,10 @@ from rehabclaim.fees.estimate import cents
 from rehabclaim.fees.medicare_policy import ORIGIN
 from rehabclaim.history import BENEFIT_OF, Sourced
 from rehabclaim.lines import WorkLine
+from rehabclaim.pipeline.kx import KX, cross, year_to_date
 from rehabclaim.rules.base import Hit, rule
 
 BENEFIT_LABEL = {"PT_SLP": "PT and SLP combined", "OT": "OT"}
-KX = "KX"
-ZERO = Decimal(0)
-
-
-@dataclass(slots=True)
-class Crossing:
-    """Where a visit's billed therapy lines stand against one threshold, in claim order."""
-
-    past: list[WorkLine]  # certainly above it
-    undecided: list[WorkLine]  # above it or not depending on lines without an estimate
-    unpriced: list[WorkLine]  # the undecided lines without an estimate
-    room: Decimal  # what remained under the threshold before the first unpriced line
-    reached: Decimal  # the year's amount with every priced line (a floor when some are unpriced)
-
-
-def cross(before: Decimal, threshold: Decimal, lines: list[WorkLine]) -> Crossing:
-    """Which lines are above ``threshold``, given the year's allowed amount ``before`` the visit. A line is
-    above it when the amount before the line is at or past it (whatever the line costs) or when its estimate
-    takes the amount past it; a line without an estimate below it cannot be decided, nor can the priced
-    lines after it that only its price would take past it."""
-    past: list[WorkLine] = []
-    undecided: list[WorkLine] = []
-    unpriced: list[WorkLine] = []
-    running, room = before, ZERO
-    for line in lines:
-        amounts = line.unit_amounts
-        if amounts is None:
-            if running >= threshold:
-                past.append(line)
-                continue
-            if not unpriced:
-                room = threshold - running
-            unpriced.append(line)
-            undecided.append(line)
-            continue
-        after = running + sum(amounts, ZERO)
-        if after > threshold or running >= threshold:
-            past.append(line)
-        elif unpriced:  # priced, but past the threshold only if the unpriced lines before it cost enough
-            undecided.append(line)
-        running = after
-    return Crossing(past, undecided, unpriced, room, running)
-
-
-def _billed_therapy(ctx: ScrubContext) -> list[WorkLine]:
-    return [line for line in ctx.lines if line.code.therapy and line.units > 0]
-
-
-def _year_to_date(ctx: ScrubContext) -> tuple[Sourced[Decimal], list[WorkLine]] | None:
-    """The allowed amount before the visit with its source, and the visit's billed therapy lines; None when
-    the amount is unknown or nothing on the visit is therapy."""
-    if not ctx.payer.modifiers.kx:
-        return None
-    found = ctx.history.allowed_ytd(ctx.visit, BENEFIT_OF[ctx.visit.discipline])
-    if found is None:
-        return None
-    lines = _billed_therapy(ctx)
-    return (found, lines) if lines else None
 
 
 def _codes(lines: list[WorkLine]) -> str:
@@ -90,20 +33,6 @@ def _no_estimate(lines: list[WorkLine]) -> str:
     for line in lines:
         by_reason.setdefault("; ".join(line.fee_steps) or "no fee estimate", []).append(line)
     return "; ".join(f"{_codes(group)} ({reason})" for reason, group in by_reason.items())
-
-
-def _add_kx(lines: list[WorkLine], liability: frozenset[str]) -> tuple[list[WorkLine], list[WorkLine]]:
-    """KX on each line, except those carrying a liability modifier (GA: an ABN says the service is not
-    necessary, and KX says it is); returns (lines with KX, lines left without)."""
-    marked, left = [], []
-    for line in lines:
-        if not liability.isdisjoint(line.input_modifiers):
-            left.append(line)
-            continue
-        if KX not in line.added_modifiers and KX not in line.input_modifiers:
-            line.added_modifiers.append(KX)
-        marked.append(line)
-    return marked, left
 
 
 @rule(
@@ -140,32 +69,32 @@ def kx_threshold(ctx: ScrubContext) -> Iterator[Hit]:
     (reference modifiers.md s. 3: 2026 $2,480 partly confirmed); KX and GA never together (modifiers.md
     s. 4, NGS).
     """
-    known = _year_to_date(ctx)
-    if known is None:
+    decision = ctx.kx  # the KX stage's (rehabclaim.pipeline.kx)
+    if decision is None:
         return
-    found, lines = known
-    year = ctx.visit.date.year
-    threshold = ctx.medicare.kx_threshold_for(year)
-    if threshold is None:
+    found, threshold, crossing = decision.allowed_before, decision.threshold, decision.crossing
+    if threshold is None or crossing is None:
         yield (
             None,
-            f"KX could not be decided for {_codes(lines)}: {ORIGIN} has no {year} KX threshold; {_allowed(ctx, found)}",
+            (
+                f"KX could not be decided for {_codes(decision.lines)}: {ORIGIN} has no {ctx.visit.date.year} KX "
+                f"threshold; {_allowed(ctx, found)}"
+            ),
         )
         return
-    crossing = cross(found.value, threshold.amount, lines)
     if not (crossing.past or crossing.undecided):
         return
-    liability = ctx.catalog.modifiers_by_role.get("liability", frozenset())
     if crossing.past:
-        already = found.value >= threshold.amount
-        yield None, _kx_added(crossing.past, liability, already, _allowed(ctx, found), threshold.amount)
+        already = found.value >= threshold
+        yield None, _kx_added(decision.marked, decision.left, already, _allowed(ctx, found), threshold)
+    liability = ctx.catalog.modifiers_by_role.get("liability", frozenset())
     if crossing.undecided and not all(_caller_decided(line, liability) for line in crossing.undecided):
         yield (
             None,
             (
                 f"KX could not be decided for {_codes(crossing.undecided)}: no fee estimate for "
                 f"{_no_estimate(crossing.unpriced)}; {_allowed(ctx, found)} leaves ${cents(crossing.room)} under the "
-                f"${threshold.amount} KX threshold before {crossing.unpriced[0].code.code}: find its allowed "
+                f"${threshold} KX threshold before {crossing.unpriced[0].code.code}: find its allowed "
                 "amount and add KX from the line where the year's total passes the threshold on; document "
                 "medical necessity"
             ),
@@ -185,9 +114,8 @@ def _caller_decided(line: WorkLine, liability: frozenset[str]) -> bool:
     return KX in line.input_modifiers or not liability.isdisjoint(line.input_modifiers)
 
 
-def _kx_added(past: list[WorkLine], liability: frozenset[str], already: bool, allowed: str, threshold: Decimal) -> str:
-    """KX on the lines above the threshold, and the finding that says so (and which GA lines kept none)."""
-    marked, left = _add_kx(past, liability)
+def _kx_added(marked: list[WorkLine], left: list[WorkLine], already: bool, allowed: str, threshold: Decimal) -> str:
+    """The finding that says which lines above the threshold took KX (and which GA lines kept none)."""
     where = f"is at or past the ${threshold} KX threshold" if already else f"passes the ${threshold} KX threshold"
     parts = [f"KX on {_codes(marked)}; document medical necessity"] if marked else []
     if left:
@@ -222,7 +150,7 @@ def targeted_review_threshold(ctx: ScrubContext) -> Iterator[Hit]:
     Source: BBA 2018 s. 50202, SSA s. 1833(g)(7)(B), NGS (reference modifiers.md s. 3); Pub. 100-04 ch. 5
     s. 10.3; figures by year in ``data/medicare-payment.toml``.
     """
-    known = _year_to_date(ctx)
+    known = year_to_date(ctx)
     if known is None:
         return
     found, lines = known

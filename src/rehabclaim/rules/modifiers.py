@@ -1,11 +1,11 @@
-"""Modifier rules: discipline (GP/GO/GN) and assistant (CQ/CO) modifiers."""
+"""Modifier rules: discipline (GP/GO/GN) and assistant (CQ/CO) modifiers. The modifiers are put on by the
+discipline and assistant stages (``rehabclaim.pipeline``); these rules report what those stages decided."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from rehabclaim.context import ScrubContext
-from rehabclaim.lines import WorkLine
 from rehabclaim.rules.base import Hit, rule
 
 
@@ -31,50 +31,16 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: Pub. 100-04 ch. 5 s. 20.1 "Discipline Specific Outpatient Rehabilitation Modifiers - All
     Claims"; Noridian JE, Per-Beneficiary KX Modifier Thresholds (reference modifiers.md s. 1).
     """
-    wanted = ctx.catalog.discipline_modifier(ctx.visit.discipline)
-    required = ctx.payer.modifiers.discipline
     for line in ctx.lines:
-        if not line.code.therapy:
-            continue
-        for modifier in line.input_modifiers:
-            info = ctx.catalog.modifiers[modifier]
-            if info.role == "discipline" and modifier != wanted:
-                yield (
-                    line.code.code,
-                    (
-                        f"{line.code.code} carries {modifier} ({info.discipline}) on a {ctx.visit.discipline} visit; "
-                        f"the plan of care calls for {wanted}"
-                    ),
-                )
-        if line.input_modifiers:
-            line.input_modifiers = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role != "discipline"]
-        line.discipline_modifier = wanted if required else None
-
-
-def assistant_share(line: WorkLine, de_minimis_percent: int, unit_minutes: int) -> int:
-    """How many of the line's units carry CQ/CO.
-
-    Untimed service: all or nothing, by the assistant's share of the whole service. Timed service, per
-    unit: whole 15-minute blocks go to whoever furnished them; a remaining unit goes to the assistant only
-    when the assistant furnished more of its minutes than the therapist and more than the de minimis share
-    of a unit; when two units remain (each furnished 9-14 minutes) one of them carries the modifier.
-    """
-    minutes = line.counted_minutes
-    assistant = min(line.assistant_minutes, minutes)
-    if not line.code.timed:
-        return line.units if assistant * 100 > de_minimis_percent * minutes else 0
-    therapist = minutes - assistant
-    assistant_blocks, therapist_blocks = assistant // unit_minutes, therapist // unit_minutes
-    remaining = line.units - assistant_blocks - therapist_blocks
-    assistant_left, therapist_left = assistant % unit_minutes, therapist % unit_minutes
-    above_de_minimis = assistant_left * 100 > de_minimis_percent * unit_minutes
-    if (remaining >= 2 and above_de_minimis) or (
-        remaining == 1 and above_de_minimis and assistant_left > therapist_left
-    ):
-        extra = 1
-    else:
-        extra = 0
-    return min(line.units, assistant_blocks + extra)
+        for modifier in line.other_discipline_modifiers:  # the caller's, which the discipline stage took off
+            wanted = ctx.catalog.discipline_modifier(ctx.visit.discipline)
+            yield (
+                line.code.code,
+                (
+                    f"{line.code.code} carries {modifier} ({ctx.catalog.modifiers[modifier].discipline}) on a "
+                    f"{ctx.visit.discipline} visit; the plan of care calls for {wanted}"
+                ),
+            )
 
 
 @rule(
@@ -106,32 +72,12 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     CY2022 PFS final rule as summarised by PT Management and codingmcw (final-unit policy; secondary);
     CMS "Billing Examples Using CQ/CO Modifiers" (reference modifiers.md s. 2).
     """
-    modifier = ctx.catalog.assistant_modifier(ctx.visit.discipline)
-    if modifier is None or not ctx.payer.modifiers.assistant:
-        return
-    if ctx.visit.date < ctx.thresholds.assistant_required_from:
-        return
-    whole_visit = ctx.visit.rendered_by == "assistant"
     for line in ctx.lines:
-        if not line.code.therapy or line.units == 0 or line.code.evaluation is not None:
-            continue  # an evaluation is the therapist's or an error (E001), never a reduced-rate CQ/CO line
-        if whole_visit:
-            line.assistant_minutes = line.counted_minutes
-            line.assistant_units = line.units
-        elif line.assistant_minutes:
-            line.assistant_units = assistant_share(
-                line, ctx.thresholds.assistant_de_minimis_percent, ctx.thresholds.unit_minutes
+        if line.assistant_reason is not None:  # the assistant stage put the modifier on some of its units
+            yield (
+                line.code.code,
+                f"{line.code.code}: {line.assistant_reason} ({ctx.payer.name} requires {line.assistant_modifier})",
             )
-        if line.assistant_units:
-            line.assistant_modifier = modifier
-            who = (
-                "the assistant furnished the whole visit"
-                if whole_visit
-                else (f"assistant furnished {line.assistant_minutes} of {line.counted_minutes} min independently")
-            )
-            note = f"{modifier} on {line.assistant_units} of {line.units} unit(s): {who}"
-            line.notes.append(note)
-            yield line.code.code, f"{line.code.code}: {note} ({ctx.payer.name} requires {modifier})"
 
 
 @rule(

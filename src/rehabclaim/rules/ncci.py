@@ -1,4 +1,6 @@
-"""NCCI rules: procedure-to-procedure (PTP) edits and medically unlikely edits (MUE), read from the CMS files."""
+"""NCCI rules: procedure-to-procedure (PTP) edits and medically unlikely edits (MUE), read from the CMS files.
+The distinct-service modifiers are put on by the distinct stage (``rehabclaim.pipeline.distinct``); N002
+reports the pairs it could not mark."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
+from rehabclaim.pipeline.distinct import edit_text
 from rehabclaim.rules.base import Hit, rule
 
 
@@ -26,10 +29,6 @@ def MUE_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
 def _edits_with(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
     """Edits with ``indicator`` in force on the date of service between two billed lines."""
     return (found for found in ctx.ptp_edits if found[0].indicator == indicator)
-
-
-def _edit_text(edit: PtpEdit) -> str:
-    return f"NCCI PTP edit, modifier indicator {edit.indicator}, effective {edit.effective.isoformat()} ({edit.origin})"
 
 
 @rule(
@@ -59,20 +58,9 @@ def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
             column_2.code.code,
             (
                 f"{column_2.code.code} (column 2) is not paid with {column_1.code.code} (column 1) on the same day; "
-                f"no modifier bypasses it ({_edit_text(edit)})"
+                f"no modifier bypasses it ({edit_text(edit)})"
             ),
         )
-
-
-def _documented_distinct(first: WorkLine, second: WorkLine) -> str | None:
-    """How the record shows the two services were distinct, or None."""
-    if first.distinct or second.distinct:
-        return "documented as distinct services"
-    if first.time_blocks and second.time_blocks:
-        overlaps = any(a.start < b.end and b.start < a.end for a in first.time_blocks for b in second.time_blocks)
-        if not overlaps:
-            return "furnished in separate time blocks"
-    return None
 
 
 @rule(
@@ -106,32 +94,15 @@ def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: CMS NCCI PTP file (indicator 1); CR 8863 (X{EPSU}, 59 only when no X fits); First Coast "CO 236"
     (either code since 2019-07-01); WebPT on 97530/97140 (reference modifiers.md s. 5, ncci-mue.md s. 1, 4).
     """
-    bypass = ctx.catalog.modifiers_by_role["distinct"]
-    for edit, column_1, column_2 in _edits_with(ctx, "1"):
-        already = bypass.intersection(column_1.input_modifiers + column_2.input_modifiers + column_2.added_modifiers)
-        if already:
-            continue
-        how = _documented_distinct(column_1, column_2)
-        if how is None:
-            yield (
-                column_2.code.code,
-                (
-                    f"{column_2.code.code} needs a distinct-service modifier beside {column_1.code.code} "
-                    f"({_edit_text(edit)}): document that they were furnished in separate time blocks "
-                    "(time_blocks) or as distinct services (distinct: true)"
-                ),
-            )
-            continue
-        modifier = _distinct_modifier(ctx, column_2, column_1)
-        column_2.added_modifiers.append(modifier)
-        column_2.notes.append(f"{modifier} added: {how} from {column_1.code.code} ({_edit_text(edit)})")
-
-
-def _distinct_modifier(ctx: ScrubContext, line: WorkLine, other: WorkLine) -> str:
-    if ctx.payer.modifiers.distinct == "59":
-        return "59"
-    named = line.distinct_modifier or other.distinct_modifier
-    return named if named and named != "59" else "XU"
+    for edit, column_1, column_2 in ctx.distinct_missing:  # pairs the distinct stage found undocumented
+        yield (
+            column_2.code.code,
+            (
+                f"{column_2.code.code} needs a distinct-service modifier beside {column_1.code.code} "
+                f"({edit_text(edit)}): document that they were furnished in separate time blocks "
+                "(time_blocks) or as distinct services (distinct: true)"
+            ),
+        )
 
 
 def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:

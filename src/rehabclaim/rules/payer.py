@@ -152,28 +152,23 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     ``payers/medicare.toml``) through 2027-12-31 (reference modifiers.md s. 7, partly confirmed); codes from
     the CMS telehealth list as given by APTA, WebPT and ASHA (same file).
     """
-    if not ctx.visit.telehealth:
+    decision = ctx.telehealth  # the telehealth stage's (rehabclaim.pipeline.telehealth), on a telehealth visit
+    if decision is None:
         return
-    policy, day = ctx.payer.telehealth, ctx.visit.date
-    if not policy.allowed or not policy.dates.covers(day):
-        yield None, f"{ctx.payer.name} does not cover therapy by telehealth on {day.isoformat()}"
+    if not decision.covered:
+        yield None, f"{ctx.payer.name} does not cover therapy by telehealth on {ctx.visit.date.isoformat()}"
         return
-    place = ctx.visit.place_of_service
-    if policy.place_of_service and place not in policy.place_of_service:
+    if not decision.place_accepted:
+        place = ctx.visit.place_of_service
         yield (
             None,
             (
                 f"place of service {quote(place) if place else '(none given)'} is not one {ctx.payer.name} "
-                f"accepts for telehealth ({', '.join(policy.place_of_service)})"
+                f"accepts for telehealth ({', '.join(ctx.payer.telehealth.place_of_service)})"
             ),
         )
-    for line in ctx.lines:
-        if not line.code.therapy:
-            continue
-        if policy.codes and line.code.code not in policy.codes:
-            yield line.code.code, f"{line.code.code} is not on {ctx.payer.name}'s telehealth list"
-        elif policy.modifier:
-            line.added_modifiers.append(policy.modifier)
+    for line in decision.not_listed:
+        yield line.code.code, f"{line.code.code} is not on {ctx.payer.name}'s telehealth list"
 
 
 @rule(

@@ -84,14 +84,21 @@ def read_visits(
 
 
 def scrub_visit(
-    reference: Reference, *, visit: Visit, history: History | None = None, for_claim: bool = False
+    reference: Reference,
+    *,
+    visit: Visit,
+    history: History | None = None,
+    for_claim: bool = False,
+    trace: bool = False,
 ) -> ScrubResult:
     """Scrub one visit against ``history`` (the ledger's, or what the visit itself says when None);
-    ``for_claim`` also runs the claim-data rules. BadInput for a visit the catalog cannot read (a visit
-    from ``read_visits`` never is); Unavailable when the ledger fails while its history is read."""
+    ``for_claim`` also runs the claim-data rules; ``trace`` adds to each line the ``trace`` of steps it came
+    from (rehabclaim.trace; without it the result is the contract's, byte for byte). BadInput for a visit
+    the catalog cannot read (a visit from ``read_visits`` never is); Unavailable when the ledger fails while
+    its history is read."""
     try:
         scrubber = _scrubber(reference) if history is None else Scrubber(reference, history)
-        return scrubber.scrub(visit, for_claim)
+        return scrubber.scrub(visit, for_claim, trace)
     except InputError as exc:
         raise BadInput.from_input_error(exc) from None
     except SQLAlchemyError as exc:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from rehabclaim.citations import cited
 from rehabclaim.lines import WorkLine
 from rehabclaim.memo import remember
 from rehabclaim.units.methods import UnitPlan, allocate_units, units_past_midpoint
+
+# the citations the explanations print (data/citations.toml)
+TRAINING_CITATION = cited("orthosis-training")
+UNTIMED_CITATION = cited("untimed")
+MIDPOINT_CITATION = cited("time-midpoint")
 
 
 def counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
@@ -40,11 +46,11 @@ def assign_units(lines: list[WorkLine], method: str, plans: PlanCache | None = N
             if line.counted_minutes != (line.minutes or 0):
                 line.why = (
                     f"counted {line.counted_minutes} training min of {line.minutes} documented "
-                    f"(fitting is part of the orthosis code; orthotics.md s. 2). {line.why}"
+                    f"(fitting is part of the orthosis code; {TRAINING_CITATION}). {line.why}"
                 )
         elif line.code.therapy:
             line.units = 1
-            line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes (units.md s. 5)"
+            line.why = f"{line.code.code}: untimed, billed once per session whatever the minutes ({UNTIMED_CITATION})"
         else:
             line.units, line.why = _other_units(line)
     return plan
@@ -67,7 +73,7 @@ def _other_units(line: WorkLine) -> tuple[int, str]:
         units = units_past_midpoint(line.minutes, per_unit)
         return units, (
             f"{code}: {line.minutes} min of its own time = {units} unit(s) of {per_unit} min "
-            "(a unit once more than half of it has passed; CPT time convention, units.md s. 6)"
+            f"(a unit once more than half of it has passed; CPT time convention, {MIDPOINT_CITATION})"
         )
     units = 1 if line.stated_units is None else line.stated_units
     return units, f"{code}: {units} unit(s) as documented (not a timed therapy code)"

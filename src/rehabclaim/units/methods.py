@@ -17,11 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
+from rehabclaim.citations import cited
 from rehabclaim.datafiles import load_toml
 
 CMS = "cms"
 PER_CODE = "per-code"
 METHODS = (CMS, PER_CODE)
+# the citations the explanations print (data/citations.toml)
+CMS_CITATION = cited("cms-total-time")
+PER_CODE_CITATION = cited("per-code")
 
 
 @dataclass(slots=True)
@@ -71,7 +75,7 @@ def cms_total_time(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
             tie_leftover = ranked[owed][1] % unit
     tail = (
         f". Visit total {plan.total_minutes} timed min = {plan.total_units} units "
-        "(CMS total-time method, Pub. 100-04 ch. 5 s. 20.2)"
+        f"(CMS total-time method, {CMS_CITATION})"
     )
     for code, minutes in minutes_by_code:
         blocks, leftover = divmod(minutes, unit)
@@ -104,7 +108,7 @@ def per_code(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
         plan.total_units += units
         plan.why[code] = (
             f"{code}: {minutes} min = {units} unit{'' if units == 1 else 's'} "
-            "(per-code method: each code's own minutes, 8+ min per unit; units.md s. 6)"
+            f"(per-code method: each code's own minutes, 8+ min per unit; {PER_CODE_CITATION})"
         )
     return plan
 

@@ -33,10 +33,17 @@ def scrub(
     database: DatabaseDep,
     _actor: ActorDep,
     ledger: Annotated[bool, Query(description="Scrub with the patient's history from the ledger.")] = False,
+    trace: Annotated[
+        bool,
+        Query(
+            description="Add to each line a `trace`: the steps it came from (stage, what, source file, key, "
+            "date); without it the result is unchanged."
+        ),
+    ] = False,
 ) -> Response:
     (visit,) = read_visits(body, reference=reference, json_lines=False)
     history = LedgerHistory(database) if ledger else None
-    return StructResponse(scrub_visit(reference, visit=visit, history=history))
+    return StructResponse(scrub_visit(reference, visit=visit, history=history, trace=trace))
 
 
 @router.post(
