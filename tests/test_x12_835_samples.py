@@ -1,14 +1,19 @@
 """Every public 835 sample (tests/fixtures/x12 and more-835/, licences in their README and MANIFEST.tsv) is
 either read, and then agrees claim by claim with oxedi and pyx12, or refused with an X12Error naming the
-segment, and then pyx12 rejects it too. The table below is the expected outcome of each file: a change in
+segment, and then pyx12 rejects it too. A file pyx12 rejects only for a code outside a code list (a state, a
+remark code) is read, and lists that code in ``code_problems`` at the very segment and element pyx12 names.
+The table below is the expected outcome of each file: a change in
 behaviour fails here. Derived files (a real sample with a BOM, indented, padded, wrapped, batched with
 another interchange, ...) check the envelope handling on shapes no sample has."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
+import tomllib
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +22,8 @@ import msgspec
 import oxedi
 import pytest
 
+from rehabclaim.remits.codes import code_table
+from rehabclaim.x12 import remit835
 from rehabclaim.x12.core import X12Error, interchanges, iter_segments, read_separators
 from rehabclaim.x12.remit835 import Remittance, read_835
 
@@ -29,7 +36,8 @@ class Read:
     claims: int
     lines: int
     imbalances: int = 0
-    pyx12_rejects: str = ""  # why pyx12 rejects a file we read: a check we leave to others (code lists)
+    # (segment, element, value) of each code outside its list: read, and where pyx12 rejects the file
+    code_problems: tuple[tuple[int, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,18 +47,17 @@ class Refused:
     pyx12_raises: bool = False  # pyx12 cannot even open it (no map for its version, or it crashes)
 
 
-NOT_READ_PYX12_CODE_LISTS = "pyx12 checks code lists (state codes, remark codes) the reader does not"
 EXPECTED: dict[str, Read | Refused] = {
     "QRP_52192_L500_HBVA010119.835": Read(2, 3, 9, imbalances=2),
     "QRP_52563_L087_HNUA090119.835": Read(3, 79, 365),
     "QRP_60054_LF23_HAEA010119.835": Read(8, 37, 546),
     "QRP_60054_LF86_HAEA010119.835": Read(2, 24, 590),
-    "QRP_60054_LK81_HAEA010119.835": Read(7, 79, 589, imbalances=2, pyx12_rejects="MOA03 MA15"),
+    "QRP_60054_LK81_HAEA010119.835": Read(7, 79, 589, 2, ((24, "MOA03", "MA15"), (125, "MOA03", "MA15"))),
     "bcbs-nc-no-envelope.835": Refused(1, "the file does not start with an ISA interchange header (no envelope)"),
     "edi835parser-sample.835": Read(2, 6, 12),
     "emedny-sample.835": Read(1, 3, 10),
     "pyx12-mult-loops.835": Read(1, 1, 3),
-    "uhc-legacy-sample.835": Read(1, 2, 5, pyx12_rejects="N402 NP is not a state code"),
+    "uhc-legacy-sample.835": Read(1, 2, 5, code_problems=((16, "N402", "NP"),)),
     "more-835/835Parser__Sample_1.DON.835": Refused(1, "the file does not start with an ISA interchange header"),
     "more-835/TigerShark__835-example-2.835": Refused(1, "ISA12 '00401' is not 00501: a 4010 interchange"),
     "more-835/TigerShark__835-example.835": Refused(1, "ISA12 '00401' is not 00501: a 4010 interchange"),
@@ -165,6 +172,53 @@ def pyx12_valid(path: Path) -> bool | None:
         return None
 
 
+def pyx12_code_errors(path: Path) -> list[tuple[int, str, str]]:
+    """(segment, element, value) of every element pyx12 rejects, from its error report: the tree its 999 is
+    written from (IK3 segment, IK4 element position, IK403 error code, IK404 the bad value). Its 999 writer
+    itself fails on an 835 without ST03 (``err_st.vriic was not set``), so the JSON report of the same tree
+    is read; the segment is its file position (cur_line; IK302 counts from ST). Only code errors (IK403 7,
+    "invalid code value") are expected here: any other error fails the test."""
+    import pyx12.params
+    import pyx12.x12n_document
+
+    logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+    report = io.StringIO()
+    pyx12.x12n_document.x12n_document(
+        param=pyx12.params.params(), src_file=str(path), fd_997=None, fd_html=None, fd_json=report, map_path=None
+    )
+    found = []
+    for interchange in json.loads(report.getvalue())["interchanges"]:
+        for group in interchange["groups"]:
+            for transaction in group["transactions"]:
+                for segment in transaction["segments"]:
+                    assert not segment["errors"], segment
+                    for element in segment["elements"]:
+                        for error in element["errors"]:
+                            assert error["err_cde"] == "7", error
+                            name = f"{segment['seg_id']}{element['ele_pos']:02d}"
+                            found.append((segment["cur_line"], name, error["err_val"]))
+    return found
+
+
+def pyx12_codesets() -> dict[str, frozenset[str]]:
+    """Every codeset of pyx12's map/codes.xml, by id."""
+    import pyx12
+
+    root = ET.parse(Path(pyx12.__file__).parent / "map" / "codes.xml").getroot()
+    return {str(c.findtext("id")): frozenset(str(code.text) for code in c.iter("code")) for c in root.iter("codeset")}
+
+
+def test_the_code_lists_are_pyx12s() -> None:
+    """data/x12-835-codes.toml holds pyx12's lists as they are; the RARCs our CARC/RARC table explains are
+    all in the list the reader checks (the scrub never explains a code the reader calls unknown)."""
+    codesets = pyx12_codesets()
+    assert codesets["states"] == remit835.STATES and len(remit835.STATES) == 73
+    assert codesets["remark_code"] == remit835.REMARK_CODES and len(remit835.REMARK_CODES) > 900
+    assert set(code_table().rarc) <= remit835.REMARK_CODES
+    source = tomllib.loads((Path(remit835.__file__).parents[1] / "data" / remit835.CODE_TABLE).read_text())
+    assert "MA15" not in source["external"]["remark_codes"] and "NP" not in source["external"]["states"]
+
+
 def pyx12_claims(path: Path) -> list[tuple[str, Decimal, Decimal, int]]:
     """CLP01, CLP03, CLP04 and the number of 2110 service loops of each claim, by pyx12's loop-aware reader."""
     import pyx12.error_handler
@@ -228,7 +282,12 @@ def test_each_sample_is_read_and_agrees_or_is_refused_by_name(name: str) -> None
         expected.imbalances,
     )
     assert remittance.unknown_segments == []  # every segment of these files is one the 835 defines
-    assert verdict is (not expected.pyx12_rejects)
+    problems = [(problem.segment, problem.element, problem.value) for problem in remittance.code_problems]
+    assert problems == list(expected.code_problems)
+    assert all(problem.id == problem.element[:-2] for problem in remittance.code_problems)
+    assert verdict is (not expected.code_problems)
+    if expected.code_problems:  # pyx12 rejects it for these very codes, at these segments and elements
+        assert pyx12_code_errors(path) == problems
     assert ours(remittance) == oxedi_claims(path.read_bytes())
     assert ours(remittance) == pyx12_claims(path)
 
@@ -357,3 +416,24 @@ def test_a_4010_interchange_is_refused_by_isa12_when_gs08_is_not_reached() -> No
     text = base_text().replace("*00501*", "*00401*", 1)
     with pytest.raises(X12Error, match=r"segment 1: ISA12 '00401' is not 00501: a 4010 interchange"):
         read_835(text.replace("~GS*", "~XX*", 1))
+
+
+def test_remit_shows_each_code_problem_and_json_ends_with_them() -> None:
+    """The CLI: one warning line per code problem naming segment, element and value; --json adds the list
+    as its last field; the file is read and balanced all the same (exit 0)."""
+    from typer.testing import CliRunner
+
+    from rehabclaim.cli.main import app
+
+    path = str(SAMPLES / "QRP_60054_LK81_HAEA010119.835")
+    text = CliRunner().invoke(app, ["remit", "--all", path], env={"COLUMNS": "200"})
+    warnings = [line for line in text.stdout.splitlines() if "MA15" in line]
+    assert [line.split(":")[1].strip() for line in warnings] == ["segment 24", "segment 125"]
+    assert all("MOA MOA03 'MA15' is not in the remark code list we hold" in line for line in warnings)
+    uhc = CliRunner().invoke(app, ["remit", "--json", str(SAMPLES / "uhc-legacy-sample.835")])
+    assert uhc.exit_code == 0
+    read = json.loads(uhc.stdout)
+    assert list(read)[-1] == "code_problems"
+    assert [(p["segment"], p["id"], p["element"], p["value"]) for p in read["code_problems"]] == [
+        (16, "N4", "N402", "NP")
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from rehabclaim.ledger import open_ledger
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.x12.core import X12Error
 from rehabclaim.x12.read837 import read_837
+from tests.test_x12_835_samples import pyx12_code_errors
 
 SAMPLES = Path(__file__).parent / "fixtures" / "x12" / "837p"
 EXAMPLES = Path(__file__).parents[1] / "src" / "rehabclaim" / "data" / "examples" / "claims.jsonl"
@@ -81,9 +83,14 @@ EXPECTED: dict[str, tuple[str, int | None]] = {
     "x12__demo.example9.837": ("refused", 29),
     "x12__drug-in-office.837": ("read", None),
 }
-# pyx12 rejects these only for an element's code value (IK4 code 7: PWK01 "AD" in the wheelchair claim);
-# the structure is sound, so we read them (codes are the scrub's to judge, per claim).
-PYX12_ELEMENT_ONLY = {"badX12__X222-wheelchair.837"}
+# Read, with code problems naming the segment: pyx12 rejects these only for an element's code value (IK4
+# code 7), at these very segments and elements: (segment in the file, element, value). The wheelchair claim's
+# 2400 "PWK*CT*AD": AD is not in PWK02's list (data/x12-837p-codes.toml, which the writer checks), so the
+# claim is held back naming it. (pyx12's map also has a 2400 DME certificate-of-medical-necessity PWK whose
+# PWK02 list holds AD; pyx12 matches the segment to the first PWK of the loop and judges it by that list.)
+CODE_PROBLEMS: dict[str, tuple[tuple[int, str, str], ...]] = {
+    "badX12__X222-wheelchair.837": ((26, "PWK02", "AD"),),
+}
 
 
 def pyx12_verdict(path: Path) -> bool | None:
@@ -117,6 +124,10 @@ def test_sample_read_or_refused_as_expected_and_as_pyx12_judges(name: str) -> No
     if verdict == "read":
         found = read_837(path.read_bytes())
         assert found.claims and all(claim.lines and claim.diagnoses for claim in found.claims)
+        problems = [(p.segment, p.element, p.value) for claim in found.claims for p in claim.code_problems]
+        assert problems == list(CODE_PROBLEMS.get(name, ()))
+        if problems:  # pyx12 rejects the file for these codes, at these segments and elements
+            assert pyx12_code_errors(path) == problems
     else:
         with pytest.raises(X12Error) as refused:
             read_837(path.read_bytes())
@@ -124,8 +135,75 @@ def test_sample_read_or_refused_as_expected_and_as_pyx12_judges(name: str) -> No
     judged = pyx12_verdict(path)
     if judged is True:
         assert verdict == "read", "pyx12 accepts it"
-    elif judged is False and name not in PYX12_ELEMENT_ONLY:
+    elif judged is False and name not in CODE_PROBLEMS:
         assert verdict == "refused", "pyx12 rejects it"
+
+
+def test_pyx12s_999_names_the_segment_and_element_we_name() -> None:
+    """The wheelchair claim against pyx12's own 999: IK3 names PWK at position 24 of the transaction (ST is
+    segment 3 of the file: segment 26), IK4 element 2 (PWK02, data element 756), error 7, value AD."""
+    import pyx12.params
+    import pyx12.x12n_document
+
+    name = "badX12__X222-wheelchair.837"
+    ack = io.StringIO()
+    pyx12.x12n_document.x12n_document(
+        param=pyx12.params.params(), src_file=str(SAMPLES / name), fd_997=ack, fd_html=None, map_path=None
+    )
+    errors = [
+        segment.strip().split("*") for segment in ack.getvalue().split("~") if segment.strip()[:3] in ("IK3", "IK4")
+    ]
+    assert errors == [["IK3", "PWK", "24", "", "8"], ["IK4", "2", "756", "7", "AD"]]
+    ((segment, element, value),) = CODE_PROBLEMS[name]
+    (claim,) = read_837((SAMPLES / name).read_bytes()).claims
+    assert (segment - 3 + 1, int(element[-2:]), value) == (int(errors[0][2]), int(errors[1][1]), errors[1][4])
+    assert claim.code_problems[0].id == errors[0][1]
+
+
+def test_an_incoming_claim_with_a_code_outside_its_list_is_held_back_naming_the_segment() -> None:
+    """scrub claims.837: the claim is read and held back with a reason naming the PWK's segment, element and
+    code (before this, only its missing therapy discipline held it back; the PWK was skipped unread)."""
+    from rehabclaim.reference import load_reference
+    from rehabclaim.services.incoming import scrub_837
+
+    report = scrub_837(load_reference(), data=(SAMPLES / "badX12__X222-wheelchair.837").read_bytes())
+    (verdict,) = report.claims
+    assert report.held_back == ["SMI123"] and verdict.held_back
+    assert verdict.reasons[0] == (
+        "PWK at segment 26: PWK02 'AD' is not a code of 837P element PWK02 (data/x12-837p-codes.toml)"
+    )
+
+
+def test_a_pwk_code_outside_its_list_holds_back_a_claim_that_would_otherwise_be_written(tmp_path: Path) -> None:
+    """Our own 837P with a 2300 PWK added: with valid codes it is read without problems; with a PWK01 outside
+    the list, the claim (otherwise clean) is held back naming the segment and the code, and the others pass."""
+    from rehabclaim.reference import load_reference
+    from rehabclaim.services.incoming import scrub_837
+
+    engine = Scrubber()
+    out = tmp_path / "ours.837"
+    run = write_claims(_visits(), engine, open_ledger(f"sqlite:///{tmp_path / 'l.sqlite3'}"), out)
+    text = out.read_text()
+    first_hi = text.index("HI*")
+    segment = text[:first_hi].count("~") + 1  # the PWK goes where HI was; HI moves one on
+    for pwk, problem in (("PWK*OB*AA~", None), ("PWK*ZZ*AA~", ("PWK01", "ZZ"))):
+        changed = text[:first_hi] + pwk + text[first_hi:]
+        se = re.search(r"~\s*SE\*(\d+)\*", changed)
+        assert se is not None
+        changed = changed[: se.start(1)] + str(int(se[1]) + 1) + changed[se.end(1) :]  # one segment more
+        (first, *others) = read_837(changed).claims
+        found = [(p.segment, p.element, p.value) for p in first.code_problems]
+        assert found == ([] if problem is None else [(segment, *problem)])
+        assert not any(claim.code_problems for claim in others)
+        report = scrub_837(load_reference(), data=changed.encode())
+        verdicts = {verdict.id: verdict for verdict in report.claims}
+        assert verdicts[first.id].held_back is (problem is not None)  # with valid codes it is written
+        if problem is None:
+            continue
+        assert (
+            f"PWK at segment {segment}: PWK01 'ZZ' is not a code of 837P element PWK01" in verdicts[first.id].reasons[0]
+        )
+    assert run.written
 
 
 def test_several_interchanges_in_one_file_are_all_read() -> None:

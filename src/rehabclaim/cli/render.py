@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rehabclaim.batch import BatchSummary
+from rehabclaim.errors import quote
 from rehabclaim.model import ScrubResult
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.services.catalog import CodeFacts, SearchHit, UnitPlanResult
@@ -299,6 +300,13 @@ def remittance(console: Console, remit: Remittance, limit: int | None = SUMMARY_
             highlight=False,
         )
     _more(console, len(remit.unknown_segments[:limit]), len(remit.unknown_segments), "unknown segment(s)")
+    for problem in remit.code_problems[:limit]:
+        console.print(
+            f"[yellow]warning:[/yellow] segment {problem.segment}: {problem.id} {problem.element} "
+            f"{escape(quote(problem.value))} {escape(problem.reason)}",
+            highlight=False,
+        )
+    _more(console, len(remit.code_problems[:limit]), len(remit.code_problems), "code problem(s)")
     for imbalance in remit.imbalances[:limit]:
         console.print(f"[red]imbalance[/red] segment {imbalance.segment}: {escape(imbalance.message)}", highlight=False)
     _more(console, len(remit.imbalances[:limit]), len(remit.imbalances), "imbalance(s)")

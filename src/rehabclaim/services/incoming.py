@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from rehabclaim.atomic import write_atomic
 from rehabclaim.claims.build import build_claim
 from rehabclaim.claims.run import ClaimRunError, claim_interchange, claim_settings, next_control_numbers
-from rehabclaim.errors import InputError
+from rehabclaim.errors import InputError, quote
 from rehabclaim.model import ScrubResult, Visit
 from rehabclaim.practice import PayerIdSettings
 from rehabclaim.reference import Reference
@@ -37,7 +37,7 @@ from rehabclaim.scrubber import Scrubber
 from rehabclaim.services.errors import BadInput, TooLarge
 from rehabclaim.x12 import claim837 as x12
 from rehabclaim.x12.core import Separators, X12Error, X12WriteError, collector_paused, render
-from rehabclaim.x12.read837 import IncomingClaim, Party, discipline, payer_key, read_837, to_visit
+from rehabclaim.x12.read837 import CodeProblem, IncomingClaim, Party, discipline, payer_key, read_837, to_visit
 
 ADDRESS_ELEMENTS = (("N301", "line1"), ("N401", "city"), ("N402", "state"), ("N403", "zip"))
 # Rules whose verdict needs the minutes of a timed code, and what stays unchecked without them.
@@ -213,6 +213,7 @@ def _scrub_claim(
     separators: Separators,
 ) -> tuple[ClaimVerdict, Ready | None]:
     verdict = ClaimVerdict(claim.id, claim.segment, key, claim.payer.id, True, [], [], float(claim.charge), None)
+    verdict.reasons += [code_problem_reason(problem) for problem in claim.code_problems]
     try:
         visit = _visit(claim, key, disciplines)
         result = engine.scrub(visit, for_claim=True)
@@ -240,6 +241,11 @@ def _scrub_claim(
         return verdict, None
     verdict.held_back = False
     return verdict, (provider, built)
+
+
+def code_problem_reason(problem: CodeProblem) -> str:
+    """Why a claim with a code outside its list is held back, naming the segment (the writer refuses it too)."""
+    return f"{problem.id} at segment {problem.segment}: {problem.element} {quote(problem.value)} {problem.reason}"
 
 
 def billing_provider(party: Party, separators: Separators) -> x12.BillingProvider | str:

@@ -9,7 +9,9 @@ PRV*PE), 2400 line (LX, SV1, DTP*472). A file may hold several interchanges, gro
 A file with a broken envelope, loop or count raises X12Error naming the segment, as ``remit835`` does: SE01,
 GE01 and IEA01 counts, SE02/ST02, GE02/GS06 and IEA02/ISA13 control numbers, GS08/ST03 versions, the HL
 hierarchy, a claim without its subscriber, payer, diagnoses or lines. A well-formed segment this reader has
-no use for is listed in ``unknown_segments`` only when the 837P does not define it (``KNOWN_837``).
+no use for is listed in ``unknown_segments`` only when the 837P does not define it (``KNOWN_837``). A PWK
+(2300 or 2400) whose PWK01/PWK02 is outside the code lists of data/x12-837p-codes.toml (pyx12's map) is read
+and listed in its claim's ``code_problems``, naming the segment: the claim is the caller's to hold back.
 
 What a claim holds that a visit does not (line charges, the payer's id and name, the referring provider, the
 DTP*454/304 dates) stays on ``IncomingClaim``; ``to_visit`` makes the visit (units as billed, minutes unknown).
@@ -29,6 +31,7 @@ import msgspec
 
 from rehabclaim.errors import InputError, quote, short_reason, validation_field
 from rehabclaim.model import Visit
+from rehabclaim.x12.claim837 import code_problem
 from rehabclaim.x12.core import Separators, X12Error, collector_paused, iter_segments, read_separators
 
 VERSIONS = frozenset({"005010X222A1", "005010X222A2"})
@@ -55,7 +58,6 @@ KNOWN_837 = frozenset(
         "LX",
         "SV1",
         "NTE",
-        "PWK",
         "CN1",
         "AMT",
         "K3",
@@ -111,6 +113,16 @@ class IncomingLine(msgspec.Struct):
     segment: int = 0
 
 
+class CodeProblem(msgspec.Struct):
+    """A code its element's code list does not hold (PWK01, PWK02): read all the same, and named."""
+
+    segment: int
+    id: str  # the segment id: PWK
+    element: str  # PWK01 or PWK02
+    value: str
+    reason: str
+
+
 class IncomingClaim(msgspec.Struct):
     id: str  # CLM01
     charge: Decimal  # CLM02
@@ -132,6 +144,7 @@ class IncomingClaim(msgspec.Struct):
     prior_authorization: str | None = None  # REF*G1
     payer_claim_control_number: str | None = None  # REF*F8
     segment: int = 0
+    code_problems: list[CodeProblem] = msgspec.field(default_factory=list)  # PWK codes outside their lists
 
 
 class UnknownSegment(msgspec.Struct):
@@ -443,6 +456,17 @@ class _Reader:
         )
         self.claim.lines.append(line)
         self.line = line
+
+    def _pwk(self, elements: list[str], index: int) -> None:
+        """2300 or 2400 PWK: the report type and transmission codes checked against the 837P's lists."""
+        self.party = None
+        if self.claim is None:
+            return
+        for element in ("PWK01", "PWK02"):
+            value = _get(elements, int(element[-2:]))
+            reason = code_problem(element, value) if value is not None else None
+            if value is not None and reason is not None:
+                self.claim.code_problems.append(CodeProblem(index, "PWK", element, value, reason))
 
     def _dtp(self, elements: list[str], index: int) -> None:
         qualifier, form, value = _get(elements, 1), _get(elements, 2), _get(elements, 3)

@@ -18,17 +18,23 @@ which together identify a payment), the same trace twice in one file, the same c
 one payment, an amount that is not an X12 decimal (NaN, Infinity, exponents...) or a segment id that is not
 one (``trn``). A well-formed segment the 835 does not define is kept in ``unknown_segments``, never dropped
 silently.
+
+Codes are checked against the lists pyx12's 835 map names (data/x12-835-codes.toml): the payer's and payee's
+N402 state and the claim's MIA/MOA remark codes. A code outside its list is read all the same and listed in
+``code_problems`` with its segment and element: refusing a payer's 835 for a stale code list would stop a
+biller posting money that was paid.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from sys import intern
 
 import msgspec
 
+from rehabclaim.datafiles import load_toml
 from rehabclaim.errors import quote
 from rehabclaim.x12.core import Separators, X12Error, collector_paused, interchanges, segment_batches
 
@@ -60,11 +66,22 @@ _PARSED: dict[str, Decimal] = {}
 SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")  # capital letters and digits: "trn" is garbled, not a TRN
 # Segments of the 835 guide this reader has no use for (addresses, contacts, totals): read past on purpose.
 # Any other well-formed id is listed in Remittance.unknown_segments.
-UNUSED_835 = frozenset({"CUR", "N2", "N3", "N4", "PER", "QTY", "RDM", "TS2", "TS3"})
+UNUSED_835 = frozenset({"CUR", "N2", "N3", "PER", "QTY", "RDM", "TS2", "TS3"})
 VERSION = "005010X221A1"  # GS08: the 835 guide this reader reads
 INTERCHANGE_VERSION = "00501"  # ISA12 of a 5010 interchange
 # Characters files put between the parts of a composite: named when SVC01 uses one that ISA16 does not declare.
 COMPONENT_LIKE = frozenset(":>^|\\<!`{}")
+CODE_TABLE = "x12-835-codes.toml"  # the code lists checked (pyx12's codes.xml), with their sources
+# Read once at import: package data, fixed until the file is replaced; it cannot go stale while a process runs.
+_CODE_LISTS = load_toml(CODE_TABLE)["external"]
+STATES = frozenset(_CODE_LISTS["states"])  # element 156: N402 of 1000A and 1000B
+REMARK_CODES = frozenset(_CODE_LISTS["remark_codes"])  # element 1573: MIA05, MIA20-23, MOA03-07
+MIA_REMARKS = (5, 20, 21, 22, 23)  # the MIA elements that hold remark codes
+STATE_REASON = f"is not a US state, territory or Canadian province code (element 156, data/{CODE_TABLE})"
+REMARK_REASON = (
+    f"is not in the remark code list we hold (RARC, in force 2014-11-01, data/{CODE_TABLE}): retired, "
+    "unknown, or newer than the list; read all the same"
+)
 
 
 class Adjustment(msgspec.Struct, gc=False):
@@ -157,6 +174,16 @@ class UnknownSegment(msgspec.Struct):
     id: str
 
 
+class CodeProblem(msgspec.Struct):
+    """A code its element's code list does not hold: the segment is read all the same, and named."""
+
+    segment: int
+    id: str  # the segment id: N4, MIA or MOA
+    element: str  # N402, MOA03, ...
+    value: str
+    reason: str
+
+
 class Remittance(msgspec.Struct):
     total_paid: Decimal
     payer: Party | None
@@ -169,6 +196,7 @@ class Remittance(msgspec.Struct):
     segments: int = 0
     unknown_segments: list[UnknownSegment] = []
     interchange_control_numbers: list[str] = []  # ISA13 of every interchange, in file order
+    code_problems: list[CodeProblem] = []  # codes outside their code list, in file order (read all the same)
 
     @property
     def balanced(self) -> bool:
@@ -262,6 +290,7 @@ class _Reader:
         self.group_at = 0
         self.group_open = False
         self.unknown_segments: list[UnknownSegment] = []
+        self.code_problems: list[CodeProblem] = []
         self.traces: dict[tuple[str, str], Payment] = {}
         self.bpr_seen = False
         # CLP, CAS, NM1 and SVC are read in read_interchange; outside a transaction the envelope check refuses them
@@ -272,6 +301,7 @@ class _Reader:
             "BPR": self.bpr,
             "TRN": self.trn,
             "N1": self.n1,
+            "N4": self.n4,
             "REF": self.ref,
             "MOA": self.moa,
             "MIA": self.mia,
@@ -513,6 +543,12 @@ class _Reader:
         else:
             self.party = None
 
+    def n4(self, elements: list[str], index: int) -> None:
+        """1000A/1000B N4: only the state is checked (the address is not kept); empty for an address abroad."""
+        state = _element(elements, 2) if self.claim is None and self.party is not None else None
+        if state is not None and state not in STATES:
+            self.code_problems.append(CodeProblem(index, "N4", "N402", state, STATE_REASON))
+
     def ref(self, elements: list[str], index: int) -> None:
         qualifier = _element(elements, 1)
         if self.line is not None and qualifier == "6R":
@@ -525,14 +561,21 @@ class _Reader:
 
     # 2100 claim payment (CLP, NM1 and CAS: read_interchange)
     def moa(self, elements: list[str], index: int) -> None:
-        if self.claim is not None:
-            self.claim.remarks.extend(Remark("MOA", code) for p in range(3, 8) if (code := _element(elements, p)))
+        self.remarks("MOA", elements, range(3, 8), index)
 
     def mia(self, elements: list[str], index: int) -> None:
-        if self.claim is not None:
-            self.claim.remarks.extend(
-                Remark("MIA", code) for p in (5, 20, 21, 22, 23) if (code := _element(elements, p))
-            )
+        self.remarks("MIA", elements, MIA_REMARKS, index)
+
+    def remarks(self, tag: str, elements: list[str], positions: Iterable[int], index: int) -> None:
+        """The claim's remark codes of a MIA or MOA, each checked against the RARC list."""
+        if self.claim is None:
+            return
+        for position in positions:
+            if (code := _element(elements, position)) is not None:
+                self.claim.remarks.append(Remark(tag, code))
+                if code not in REMARK_CODES:
+                    problem = CodeProblem(index, tag, f"{tag}{position:02d}", code, REMARK_REASON)
+                    self.code_problems.append(problem)
 
     # 2110 service payment (SVC and CAS: read_interchange)
     def dtm(self, elements: list[str], index: int) -> None:
@@ -584,6 +627,7 @@ class _Reader:
             segments=self.count,
             unknown_segments=self.unknown_segments,
             interchange_control_numbers=list(self.interchange_controls),
+            code_problems=self.code_problems,
         )
 
 
