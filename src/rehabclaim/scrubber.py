@@ -24,7 +24,7 @@ from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, va
 from rehabclaim.fees.estimate import FeeSchedule, cents
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
-from rehabclaim.memo import remember
+from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
 from rehabclaim.model import MAX_VISIT_BYTES, Finding, Line, ScrubResult, Severity, Visit
 from rehabclaim.pipeline.kx import add_kx
 from rehabclaim.pipeline.modifiers import add_modifiers
@@ -182,11 +182,17 @@ class Scrubber:
     """Scrubs visits against one ``Reference`` (loaded once, passed in) and a patient history."""
 
     def __init__(
-        self, reference: Reference | None = None, history: History | None = None, rules: tuple[Rule, ...] = RULES
+        self,
+        reference: Reference | None = None,
+        history: History | None = None,
+        rules: tuple[Rule, ...] = RULES,
+        cache_entries: int = MEMO_ENTRIES,
     ) -> None:
+        """``cache_entries``: the most entries each of the engine's caches keeps (``rehabclaim.memo``)."""
         self.reference = reference or load_reference()
         self.catalog = self.reference.catalog
-        self.fees = FeeSchedule(self.reference.practice, self.reference.cms, self.reference.medicare)
+        reference_tables = (self.reference.practice, self.reference.cms, self.reference.medicare)
+        self.fees = FeeSchedule(*reference_tables, cache_entries=cache_entries)
         self.history = history or VisitHistory()
         self.rules = rules
         # bound once per stage, with each rule's trigger codes: the hot loop
@@ -202,11 +208,11 @@ class Scrubber:
         # engine state kept across visits (bounded; every entry is a pure function of its key and the
         # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; line money;
         # unit plans per (method, timed minutes); PTP edits in force per (date, billed codes)
-        self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = {}
-        self._verdicts: dict[tuple[date, str], Verdict] = {}
-        self._money: dict[tuple[Decimal, ...], float] = {}
-        self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = {}
-        self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = {}
+        self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = Memo(cache_entries)
+        self._verdicts: dict[tuple[date, str], Verdict] = Memo(cache_entries)
+        self._money: dict[tuple[Decimal, ...], float] = Memo(cache_entries)
+        self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = Memo(cache_entries)
+        self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = Memo(cache_entries)
 
     def scrub(self, visit: Visit, for_claim: bool = False, trace: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``); ``trace`` adds each

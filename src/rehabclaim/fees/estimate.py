@@ -32,7 +32,7 @@ from rehabclaim.cms.pfs import STATUS_MEANING, Gpci, Rvu
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.lines import WorkLine
-from rehabclaim.memo import remember
+from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.practice import Practice
 
@@ -78,6 +78,11 @@ class UnitFee:
     mppr_percent: Decimal
     assistant_percent: Decimal  # the share paid for a unit furnished by an assistant (CQ/CO)
     mppr: bool = False  # the code takes the therapy MPPR (MULT PROC 5 in the PPRRVU file)
+
+    def __hash__(self) -> int:
+        # the fee outcome cache hashes a unit fee per line and visit: the formula states every figure, so equal
+        # fees have equal formulas, and a str caches its hash (the generated one hashes all seven fields)
+        return hash(self.formula)
 
 
 def medicare_unit_fee(
@@ -156,15 +161,17 @@ _Outcome = tuple[tuple[Decimal, ...] | None, tuple[str, ...]]  # a line's unit a
 class FeeSchedule:
     """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date."""
 
-    def __init__(self, practice: Practice, tables: CmsTables, medicare: MedicarePayment) -> None:
+    def __init__(
+        self, practice: Practice, tables: CmsTables, medicare: MedicarePayment, cache_entries: int = MEMO_ENTRIES
+    ) -> None:
         self.practice = practice
         self.tables = tables
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
-        self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = {}
+        self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = Memo(cache_entries)
         # the outcome of a day's lines by everything it depends on: the schedule, the payer's figures and per
         # line its code, units (Medicare: assistant units and modifier) and unit fee: (amounts, steps) per line
-        self._outcomes: dict[tuple[object, ...], list[_Outcome]] = {}
+        self._outcomes: dict[tuple[object, ...], list[_Outcome]] = Memo(cache_entries)
 
     def line_fee(self, line: WorkLine, day: date) -> UnitFee | NoFee:
         """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""

@@ -44,6 +44,10 @@ from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
 from rehabclaim.services.reading import reading, utc
 
 BUILD = "claims.build"
+# the claim run's engine caches (``Scrubber(cache_entries=...)``): on the 100k-visit benchmark 4,096 entries
+# a cache scrubbed as fast as 20,000 (the hit rates that matter: rule sets, verdicts, unit fees, over 95%
+# either way) in about 55 MB less memory
+CLAIM_CACHE_ENTRIES = 4096
 Row = TypeVar("Row")
 
 __all__ = [
@@ -156,7 +160,7 @@ def build_claims(
     secondary claims (``secondary_claims``)."""
     audit.require_change(actor, what="build claims")
     target = ToFiles(destination) if isinstance(destination, Path) else destination
-    engine = Scrubber(reference)
+    engine = Scrubber(reference, cache_entries=CLAIM_CACHE_ENTRIES)
     built, recovered = _audit_events(actor, target)
     try:
         if isinstance(target, ToLedger):
