@@ -54,24 +54,28 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
     else:
         subscriber = person(visit.subscriber, visit.subscriber.member_id)
         dependent, relationship = person(patient, None), visit.subscriber.relationship
-    problems = claim_data_problems(visit, settings)
+    referring = referring_provider(visit, settings)  # worked out once: checked here, then on the claim
+    problems = claim_data_problems(visit, settings, referring)
     if problems:
         raise ClaimDataError("; ".join(problems))
     diagnoses = tuple(normalize(code) for code in visit.diagnoses)
     billed = [line for line in result.lines if line.units > 0]
-    lines = tuple(
-        x12.ServiceLine(
-            code=line.code,
-            modifiers=tuple(line.modifiers),
-            charge=Decimal(str(line.charge)),
-            units=line.units,
-            pointers=line_pointers(visit, line, diagnoses),
-            service_date=visit.date,
-            control_number=f"{visit.id}-{number}",
-            place_of_service=line_place_of_service(visit, line),
+    lines = []
+    for number, line in enumerate(billed, start=1):
+        services = _services_of(visit, line)  # once a line, for its pointers and its place
+        line_charge = Decimal(str(line.charge))
+        lines.append(
+            x12.ServiceLine(
+                code=line.code,
+                modifiers=tuple(line.modifiers),
+                charge=line_charge,
+                units=line.units,
+                pointers=line_pointers(visit, line, diagnoses, services),
+                service_date=visit.date,
+                control_number=f"{visit.id}-{number}",
+                place_of_service=line_place_of_service(visit, line, services),
+            )
         )
-        for number, line in enumerate(billed, start=1)
-    )
     rendering = visit.rendering_provider
     if rendering is not None and rendering.npi == settings.billing_provider.npi:
         rendering = None  # 2310B only when the rendering provider differs from the billing provider
@@ -80,7 +84,7 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
         payer=x12.PayerId(name=payer.name, id=payer.id, filing_indicator=payer.filing_indicator),
         subscriber=subscriber,
         diagnoses=diagnoses,
-        lines=lines,
+        lines=tuple(lines),
         place_of_service=visit.place_of_service or "11",
         frequency=visit.claim_frequency,
         payer_claim_control_number=visit.payer_claim_control_number,
@@ -92,7 +96,7 @@ def build_claim(visit: Visit, result: ScrubResult, settings: ClaimSettings) -> x
         else x12.RenderingProvider(
             npi=rendering.npi, last_name=name(rendering.last_name), first_name=name(rendering.first_name)
         ),
-        referring_provider=referring_provider(visit, settings),
+        referring_provider=referring,
         initial_treatment_date=visit.initial_treatment_date,
         attachments=tuple(x12.Attachment(a.type, a.transmission, a.control) for a in visit.attachments),
         note=None if visit.claim_note is None else x12.ClaimNote(visit.claim_note.code, plain(visit.claim_note.text)),
@@ -106,20 +110,25 @@ def _services_of(visit: Visit, line: Line) -> list[int]:
     return [i for i, service in enumerate(visit.services) if service.code.strip().upper() == line.code]
 
 
-def line_pointers(visit: Visit, line: Line, diagnoses: tuple[str, ...]) -> tuple[int, ...]:
+def line_pointers(
+    visit: Visit, line: Line, diagnoses: tuple[str, ...], services: list[int] | None = None
+) -> tuple[int, ...]:
     """SV107: the HI positions (1-based) of the diagnoses the line's services name, in their order; a line
     whose services name none points to the first four, as before (``claim_data_problems`` has checked
-    that every named diagnosis is on the claim and that at most four are named)."""
-    named = [normalize(code) for i in _services_of(visit, line) for code in visit.services[i].diagnoses]
+    that every named diagnosis is on the claim and that at most four are named). ``services``: the
+    line's ``_services_of``, when known."""
+    services = _services_of(visit, line) if services is None else services
+    named = [normalize(code) for i in services for code in visit.services[i].diagnoses]
     positions = list(dict.fromkeys(diagnoses.index(code) + 1 for code in named))
     return tuple(positions) or tuple(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
 
 
-def line_place_of_service(visit: Visit, line: Line) -> str | None:
+def line_place_of_service(visit: Visit, line: Line, services: list[int] | None = None) -> str | None:
     """SV105: "only when different from CLM05-1" (reference x12.md s. 1); the line's services agree on it
-    (``claim_data_problems``)."""
+    (``claim_data_problems``). ``services``: the line's ``_services_of``, when known."""
     claim_place = visit.place_of_service or "11"
-    places = {visit.services[i].place_of_service for i in _services_of(visit, line)} - {None, claim_place}
+    services = _services_of(visit, line) if services is None else services
+    places = {visit.services[i].place_of_service for i in services} - {None, claim_place}
     return places.pop() if places else None
 
 
@@ -143,11 +152,14 @@ def referring_provider(visit: Visit, settings: ClaimSettings) -> x12.ReferringPr
     return x12.ReferringProvider(npi=physician.npi, last_name=last_name, first_name=first_name)
 
 
-def claim_data_problems(visit: Visit, settings: ClaimSettings) -> list[str]:
+def claim_data_problems(
+    visit: Visit, settings: ClaimSettings, referring: x12.ReferringProvider | None = None
+) -> list[str]:
     """What the optional therapy claim fields hold that the 837P cannot carry, each naming its field (the
-    element checks, lengths and characters, are rule X006's, from ``claims.text.claim_fields``)."""
+    element checks, lengths and characters, are rule X006's, from ``claims.text.claim_fields``).
+    ``referring``: the visit's ``referring_provider``, when already worked out."""
     problems = _line_problems(visit)
-    referring = referring_provider(visit, settings)
+    referring = referring_provider(visit, settings) if referring is None else referring
     if referring is not None and not npi_valid(referring.npi):
         problems.append(
             f"plan_of_care.certifying_physician.npi {quote(referring.npi)} is not a valid NPI "

@@ -38,6 +38,7 @@ import os
 import shutil
 import socket
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,7 +72,8 @@ QUERY_CHUNK = 500  # visit ids per IN (...) query, well under every database's p
 
 SECONDARY_RULE = "COB"  # the finding id of a visit held back from a secondary claim (claims.secondary)
 CLAIM_RULES = frozenset(rule.id for rule in RULES if rule.stage == "claim")  # their info goes with the claim
-ClaimKey = tuple[str, str, str]  # visit id, payer id, frequency: the same claim if all three match
+KEY_SEPARATOR = "\x1f"  # between a claim key's parts: not printable, so in no value an 837P can carry
+ClaimKey = str  # visit id, payer id, frequency joined by KEY_SEPARATOR: the same claim if all three match
 
 
 class ClaimRunError(ValueError):
@@ -90,6 +92,96 @@ class SentClaim(NamedTuple):
     @classmethod
     def of(cls, claim: x12.Claim) -> SentClaim:
         return cls(claim.control_number, claim.payer.id, claim.frequency, claim.total_charge, len(claim.lines))
+
+
+class SentClaims:
+    """The ``SentClaim`` of every claim a run sends, compact (a run of 100k claims keeps them all until its
+    transaction): one key string a claim (the object its seen set holds too), charges in integer cents and
+    line counts in arrays; a charge with a fraction of a cent (none in practice) is kept as it is. Iterating
+    makes each ``SentClaim`` again, equal to the one appended."""
+
+    def __init__(self) -> None:
+        self.keys: list[ClaimKey] = []
+        self.cents = array("q")
+        self.lines = array("l")
+        self.uneven: dict[int, Decimal] = {}  # index -> a charge cents cannot hold exactly
+
+    @classmethod
+    def of(cls, claims: Iterable[x12.Claim]) -> SentClaims:
+        sent = cls()
+        for claim in claims:
+            sent.add(_key(claim), claim.total_charge, len(claim.lines))
+        return sent
+
+    def add(self, key: ClaimKey, charge: Decimal, lines: int) -> None:
+        cents = charge.scaleb(2)
+        if cents != cents.to_integral_value():
+            self.uneven[len(self.keys)] = charge
+        self.keys.append(key)
+        self.cents.append(int(cents))
+        self.lines.append(lines)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[SentClaim]:
+        for index, key in enumerate(self.keys):
+            visit_id, payer, frequency = key.split(KEY_SEPARATOR)
+            charge = self.uneven.get(index) or Decimal(self.cents[index]).scaleb(-2)
+            yield SentClaim(visit_id, payer, frequency, charge, self.lines[index])
+
+
+class SpooledItems:
+    """The JSON items of one report list, comma-separated in an anonymous temporary file (made on the first
+    item): a run's items are on disk, not in memory, until the report is printed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.file: IO[bytes] | None = None
+
+    def add(self, item: bytes) -> None:
+        if self.file is None:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (it lives across the run; ``clear`` closes it)
+        self.file.write(b"," + item if self.count else item)
+        self.count += 1
+
+    def clear(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file, self.count = None, 0
+
+    def copy_to(self, out: IO[bytes]) -> None:
+        if self.file is not None:
+            self.file.flush()
+            self.file.seek(0)
+            shutil.copyfileobj(self.file, out, 1 << 20)
+
+
+class ReportSpool:
+    """``claim --json`` streamed: the report's ``claims``, ``held`` and ``notes`` items written as the run
+    goes (``ClaimRun(spool=...)``), the report printed at the end as ``msgspec.json.encode`` prints it whole
+    (``write``): the same bytes, without the lists ever held."""
+
+    LISTS = ("claims", "held", "notes")  # ClaimRunReport's spooled lists, in the order of its fields
+
+    def __init__(self) -> None:
+        self.claims, self.held, self.notes = SpooledItems(), SpooledItems(), SpooledItems()
+
+    def write(self, report: ClaimRunReport, out: IO[bytes]) -> None:
+        """``report`` (whose spooled lists are empty) with the spooled items in those lists."""
+        whole = msgspec.json.encode(report)
+        for name in self.LISTS:
+            empty = f'"{name}":[]'.encode()  # a field name: no string value holds it (a quote in one is escaped)
+            head, found, whole = whole.partition(empty)
+            assert found, f"{name}: not an empty list in the report"
+            out.write(head + empty[:-1])
+            getattr(self, name).copy_to(out)
+            out.write(b"]")
+        out.write(whole)
+
+    def close(self) -> None:
+        for name in self.LISTS:
+            getattr(self, name).clear()
 
 
 class WrittenClaim(msgspec.Struct):
@@ -132,14 +224,42 @@ class ClaimRun:
     already_sent: list[str] = field(default_factory=list)  # visit ids not sent again (no --resend)
     recovered: list[tuple[int, str]] = field(default_factory=list)  # (ISA13, "sent" or "not sent")
     notes: list[tuple[str, list[Finding]]] = field(default_factory=list)  # claim-rule info on claims written
-    sent: list[SentClaim] = field(default_factory=list)
+    sent: SentClaims = field(default_factory=SentClaims)
+    spool: ReportSpool | None = None  # held-back visits, notes and claims sent go here instead (``ReportSpool``)
+
+    def hold(self, visit_id: str, findings: list[Finding]) -> None:
+        if self.spool is None:
+            self.held_back.append((visit_id, findings))
+        else:
+            self.spool.held.add(msgspec.json.encode(VisitFindings(visit_id, findings)))
+
+    def note(self, visit_id: str, findings: list[Finding]) -> None:
+        if self.spool is None:
+            self.notes.append((visit_id, findings))
+        else:
+            self.spool.notes.add(msgspec.json.encode(VisitFindings(visit_id, findings)))
+
+    def send(self, claim: x12.Claim, key: ClaimKey) -> None:
+        charge, lines = claim.total_charge, len(claim.lines)
+        self.sent.add(key, charge, lines)
+        if self.spool is not None:
+            self.spool.claims.add(msgspec.json.encode(WrittenClaim(claim.control_number, float(charge), lines)))
+
+    def unsend(self) -> None:
+        """No claim sent after all (a concurrent run sent them first)."""
+        self.sent, self.written = SentClaims(), []
+        if self.spool is not None:
+            self.spool.claims.clear()
 
     def report(self) -> ClaimRunReport:
+        """The report; with a spool, its spooled lists empty (``ReportSpool.write`` fills them)."""
+        spooled = self.spool is not None
+        written = [] if spooled else [WrittenClaim(c.control_number, float(c.total_charge), c.lines) for c in self.sent]
         return ClaimRunReport(
             written=len(self.sent),
-            held_back=len(self.held_back),
+            held_back=self.spool.held.count if self.spool is not None else len(self.held_back),
             interchange_control_number=self.interchange_control_number,
-            claims=[WrittenClaim(c.control_number, float(c.total_charge), c.lines) for c in self.sent],
+            claims=written,
             held=[VisitFindings(visit_id, findings) for visit_id, findings in self.held_back],
             already_sent=self.already_sent,
             recovered_interchanges=[RecoveredInterchange(number, outcome) for number, outcome in self.recovered],
@@ -301,19 +421,17 @@ def _build_all(
                 errors = [Finding("X006", "error", None, f"the 837P would be invalid: {exc}")]
             notes = [f for f in result.findings if f.rule in CLAIM_RULES]
             if notes and not errors:
-                run.notes.append((visit.id, notes))
+                run.note(visit.id, notes)
         if errors:
-            run.held_back.append((visit.id, errors))
+            run.hold(visit.id, errors)
         else:
             yield built
         if progress is not None:
             progress(1)
 
 
-def _key(claim: x12.Claim | SentClaim) -> ClaimKey:
-    if isinstance(claim, SentClaim):
-        return (claim.control_number, claim.payer, claim.frequency)
-    return (claim.control_number, claim.payer.id, claim.frequency)
+def _key(claim: x12.Claim) -> ClaimKey:
+    return KEY_SEPARATOR.join((claim.control_number, claim.payer.id, claim.frequency))
 
 
 def _sent_before(connection: Connection, claims: Iterable[x12.Claim]) -> set[ClaimKey]:
@@ -323,7 +441,7 @@ def _sent_before(connection: Connection, claims: Iterable[x12.Claim]) -> set[Cla
 
 
 def _keys_sent(connection: Connection, keys: set[ClaimKey]) -> set[ClaimKey]:
-    visit_ids = sorted({key[0] for key in keys})
+    visit_ids = sorted({key.split(KEY_SEPARATOR, 1)[0] for key in keys})
     found: set[ClaimKey] = set()
     for start in range(0, len(visit_ids), QUERY_CHUNK):
         rows = connection.execute(
@@ -331,7 +449,7 @@ def _keys_sent(connection: Connection, keys: set[ClaimKey]) -> set[ClaimKey]:
                 ClaimSent.visit_id.in_(visit_ids[start : start + QUERY_CHUNK])
             )
         )
-        found.update((row.visit_id, row.payer, row.frequency) for row in rows)
+        found.update(KEY_SEPARATOR.join((row.visit_id, row.payer, row.frequency)) for row in rows)
     return found & keys
 
 
@@ -472,6 +590,7 @@ def write_claims(
     audit_recovery: AuditRecovery | None = None,
     secondary: bool = False,
     keep_claims: bool = True,
+    spool: ReportSpool | None = None,
 ) -> ClaimRun:
     """Write one 837P interchange (and CMS-1500 data) for ``visits`` in the order of the module's steps,
     streamed: ``visits`` is read once, one at a time. ``resend``: send visits already sent again, as
@@ -479,10 +598,11 @@ def write_claims(
     interchange); ``audit`` runs in the transaction that marks it sent, ``audit_recovery`` in the one that
     marks a dead run's interchange sent. ``secondary``: each visit's secondary claim, from the primary's
     posted 835 (``claims.secondary``), instead of its claim. ``keep_claims``: also keep each claim in
-    ``run.written`` (memory grows with the run; the CLI and the API do without)."""
+    ``run.written`` (memory grows with the run; the CLI and the API do without). ``spool``: the report's
+    lists written there as the run goes (``ReportSpool``), not kept in ``run``."""
     settings, separators = claim_settings(engine)
     _check_writable(out, cms1500_out)
-    run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
+    run = ClaimRun(recovered=resolve_pending(database, audit_recovery), spool=spool)
     then = secondary_builder(database, settings) if secondary else None
     built = _build_all(visits, engine, settings, run, progress, then)
     with _Beside(out) as body, _Beside(cms1500_out) as forms:
@@ -569,7 +689,7 @@ class _Stream:
     segments: int = 0
     seen: set[ClaimKey] = field(default_factory=set)
     sent_before: set[ClaimKey] = field(default_factory=set)
-    order: list[str] = field(default_factory=list)  # every claim built, in input order (visit ids)
+    order: list[ClaimKey] = field(default_factory=list)  # every claim built, in input order (the keys)
 
 
 def _stream_body(
@@ -617,14 +737,15 @@ def _write_chunk(
     compose = state.separators.component.join
     for claim in chunk:
         key = _key(claim)
-        state.order.append(claim.control_number)
         if key in sent or key in state.seen:
+            state.order.append(key)
             run.already_sent.append(claim.control_number)
             continue
         state.seen.add(key)
+        state.order.append(key)  # the object the seen set and ``run.sent`` hold: no more memory a claim
         claim_segments, state.hl = claim.segments(state.hl, 1, compose)
         found += claim_segments
-        run.sent.append(SentClaim.of(claim))
+        run.send(claim, key)
         if keep_claims:
             run.written.append(claim)
         if forms.target is not None:
@@ -650,7 +771,8 @@ def _confirm_unsent(connection: Connection, state: _Stream, run: ClaimRun) -> bo
     if sent_now == state.sent_before:
         return True
     if sent_now == built:
-        run.already_sent, run.sent, run.written = state.order, [], []
+        run.already_sent = [key.split(KEY_SEPARATOR, 1)[0] for key in state.order]
+        run.unsend()
         return False
     raise ClaimRunError(
         "the ledger changed while the claims were built (another claim run sent or released some of these "
@@ -732,7 +854,7 @@ def store_claims(
         text = claim_interchange(settings, separators, numbers, created, claims).render()
         forms = msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
         stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
-        run.sent = [SentClaim.of(claim) for claim in claims]
+        run.sent = SentClaims.of(claims)
         _record(connection, numbers["isa"], LEDGER_PATH, run.sent, created, SENT, **stored)
         run.written, run.interchange_control_number = claims, numbers["isa"]
         if audit is not None:

@@ -38,6 +38,7 @@ from rehabclaim.cli.users import users_app
 from rehabclaim.errors import InputError
 
 if TYPE_CHECKING:
+    from rehabclaim.claims.run import ReportSpool
     from rehabclaim.model import ScrubResult, Visit
     from rehabclaim.reference import Reference
 
@@ -457,16 +458,23 @@ def claim(
         raise fail("--837: missing (where the 837P interchange goes)")
     _refuse_outputs_over_input(path, x837, cms1500_out, fhir_out)
     reference = reference_for(practice)
-    with _claim_visits(path, reference, as_json, keep=fhir_out is not None) as (visits, total):
+    streamed = as_json and fhir_out is None  # the FHIR bundle needs the claims' ids: that report stays whole
+    with (
+        _claim_visits(path, reference, as_json, keep=fhir_out is not None) as (visits, total),
+        _report_spool(streamed) as spool,
+    ):
         batch = _build_claim_batch(
-            visits, total, reference, x837, cms1500_out, database_url, as_json, resend, secondary
+            visits, total, reference, x837, cms1500_out, database_url, as_json, resend, secondary, spool
         )
+        if spool is not None:  # --json streamed: the report's lists were spooled as the run went
+            spool.write(batch.report, sys.stdout.buffer)
+            _print_json_end()
     if fhir_out is not None and batch.report.claims:
         assert isinstance(visits, list)  # kept whole for the FHIR bundle (``_claim_visits``)
         _write_fhir_claims(fhir_out, reference, visits, [claim.id for claim in batch.report.claims], x837)
-    if as_json:
+    if as_json and spool is None:
         print_json(batch.report)
-    else:
+    elif not as_json:
         render.claim_run(console, batch.report, x837)
     if batch.report.held_back:
         raise typer.Exit(EXIT_ERROR_FINDING)
@@ -495,6 +503,28 @@ def _claim_visits(path: Path, reference: Reference, as_json: bool, keep: bool) -
         yield stream_visits(source, reference=reference), total
 
 
+@contextmanager
+def _report_spool(streamed: bool) -> Iterator[ReportSpool | None]:
+    """A spool for `claim --json`'s report (``ReportSpool``: the same bytes, never all in memory), closed
+    after; None when the report is kept whole."""
+    if not streamed:
+        yield None
+        return
+    from rehabclaim.claims.run import ReportSpool
+
+    spool = ReportSpool()
+    try:
+        yield spool
+    finally:
+        spool.close()
+
+
+def _print_json_end() -> None:
+    """The line end ``print_json`` writes after a JSON document, and the flush."""
+    sys.stdout.buffer.write(b"\n")
+    sys.stdout.buffer.flush()
+
+
 def _build_claim_batch(
     visits: Iterable[Visit],
     total: int,
@@ -505,6 +535,7 @@ def _build_claim_batch(
     as_json: bool,
     resend: bool,
     secondary: bool,
+    spool: ReportSpool | None = None,
 ) -> Any:
     """The claim run of `claim` (its ClaimBatch); a refusal (a bad visit line included) exits with its line."""
     from rehabclaim.claims.build import ClaimBuildError
@@ -525,6 +556,7 @@ def _build_claim_batch(
                 resend=resend,
                 destination=ToFiles(x837, cms1500_out),
                 progress=advance,
+                spool=spool,
             )
     except Refusal as exc:  # a ledger failure names the option that chose the ledger
         raise fail(f"--database-url: {exc.reason}" if exc.field == "database" else str(exc), exc.exit_code) from None

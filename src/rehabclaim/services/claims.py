@@ -28,6 +28,7 @@ from rehabclaim.claims.run import (
     ClaimRunError,
     ClaimRunReport,
     RecoveredInterchange,
+    ReportSpool,
     VisitFindings,
     WrittenClaim,
     store_claims,
@@ -56,6 +57,7 @@ __all__ = [
     "ClaimBatchSummary",
     "ClaimRunReport",
     "RecoveredInterchange",
+    "ReportSpool",
     "StoredClaimBatch",
     "ToFiles",
     "ToLedger",
@@ -154,10 +156,13 @@ def build_claims(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     secondary: bool = False,
+    spool: ReportSpool | None = None,
 ) -> ClaimBatch:
     """One 837P interchange for ``visits`` (a bare Path: ``ToFiles(path)``). ``now``: the interchange's date
     (default: the current time); ``progress`` is told of each visit done; ``secondary``: the visits'
-    secondary claims (``secondary_claims``)."""
+    secondary claims (``secondary_claims``). ``spool`` (files only): the report's claims, held and notes
+    go there as the run goes, its report has those lists empty: ``spool.write(batch.report, out)`` prints
+    the whole report, the bytes of ``msgspec.json.encode`` of the unspooled one."""
     audit.require_change(actor, what="build claims")
     target = ToFiles(destination) if isinstance(destination, Path) else destination
     engine = Scrubber(reference, cache_entries=CLAIM_CACHE_ENTRIES)
@@ -191,6 +196,7 @@ def build_claims(
             audit_recovery=recovered,
             secondary=secondary,
             keep_claims=False,  # streamed: memory stays flat however many visits
+            spool=spool,
         )
     except ClaimRunError as exc:
         raise BadInput("", str(exc)) from None
@@ -220,6 +226,7 @@ def secondary_claims(
     destination: ToFiles | ToLedger | Path,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    spool: ReportSpool | None = None,
 ) -> ClaimBatch:
     """One 837P interchange of secondary claims: for each visit whose primary payer's 835 is posted with a
     patient responsibility left, its claim to ``visit.secondary`` carrying the primary's adjudication
@@ -235,6 +242,7 @@ def secondary_claims(
         now=now,
         progress=progress,
         secondary=True,
+        spool=spool,
     )
 
 
