@@ -79,6 +79,8 @@ def measure_scrub(work: list[bytes], repeat: int, profile: bool) -> dict[str, ob
     for raw in work:
         digest.update(engine.scrub_json(raw) + b"\n")  # also the warm-up pass
     figures: dict[str, object] = {"us": _best_pass(work, engine.scrub_json, repeat), "digest": digest.hexdigest()}
+    # scripts/compile's extensions: cProfile does not see inside compiled functions
+    figures["compiled"] = not sys.modules[Scrubber.__module__].__file__.endswith(".py")  # type: ignore[union-attr]
     if profile:
         figures["stages"] = _stage_breakdown(engine, work)
     return figures
@@ -138,6 +140,12 @@ def main() -> None:
         before, after = (float(figures["us"]) for _, figures in rows)  # type: ignore[arg-type]
         same = rows[0][1]["digest"] == rows[1][1]["digest"]
         print(f"after / before: {after / before:.2f}x; output {'byte-identical' if same else 'DIFFERS'}")
+    for name, figures in rows:
+        if figures.get("compiled"):
+            print(f"{name}: compiled (scripts/compile)")
+    if rows[-1][1].get("compiled"):
+        print("stages of this tree: not shown, cProfile does not see inside compiled functions (REHABCLAIM_COMPILE=0)")
+        return
     print("stages of this tree (cProfile cumulative, us/visit, inflated by the profiler):")
     for label, us in rows[-1][1]["stages"]:  # type: ignore[attr-defined]
         print(f"  {label:<46}{us:>8.1f}")

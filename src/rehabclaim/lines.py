@@ -6,15 +6,19 @@ Timed codes are reported once per date of service (several MACs reject a timed c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import Any
 
 from rehabclaim.catalog import Catalog, Code
 from rehabclaim.errors import InputError, quote
 from rehabclaim.model import Service, TimeBlock
 
 
-@dataclass(slots=True)
+# init=False and a written __init__: the one dataclasses generates runs as interpreted Python even where mypyc
+# compiles this module (scripts/compile), and sets each field through a descriptor; three lines a visit
+@dataclass(slots=True, init=False)
 class WorkLine:
     """A claim line while the engine works on it."""
 
@@ -47,6 +51,54 @@ class WorkLine:
     fee_steps: list[str] = field(default_factory=list)
     minutes_unknown: bool = False  # units as billed on an incoming claim (Service.minutes_unknown)
 
+    def __init__(
+        self,
+        code: Code,
+        service_indexes: list[int],
+        minutes: int | None,
+        training_minutes: int | None,
+        assistant_minutes: int,
+        stated_units: int | None,
+        regions: set[str],
+        input_modifiers: list[str],
+        distinct: bool,
+        distinct_modifier: str | None,
+        time_blocks: list[TimeBlock],
+        is_timed_therapy: bool,
+        minutes_unknown: bool = False,
+    ) -> None:
+        self.code = code
+        self.service_indexes = service_indexes
+        self.minutes = minutes
+        self.training_minutes = training_minutes
+        self.assistant_minutes = assistant_minutes
+        self.stated_units = stated_units
+        self.regions = regions
+        self.input_modifiers = input_modifiers
+        self.distinct = distinct
+        self.distinct_modifier = distinct_modifier
+        self.time_blocks = time_blocks
+        self.is_timed_therapy = is_timed_therapy
+        self.minutes_unknown = minutes_unknown
+        self.counted_minutes = 0
+        self.units = 0
+        self.discipline_modifier = None
+        self.other_discipline_modifiers = ()
+        self.assistant_modifier = None
+        self.assistant_units = 0
+        self.assistant_reason = None
+        self.added_modifiers = []
+        self.notes = []
+        self.why = ""
+        self.charge_per_unit = None
+        self.unit_amounts = None
+        self.fee_steps = []
+
+    def __reduce__(self) -> tuple[Callable[..., WorkLine], tuple[object, ...]]:
+        # copied (deepcopy) and pickled by its fields: compiled with a written __init__, the class cannot be
+        # made empty first and filled after, as the default reduction does
+        return _restored_line, tuple(getattr(self, name) for name in _LINE_FIELDS)
+
     def modifiers_for(self, assisted: bool) -> list[str]:
         """The claim line's modifiers, in order: discipline, assistant (on assisted units), then the other
         stages' (59/X, 95, KX) and the caller's."""
@@ -58,6 +110,17 @@ class WorkLine:
         taken = {self.discipline_modifier, self.assistant_modifier}
         rest = dict.fromkeys(m for m in (*self.added_modifiers, *self.input_modifiers) if m not in taken)
         return first + list(rest)
+
+
+_LINE_FIELDS = tuple(field.name for field in fields(WorkLine))  # the first 12: what __init__ takes
+_INIT_FIELDS = 12
+
+
+def _restored_line(*values: Any) -> WorkLine:
+    line = WorkLine(*values[:_INIT_FIELDS])
+    for name, value in zip(_LINE_FIELDS[_INIT_FIELDS:], values[_INIT_FIELDS:], strict=True):
+        setattr(line, name, value)
+    return line
 
 
 def _add(a: int | None, b: int | None) -> int | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from rehabclaim.catalog import Catalog, load_catalog
+from rehabclaim.catalog.codes import init_values
 from rehabclaim.cms.tables import CmsTables, load_cms_tables
 from rehabclaim.diagnoses import DiagnosisIndex, diagnosis_index
 from rehabclaim.documentation import Checklists, load_checklists
@@ -55,6 +57,9 @@ class Reference:
             if len(self._unconfigured) < PAYER_NAMES_KEPT:
                 self._unconfigured[key] = policy
         return policy
+
+    def __reduce__(self) -> tuple[type[Reference], tuple[Any, ...]]:
+        return Reference, init_values(self)  # Spark broadcasts it by pickle; the payer names start empty
 
     def configured_payers(self) -> list[PayerPolicy]:
         return [policy for key, policy in sorted(self.payers.items()) if key != DEFAULT_KEY]

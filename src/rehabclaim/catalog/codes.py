@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from functools import cache
 from typing import Any
@@ -74,6 +74,9 @@ class Code:
     def valid_on(self, day: date) -> bool:
         return self.dates.covers(day)
 
+    def __reduce__(self) -> tuple[type[Code], tuple[Any, ...]]:
+        return Code, init_values(self)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
@@ -115,6 +118,9 @@ class Modifier:
             "source": self.source,
         }
 
+    def __reduce__(self) -> tuple[type[Modifier], tuple[Any, ...]]:
+        return Modifier, init_values(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
@@ -134,6 +140,16 @@ class Catalog:
 
     def assistant_modifier(self, discipline: str) -> str | None:
         return self.modifier_for_role.get(("assistant", discipline))
+
+    def __reduce__(self) -> tuple[type[Catalog], tuple[Any, ...]]:
+        return Catalog, init_values(self)
+
+
+def init_values(instance: Any) -> tuple[Any, ...]:
+    """A dataclass instance's constructor arguments, in order: what its ``__reduce__`` pickles (a Reference is
+    broadcast by pickle). mypyc's own pickling of a compiled class (scripts/compile) sets the attributes one by
+    one after making it, which a frozen dataclass refuses."""
+    return tuple(getattr(instance, field.name) for field in fields(instance) if field.init)
 
 
 def _parse_code(row: dict[str, Any], index: int) -> Code:

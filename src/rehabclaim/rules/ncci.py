@@ -108,7 +108,7 @@ def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
 def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
     for line in ctx.lines:
         mue = ctx.cms.mue.get(line.code.code)
-        if mue is None or mue.per_date_of_service != per_date_of_service or line.units <= mue.units:
+        if mue is None or line.units <= mue.units or mue.per_date_of_service != per_date_of_service:
             continue
         if mue.units == 0:
             continue  # not a unit limit: a code Medicare does not pay on a practitioner claim (B001-B003 say why)
