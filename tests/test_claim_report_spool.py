@@ -136,3 +136,42 @@ def test_claims_sent_meanwhile_by_another_run_leave_the_spooled_report_without_c
     assert report["interchange_control_number"] is None and report["written"] == 0 and report["claims"] == []
     assert report["already_sent"] == ["clm-1", "clm-2"] and report["held_back"] == len(report["held"]) == 1
     assert not (tmp_path / "claims.837").exists()
+
+
+def test_some_claims_sent_meanwhile_is_a_conflict_with_nothing_written(
+    tmp_path: Path, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run sends one of this run's visits while it builds them: the service refuses with a Conflict
+    (409, exit 1: run again), writes no file and takes no control number."""
+    import rehabclaim.claims.run as claim_run
+    from rehabclaim.services.actor import terminal_actor
+    from rehabclaim.services.claims import ToFiles, build_claims
+    from rehabclaim.services.errors import Conflict
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    data = EXAMPLES.read_bytes()
+    looked_up = claim_run._sent_before
+    first_only = b"\n".join(line for line in data.splitlines() if b'"clm-1"' in line) + b"\n"
+
+    def one_sent_meanwhile(connection: Any, claims: Any) -> Any:
+        found = looked_up(connection, claims)
+        monkeypatch.setattr(claim_run, "_sent_before", looked_up)
+        other = read_visits(first_only, reference=reference, json_lines=True)
+        write_claims(other, Scrubber(reference), ledger, tmp_path / "other.837", now=NOW)
+        return found
+
+    monkeypatch.setattr(claim_run, "_sent_before", one_sent_meanwhile)
+    visits = read_visits(data, reference=reference, json_lines=True)
+    with pytest.raises(Conflict, match="the ledger changed while the claims were built") as refused:
+        build_claims(
+            ledger,
+            reference=reference,
+            visits=visits,
+            actor=terminal_actor(),
+            destination=ToFiles(tmp_path / "claims.837"),
+            now=NOW,
+        )
+    assert refused.value.http_status == 409 and refused.value.exit_code == 1
+    assert not (tmp_path / "claims.837").exists()
+    again = write_claims(visits, Scrubber(reference), ledger, tmp_path / "again.837", now=NOW)
+    assert [claim.control_number for claim in again.written] == ["clm-2"]  # the run settles it; no number lost

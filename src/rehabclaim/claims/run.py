@@ -80,6 +80,11 @@ class ClaimRunError(ValueError):
     """The practice file cannot produce claims, or the output cannot be written (exit status 2)."""
 
 
+class ClaimRunConflict(ClaimRunError):
+    """Another claim run sent or released some of this run's visits while it built them: nothing was written
+    or recorded; running again settles it (a conflict, not bad input)."""
+
+
 class SentClaim(NamedTuple):
     """What the ledger record, the report and the audit event keep of a claim sent (not the claim itself)."""
 
@@ -774,7 +779,7 @@ def _confirm_unsent(connection: Connection, state: _Stream, run: ClaimRun) -> bo
         run.already_sent = [key.split(KEY_SEPARATOR, 1)[0] for key in state.order]
         run.unsend()
         return False
-    raise ClaimRunError(
+    raise ClaimRunConflict(
         "the ledger changed while the claims were built (another claim run sent or released some of these "
         "visits); nothing was written or recorded: run the claim run again"
     )

@@ -25,6 +25,7 @@ from rehabclaim.claims.run import (
     LEDGER_PATH,
     SENT,
     ClaimRun,
+    ClaimRunConflict,
     ClaimRunError,
     ClaimRunReport,
     RecoveredInterchange,
@@ -41,7 +42,7 @@ from rehabclaim.reference import Reference
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
-from rehabclaim.services.errors import BadInput, NotFound, Refusal, Unavailable
+from rehabclaim.services.errors import BadInput, Conflict, NotFound, Refusal, Unavailable
 from rehabclaim.services.reading import reading, utc
 
 BUILD = "claims.build"
@@ -198,6 +199,8 @@ def build_claims(
             keep_claims=False,  # streamed: memory stays flat however many visits
             spool=spool,
         )
+    except ClaimRunConflict as exc:
+        raise Conflict("", str(exc)) from None
     except ClaimRunError as exc:
         raise BadInput("", str(exc)) from None
     except InputError as exc:
