@@ -212,6 +212,17 @@ def test_several_interchanges_in_one_file_are_all_read() -> None:
     assert found.interchanges == 2 and len(found.claims) == 2
 
 
+def test_each_interchange_is_read_with_its_own_separators() -> None:
+    one = (SAMPLES / "x12__demo.example1.837").read_text()
+    assert not any(character in one for character in "|<!")
+    other = one.replace("*", "|").replace(":", "<").replace("~", "!")  # ISA16 and the terminator follow
+    found = read_837(one + "\n" + other)
+    first, second = found.claims
+    assert found.interchanges == 2 and first.lines and len(second.lines) == len(first.lines)
+    billed = [[(line.code, line.modifiers) for line in claim.lines] for claim in (first, second)]
+    assert billed[0] == billed[1]
+
+
 def test_counts_and_control_numbers_are_checked() -> None:
     text = (SAMPLES / "x12__demo.example1.837").read_text()
     st02 = text.split("ST*837*")[1].split("*")[0]

@@ -15,14 +15,14 @@ and listed in its claim's ``code_problems``, naming the segment: the claim is th
 
 What a claim holds that a visit does not (line charges, the payer's id and name, the referring provider, the
 DTP*454/304 dates) stays on ``IncomingClaim``; ``to_visit`` makes the visit (units as billed, minutes unknown).
-The envelope loop here is small on purpose: ``core`` is to gain a helper that splits interchanges (BOM,
-padding, several ISA), which this reader can use in place of its own ISA/IEA handling.
+The file is read interchange by interchange (``core.interchanges``, as the 835 reader does), each with the
+separators its own ISA declares; the ISA/IEA handlers check each envelope's counts and control numbers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,7 +32,7 @@ import msgspec
 from rehabclaim.errors import InputError, quote, short_reason, validation_field
 from rehabclaim.model import Visit
 from rehabclaim.x12.claim837 import code_problem
-from rehabclaim.x12.core import Separators, X12Error, collector_paused, iter_segments, read_separators
+from rehabclaim.x12.core import X12Error, collector_paused, interchanges, iter_segments
 
 VERSIONS = frozenset({"005010X222A1", "005010X222A2"})
 VERSION_STEM = "005010X222"
@@ -187,8 +187,8 @@ def _number(text: str | None, index: int, name: str) -> Decimal:
 class _Reader:
     """One pass over the segments; each goes to the loop it belongs to (the HL level and the claim)."""
 
-    def __init__(self, segments: Iterable[list[str]], separators: Separators) -> None:
-        self.segments, self.component = segments, separators.component
+    def __init__(self, text: str) -> None:
+        self.text, self.component = text, ""  # the component separator of the interchange being read
         self.claims: list[IncomingClaim] = []
         self.unknown: list[UnknownSegment] = []
         self.interchange: list[str] | None = None
@@ -210,19 +210,13 @@ class _Reader:
 
     def read(self) -> Read837:
         index = 0
-        for index, elements in enumerate(self.segments, start=1):
-            tag = elements[0]
-            if SEGMENT_ID.fullmatch(tag) is None:
-                raise X12Error(f"segment id {quote(tag)} is not an X12 segment id", index)
-            if self.transaction is None and tag not in ("ISA", "GS", "ST", "GE", "IEA"):
-                raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
-            handler = getattr(self, f"_{tag.lower()}", None)
-            if handler is not None:
-                handler(elements, index)
-            elif tag not in KNOWN_837:
-                self.unknown.append(UnknownSegment(index, tag))
-            else:
-                self.party = None if tag != "PER" else self.party
+        try:
+            for index, elements in enumerate(self._segments(), start=1):
+                self._segment(elements, index)
+        except X12Error as exc:
+            if exc.segment is None:  # a later ISA that cannot be read: it is the next segment
+                raise X12Error(exc.reason, index + 1) from None
+            raise
         if self.transaction is not None:
             raise X12Error("the transaction has no SE trailer (truncated)", index)
         if self.interchange is not None or self.group is not None:
@@ -230,6 +224,26 @@ class _Reader:
         if not self.transactions:
             raise X12Error("the file holds no 837P transaction (ST..SE)", index)
         return Read837(self.claims, self.interchanges, self.transactions, index, self.unknown)
+
+    def _segments(self) -> Iterator[list[str]]:
+        """Every segment of the file, each interchange split by the separators its own ISA declares."""
+        for separators, text in interchanges(self.text):
+            self.component = separators.component
+            yield from iter_segments(text, separators)
+
+    def _segment(self, elements: list[str], index: int) -> None:
+        tag = elements[0]
+        if SEGMENT_ID.fullmatch(tag) is None:
+            raise X12Error(f"segment id {quote(tag)} is not an X12 segment id", index)
+        if self.transaction is None and tag not in ("ISA", "GS", "ST", "GE", "IEA"):
+            raise X12Error(f"{quote(tag)} outside a transaction (ST..SE)", index)
+        handler = getattr(self, f"_{tag.lower()}", None)
+        if handler is not None:
+            handler(elements, index)
+        elif tag not in KNOWN_837:
+            self.unknown.append(UnknownSegment(index, tag))
+        else:
+            self.party = None if tag != "PER" else self.party
 
     # envelope
     def _isa(self, elements: list[str], index: int) -> None:
@@ -487,9 +501,8 @@ def read_837(data: str | bytes) -> Read837:
     """Every claim of an 837P file (several interchanges allowed). Raises X12Error naming the segment for a
     file with a broken envelope, loop or count."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
-    separators = read_separators(text)
     with collector_paused():
-        return _Reader(iter_segments(text, separators), separators).read()
+        return _Reader(text).read()
 
 
 def looks_like_x12(name: str, data: bytes) -> bool:
