@@ -57,7 +57,7 @@ def reference() -> Any:
 
 def _visits(path: Path, reference: Any) -> Iterator[Visit]:
     with path.open("rb") as lines:
-        yield from stream_visits(lines, reference=reference)
+        yield from stream_visits(lines)
 
 
 def test_generated_visits_give_the_bytes_of_before_streaming(tmp_path: Path, reference: Any) -> None:
@@ -167,7 +167,7 @@ def test_an_unknown_code_part_way_is_refused_naming_its_line(tmp_path: Path, ref
         build_claims(
             ledger,
             reference=reference,
-            visits=stream_visits(handle, reference=reference),
+            visits=stream_visits(handle),
             actor=terminal_actor(),
             destination=ToFiles(out),
             now=NOW,

@@ -500,7 +500,7 @@ def _claim_visits(path: Path, reference: Reference, as_json: bool, keep: bool) -
         shown = errors.is_terminal and not as_json
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: source.read(1 << 20), b"")) if shown else 0
         source.seek(0)
-        yield stream_visits(source, reference=reference), total
+        yield stream_visits(source), total
 
 
 @contextmanager

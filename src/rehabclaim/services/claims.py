@@ -139,10 +139,9 @@ class VisitStream:
             yield visit
 
 
-def stream_visits(lines: Iterable[bytes], *, reference: Reference) -> VisitStream:
-    """The visits of JSON Lines, streamed (``VisitStream``); ``reference`` is the one ``build_claims`` takes
-    (its catalog checks the codes)."""
-    del reference  # kept in the signature: the catalog check is the scrub's (``VisitStream``)
+def stream_visits(lines: Iterable[bytes]) -> VisitStream:
+    """The visits of JSON Lines, streamed (``VisitStream``); their codes are checked by the scrub of
+    ``build_claims``, which names the line."""
     return VisitStream(lines)
 
 
