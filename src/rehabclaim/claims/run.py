@@ -62,7 +62,15 @@ from rehabclaim.practice import ClaimSettings
 from rehabclaim.rules import RULES
 from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837 as x12
-from rehabclaim.x12.core import ISA_LENGTH, Separators, X12Error, X12WriteError, read_separators, render
+from rehabclaim.x12.core import (
+    ISA_LENGTH,
+    Separators,
+    X12Error,
+    X12WriteError,
+    collector_paused,
+    read_separators,
+    render,
+)
 
 CONTROL_NAMES = ("isa", "gs", "st")
 MAX_CONTROL = 999_999_999  # ISA13 is nine digits
@@ -738,6 +746,24 @@ def _write_chunk(
         with database.connect() as connection:
             sent = _sent_before(connection, chunk)
         state.sent_before |= sent
+    with collector_paused():  # the chunk's segments, many short lists, are gone before the collector resumes
+        text, count = _render_chunk(chunk, sent, settings, run, forms, keep_claims, state)
+    if count:
+        body.write(text.encode("ascii"))
+        state.segments += count
+
+
+def _render_chunk(
+    chunk: list[x12.Claim],
+    sent: set[ClaimKey],
+    settings: ClaimSettings,
+    run: ClaimRun,
+    forms: _Beside,
+    keep_claims: bool,
+    state: _Stream,
+) -> tuple[str, int]:
+    """The 837P text of the chunk's claims to send and its number of segments (the others are listed as
+    already sent); each claim sent is recorded in ``run`` (and its CMS-1500 form written)."""
     found: x12.Segments = []
     compose = state.separators.component.join
     for claim in chunk:
@@ -756,9 +782,7 @@ def _write_chunk(
         if forms.target is not None:
             forms.write(b"," if forms.opened else b"[")
             forms.write(msgspec.json.encode(cms1500(claim, settings)))
-    if found:
-        body.write(render(_texts(found), state.separators).encode("ascii"))
-        state.segments += len(found)
+    return (render(_texts(found), state.separators), len(found)) if found else ("", 0)
 
 
 def _texts(segments: x12.Segments) -> list[list[str]]:

@@ -15,6 +15,10 @@ writer; the tests check the constants), ``Interchange.render`` checks the envelo
 element and then the whole text (``core.render``: no separator or control character inside an element)
 and raises ``X12WriteError`` rather than return a corrupt interchange. Visit data is refused long before,
 in therapist words naming the field, by the claim-data rule X006; these checks catch what a bug lets by.
+
+The claim models are frozen and hold only scalars, tuples and other such models: they cannot form a reference
+cycle, so they are left out of the cyclic garbage collector (``gc=False``): a claim run holds a chunk of claims
+at a time, and tracked they would make every full collection walk them (performance).
 """
 
 from __future__ import annotations
@@ -35,8 +39,11 @@ from rehabclaim.x12.core import (
     Separators,
     X12WriteError,
     collector_paused,
+    d8,
     element_problem,
+    money,
     render,
+    suspect_values,
 )
 
 Element = str | tuple[str, ...]  # a tuple holds a composite element's parts (kept apart to be checked)
@@ -57,18 +64,6 @@ MAX_ADJUSTMENTS_A_GROUP = 6  # CAS02..CAS19: six (reason, amount, quantity) trip
 def parts(found: tuple[str, ...]) -> Element:
     """A composite element kept as its parts, so that each part can be checked."""
     return found
-
-
-def money(amount: Decimal) -> str:
-    """X12 decimal: cents at most (rounded half to even), no trailing zeros after the point, no point for
-    whole amounts (120, 65.5)."""
-    text = f"{amount:.2f}"
-    return text.rstrip("0").rstrip(".")
-
-
-def d8(day: date) -> str:
-    """CCYYMMDD."""
-    return day.isoformat().replace("-", "")
 
 
 def element_specs() -> dict[str, ElementSpec]:
@@ -142,22 +137,9 @@ def value_problem(reference: str, value: str, separators: Separators | None = No
 def value_problems(values: Sequence[tuple[str, str]], separators: Separators | None = None) -> list[tuple[int, str]]:
     """(index in ``values``, reason) for each (reference, value) whose value cannot fill its element
     (``value_problem``). The common case, where every value fits, costs one character and separator check
-    over all values together and a length comparison per value (this runs for every claim built)."""
-    suspects: Iterable[int] = range(len(values))
-    all_text = "".join([value for _, value in values])
-    if all_text.isascii() and all_text.isprintable() and not (separators and separators.found_in(all_text)):
-        limits = _limits()
-        suspects = []
-        for index, (reference, value) in enumerate(values):
-            low, high, kind = limits[reference]
-            # any text fits a text element (its characters known good); codes are letters and digits;
-            # numbers digits (a decimal point or sign: not decided here). Inline: this runs ~20 times a claim
-            if (
-                not (low <= len(value) <= high)
-                or value[-1] == " "
-                or (kind != "text" and not (value.isdigit() if kind == "number" else value.isalnum()))
-            ):
-                suspects.append(index)
+    over all values together and a length comparison per value (``core.suspect_values``, compiled: this runs
+    for every claim built)."""
+    suspects = suspect_values(values, _limits(), separators)
     found = ((index, value_problem(*values[index], separators)) for index in suspects)
     return [(index, reason) for index, reason in found if reason is not None]
 
@@ -178,7 +160,7 @@ def _check(segments: Segments, what: str) -> None:
         raise X12WriteError(f"{what}: {'; '.join(problems)}")
 
 
-class Address(msgspec.Struct, frozen=True):
+class Address(msgspec.Struct, frozen=True, gc=False):
     line1: str
     city: str
     state: str
@@ -197,7 +179,7 @@ class Address(msgspec.Struct, frozen=True):
         return [n3, ["N4", self.city, self.state, self.zip]]
 
 
-class Person(msgspec.Struct, frozen=True):
+class Person(msgspec.Struct, frozen=True, gc=False):
     last_name: str
     first_name: str
     birth_date: date
@@ -213,19 +195,19 @@ class Person(msgspec.Struct, frozen=True):
         return found
 
 
-class Submitter(msgspec.Struct, frozen=True):
+class Submitter(msgspec.Struct, frozen=True, gc=False):
     name: str
     id: str
     contact_name: str
     phone: str
 
 
-class Receiver(msgspec.Struct, frozen=True):
+class Receiver(msgspec.Struct, frozen=True, gc=False):
     name: str
     id: str
 
 
-class BillingProvider(msgspec.Struct, frozen=True):
+class BillingProvider(msgspec.Struct, frozen=True, gc=False):
     name: str
     npi: str
     tax_id: str
@@ -233,7 +215,7 @@ class BillingProvider(msgspec.Struct, frozen=True):
     taxonomy: str | None = None
 
 
-class RenderingProvider(msgspec.Struct, frozen=True):
+class RenderingProvider(msgspec.Struct, frozen=True, gc=False):
     npi: str
     last_name: str
     first_name: str
@@ -247,7 +229,7 @@ class RenderingProvider(msgspec.Struct, frozen=True):
         return found
 
 
-class ReferringProvider(msgspec.Struct, frozen=True):
+class ReferringProvider(msgspec.Struct, frozen=True, gc=False):
     """2310A (NM1*DN): for therapy, the physician who certified the plan of care. The guide: "Required when
     this claim involves a referral" (005010X222A1 2310A situational rule); Medicare asks for the certifying
     physician's NPI there on therapy claims (reference medicare-policy.md s. 1)."""
@@ -267,7 +249,7 @@ class ReferringProvider(msgspec.Struct, frozen=True):
         return [["NM1", "DN", "1", self.last_name, self.first_name or "", "", "", "", "XX", self.npi]]
 
 
-class Attachment(msgspec.Struct, frozen=True):
+class Attachment(msgspec.Struct, frozen=True, gc=False):
     """2300 PWK: a report sent (or held) for the claim. PWK05/PWK06 (AC, the attachment control number) go
     together (syntax P0506) and are left out for AA (available on request at the provider: nothing is sent)."""
 
@@ -299,7 +281,7 @@ class Attachment(msgspec.Struct, frozen=True):
         return [["PWK", self.report_type, self.transmission, "", "", "AC", self.control_number]]
 
 
-class ClaimNote(msgspec.Struct, frozen=True):
+class ClaimNote(msgspec.Struct, frozen=True, gc=False):
     """2300 NTE (once a claim): "Required when in the judgment of the provider, the information is needed to
     substantiate the medical treatment and is not supported elsewhere within the claim data set"."""
 
@@ -313,13 +295,13 @@ class ClaimNote(msgspec.Struct, frozen=True):
         return [["NTE", self.code, self.text]]
 
 
-class PayerId(msgspec.Struct, frozen=True):
+class PayerId(msgspec.Struct, frozen=True, gc=False):
     name: str
     id: str
     filing_indicator: str  # SBR09: MB Medicare Part B, MC Medicaid, CI commercial, ...
 
 
-class Adjustment(msgspec.Struct, frozen=True):
+class Adjustment(msgspec.Struct, frozen=True, gc=False):
     """One CAS triplet as the other payer's 835 gave it (group CO/OA/PI/PR, CARC reason, amount, quantity)."""
 
     group: str
@@ -362,7 +344,7 @@ def adjustment_total(adjustments: Iterable[Adjustment]) -> Decimal:
     return sum((adjustment.amount for adjustment in adjustments), Decimal(0))
 
 
-class LineAdjudication(msgspec.Struct, frozen=True):
+class LineAdjudication(msgspec.Struct, frozen=True, gc=False):
     """2430: how the other payer (2330B) adjudicated one service line, from its posted 835 (SVC and CAS)."""
 
     payer_id: str  # SVD01: the other payer's id, as in 2330B NM109
@@ -404,7 +386,7 @@ class LineAdjudication(msgspec.Struct, frozen=True):
         return found
 
 
-class OtherPayer(msgspec.Struct, frozen=True):
+class OtherPayer(msgspec.Struct, frozen=True, gc=False):
     """2320 other subscriber information, 2330A other subscriber, 2330B other payer: on a secondary claim,
     the primary payer and how it adjudicated the claim (its posted 835). Rules and sources: ``COB_TABLE``."""
 
@@ -442,7 +424,7 @@ class OtherPayer(msgspec.Struct, frozen=True):
         return found
 
 
-class ServiceLine(msgspec.Struct, frozen=True):
+class ServiceLine(msgspec.Struct, frozen=True, gc=False):
     code: str
     modifiers: tuple[str, ...]
     charge: Decimal
@@ -485,7 +467,7 @@ class ServiceLine(msgspec.Struct, frozen=True):
                 str(self.units),
                 self.place_of_service or "",
                 "",
-                compose(tuple(str(p) for p in self.pointers)),
+                compose(tuple(map(str, self.pointers))),
             ],
             self.service_dates(),
         ]
@@ -496,7 +478,7 @@ class ServiceLine(msgspec.Struct, frozen=True):
         return found
 
 
-class Claim(msgspec.Struct, frozen=True):
+class Claim(msgspec.Struct, frozen=True, gc=False):
     """One claim: the 2000B subscriber (and 2000C patient) hierarchy with its 2300 claim and 2400 lines."""
 
     control_number: str  # CLM01, the patient control number (our visit id), echoed as CLP01 on the 835

@@ -14,17 +14,18 @@ interchange into element lists.
 Writing: every element value is checked against its X12 data element (``element_problem``: characters,
 separators, type, length) by the writer that knows the element; ``render`` then checks the whole text once
 more (no separator or control character inside an element) and raises ``X12WriteError`` rather than return
-a corrupt interchange.
+a corrupt interchange. The writer's value formats (``money``, ``d8``) live here too, compiled with this module.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from itertools import chain
 
 from rehabclaim.errors import quote
@@ -119,6 +120,33 @@ def fits(spec: ElementSpec, value: str) -> bool:
     return spec.min <= len(value) <= spec.max and value.isdigit() and value.isascii()
 
 
+Limits = dict[str, tuple[int, int, str]]  # per element reference: minimum and maximum length, what it holds
+
+
+def suspect_values(
+    values: Sequence[tuple[str, str]], limits: Limits, separators: Separators | None = None
+) -> list[int]:
+    """Indexes of the (reference, value) pairs that the fast check does not pass, for ``element_problem`` to
+    look at: every index when the values together hold a character outside printable ASCII or a separator;
+    else those whose length is outside ``limits`` or that end with a space, and codes (``"code"``: letters and
+    digits) and numbers (``"number"``: digits; a decimal point or sign takes the slow path) that do not look
+    it; any text fits a text element. One character and separator check over all values together and a
+    length comparison per value: this runs for every claim built."""
+    all_text = "".join([value for _, value in values])
+    if not (all_text.isascii() and all_text.isprintable()) or (separators and separators.found_in(all_text)):
+        return list(range(len(values)))
+    suspects = []
+    for index, (reference, value) in enumerate(values):
+        low, high, kind = limits[reference]
+        if (
+            not (low <= len(value) <= high)
+            or value[-1] == " "
+            or (kind != "text" and not (value.isdigit() if kind == "number" else value.isalnum()))
+        ):
+            suspects.append(index)
+    return suspects
+
+
 def element_problem(spec: ElementSpec, value: str, separators: Separators | None = None) -> str | None:
     """Why ``value`` cannot be written as ``spec`` (in words, naming no more of the value than the offending
     character), or None. Characters: printable ASCII only, which is the 5010 basic and extended character
@@ -142,6 +170,18 @@ def element_problem(spec: ElementSpec, value: str, separators: Separators | None
     if spec.type in TEXT_TYPES and value.endswith(" ") and len(value.rstrip()) >= spec.min:
         return "ends with a space"
     return None
+
+
+def money(amount: Decimal) -> str:
+    """X12 decimal: cents at most (rounded half to even), no trailing zeros after the point, no point for
+    whole amounts (120, 65.5)."""
+    text = f"{amount:.2f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def d8(day: date) -> str:
+    """CCYYMMDD."""
+    return day.isoformat().replace("-", "")
 
 
 def read_separators(text: str) -> Separators:
