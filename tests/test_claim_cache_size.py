@@ -25,10 +25,14 @@ def _caches(engine: Scrubber) -> dict[str, Sized]:
         "selected": engine._selected,
         "verdicts": engine._verdicts,
         "money": engine._money,
+        "rounded": engine._rounded,
         "plans": engine._plans,
         "ptp_found": engine._ptp_found,
         "unit_fees": engine.fees._unit_fees,
         "outcomes": engine.fees._outcomes,
+        "line_fees": engine.fees._line_fees,
+        "fee_numbers": engine.fees._fee_numbers,
+        **{f"line_fees on {day}": codes for day, codes in engine.fees._line_fees.items()},
     }
 
 

@@ -15,6 +15,10 @@ from rehabclaim.catalog import Catalog, Code
 from rehabclaim.errors import InputError, quote
 from rehabclaim.model import Service, TimeBlock
 
+# what the claim line of a whole line shows of its estimate, worked out with it (rehabclaim.fees): the fee
+# steps joined, the charge, the expected amount and its expected_why
+FeeSummary = tuple[str, float | None, float | None, str]
+
 
 # init=False and a written __init__: the one dataclasses generates runs as interpreted Python even where mypyc
 # compiles this module (scripts/compile), and sets each field through a descriptor; three lines a visit
@@ -49,6 +53,7 @@ class WorkLine:
     charge_per_unit: float | None = None
     unit_amounts: list[Decimal] | None = None
     fee_steps: list[str] = field(default_factory=list)
+    fee_summary: FeeSummary | None = None  # None: not estimated, or steps added outside the estimate
     minutes_unknown: bool = False  # units as billed on an incoming claim (Service.minutes_unknown)
 
     def __init__(
@@ -93,6 +98,7 @@ class WorkLine:
         self.charge_per_unit = None
         self.unit_amounts = None
         self.fee_steps = []
+        self.fee_summary = None
 
     def __reduce__(self) -> tuple[Callable[..., WorkLine], tuple[object, ...]]:
         # copied (deepcopy) and pickled by its fields: compiled with a written __init__, the class cannot be

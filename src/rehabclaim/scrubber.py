@@ -21,7 +21,7 @@ from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import Verdict
 from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
-from rehabclaim.fees.estimate import FeeSchedule, cents
+from rehabclaim.fees.estimate import FeeSchedule, line_money
 from rehabclaim.history import History, VisitHistory
 from rehabclaim.lines import WorkLine, build_lines
 from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
@@ -206,11 +206,13 @@ class Scrubber:
             [entry for entry in stage if entry[1] not in documentation_rules] for stage in self._stages
         ]
         # engine state kept across visits (bounded; every entry is a pure function of its key and the
-        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; line money;
-        # unit plans per (method, timed minutes); PTP edits in force per (date, billed codes)
+        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; split lines'
+        # money and visit totals in cents; unit plans per (method, timed minutes); PTP edits in force per (date,
+        # billed codes)
         self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = Memo(cache_entries)
         self._verdicts: dict[tuple[date, str], Verdict] = Memo(cache_entries)
         self._money: dict[tuple[Decimal, ...], float] = Memo(cache_entries)
+        self._rounded: dict[float, float] = Memo(cache_entries)  # a visit's total rounded to cents
         self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = Memo(cache_entries)
         self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = Memo(cache_entries)
 
@@ -229,6 +231,8 @@ class Scrubber:
         out = [claim_line for line in lines for claim_line in _output_lines(line, self._line_money)]
         if trace:  # opt-in: the same lines, each with the steps and data rows it came from
             out = traced_lines(out, lines, ctx, self.fees)
+        # a sum of no line is the int 0, which the result has always held (0, not 0.0)
+        totals: tuple[float, float] | tuple[int, int] = self._totals(out) if out else (0, 0)
         return ScrubResult(
             id=visit.id,
             payer=ctx.payer.key,
@@ -237,8 +241,8 @@ class Scrubber:
             total_timed_units=plan.total_units,
             lines=out,
             findings=ctx.findings,
-            total_charge=round(sum([line.charge or 0.0 for line in out]), 2),
-            total_expected=round(sum([line.expected or 0.0 for line in out]), 2),
+            total_charge=totals[0],
+            total_expected=totals[1],
             documentation=documentation_score(ctx.documentation_review) if documented else None,
         )
 
@@ -286,12 +290,27 @@ class Scrubber:
         return found
 
     def _line_money(self, amounts: list[Decimal]) -> float:
-        """A line's expected amount: its units' amounts summed in Decimal and rounded to cents (once per
-        distinct list of amounts)."""
+        """A split line's part's expected amount (``line_money``, once per distinct list of amounts; a whole
+        line's comes with its estimate, ``WorkLine.fee_summary``)."""
         key = tuple(amounts)
         found = self._money.get(key)
         if found is None:
-            found = remember(self._money, key, float(cents(sum(amounts, Decimal(0)))))
+            found = remember(self._money, key, line_money(amounts))
+        return found
+
+    def _totals(self, out: list[Line]) -> tuple[float, float]:
+        """The visit's charge and expected amount: its claim lines' summed in order (as ``sum`` does) and
+        rounded to cents, each distinct sum rounded once (``round`` to digits goes through decimal text)."""
+        charge = expected = 0.0
+        for claim_line in out:
+            charge += claim_line.charge or 0.0
+            expected += claim_line.expected or 0.0
+        return self._cents(charge), self._cents(expected)
+
+    def _cents(self, amount: float) -> float:
+        found = self._rounded.get(amount)
+        if found is None:
+            found = remember(self._rounded, amount, round(amount, 2))
         return found
 
     def _triggers(self, rule: Rule) -> frozenset[str] | None:
@@ -322,23 +341,36 @@ def _claim_line(
     amounts: list[Decimal] | None,
     money: _Money,
 ) -> Line:
+    """The claim line of some of a line's units (a split line's part)."""
     charge = None if line.charge_per_unit is None else round(line.charge_per_unit * units, 2)
+    summary = line.fee_summary
+    steps = "; ".join(line.fee_steps) if summary is None else summary[0]
     if amounts is None:
-        return Line(line.code.code, units, modifiers, minutes, why, charge, None, "; ".join(line.fee_steps))
+        return Line(line.code.code, units, modifiers, minutes, why, charge, None, steps)
     expected = money(amounts)
-    expected_why = f"{'; '.join(line.fee_steps)}; line total ${expected:.2f}"
-    return Line(line.code.code, units, modifiers, minutes, why, charge, expected, expected_why)
+    return Line(
+        line.code.code, units, modifiers, minutes, why, charge, expected, f"{steps}; line total ${expected:.2f}"
+    )
+
+
+def _whole_line(line: WorkLine, modifiers: list[str], why: str, money: _Money) -> Line:
+    """The claim line of all a line's units: its estimate's texts and amounts as the fee stage summed them."""
+    summary = line.fee_summary
+    if summary is None:
+        return _claim_line(line, line.units, modifiers, line.minutes, why, line.unit_amounts, money)
+    _, charge, expected, expected_why = summary
+    return Line(line.code.code, line.units, modifiers, line.minutes, why, charge, expected, expected_why)
 
 
 def _output_lines(line: WorkLine, money: _Money) -> list[Line]:
     """One claim line, or two when only some units carry the assistant modifier: the assistant's line
     shows the assistant's independent minutes, units and amounts, and the other line the rest."""
     why = f"{line.why}. {'; '.join(line.notes)}" if line.notes else line.why
-    amounts = line.unit_amounts
     if not line.assistant_modifier or line.assistant_units == 0:
-        return [_claim_line(line, line.units, line.modifiers_for(False), line.minutes, why, amounts, money)]
+        return [_whole_line(line, line.modifiers_for(False), why, money)]
     if line.assistant_units == line.units:
-        return [_claim_line(line, line.units, line.modifiers_for(True), line.minutes, why, amounts, money)]
+        return [_whole_line(line, line.modifiers_for(True), why, money)]
+    amounts = line.unit_amounts
     split = line.units - line.assistant_units
     therapist_minutes = (line.minutes or 0) - line.assistant_minutes
     assisted = None if amounts is None else amounts[split:]

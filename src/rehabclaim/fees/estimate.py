@@ -22,16 +22,17 @@ of the Medicare per-unit amount (before MPPR and CQ/CO, which are Medicare payme
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from rehabclaim.catalog import Code
 from rehabclaim.citations import cited
 from rehabclaim.cms.pfs import STATUS_MEANING, Gpci, Rvu
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.fees.medicare_policy import MedicarePayment
-from rehabclaim.lines import WorkLine
+from rehabclaim.lines import FeeSummary, WorkLine
 from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.practice import Practice
@@ -154,12 +155,15 @@ def _file(origin: str) -> str:
     return origin.split(" line ")[0]
 
 
-LineFeeLookup = Callable[[WorkLine, date], "UnitFee | NoFee"]
-_Outcome = tuple[tuple[Decimal, ...] | None, tuple[str, ...]]  # a line's unit amounts and fee steps
+_Fee = UnitFee | NoFee
+_NumberedFee = tuple[_Fee, int, Code]  # a line's fee, its number and the code it is for
+# a line's share of a fee outcome: charge per unit, unit amounts, fee steps and what its claim line shows
+_LineOutcome = tuple[float | None, tuple[Decimal, ...] | None, tuple[str, ...], FeeSummary]
 
 
 class FeeSchedule:
-    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date."""
+    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date, outcomes
+    by their key (``estimate``)."""
 
     def __init__(
         self, practice: Practice, tables: CmsTables, medicare: MedicarePayment, cache_entries: int = MEMO_ENTRIES
@@ -168,18 +172,24 @@ class FeeSchedule:
         self.tables = tables
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
-        self._unit_fees: dict[tuple[str, date], UnitFee | NoFee] = Memo(cache_entries)
+        self._unit_fees: dict[tuple[str, date], _Fee] = Memo(cache_entries)
+        # a line's fee by date, then code, with its fee's number: equal fees (a release's fee on every day it is
+        # in force) have one number, so an outcome key holds a small int; a day's table is small and str-keyed
+        self._line_fees: dict[date, dict[str, _NumberedFee]] = Memo(cache_entries)
+        self._day_entries = cache_entries
+        self._fee_numbers: dict[_Fee, int] = Memo(cache_entries)
+        self._numbers_given = 0  # a fee the full table cannot hold still gets a new number: equal numbers, equal fees
         # the outcome of a day's lines by everything it depends on: the schedule, the payer's figures and per
-        # line its code, units (Medicare: assistant units and modifier) and unit fee: (amounts, steps) per line
-        self._outcomes: dict[tuple[object, ...], list[_Outcome]] = Memo(cache_entries)
+        # line its code, units (Medicare: assistant units and modifier) and fee number, flat in one tuple
+        self._outcomes: dict[tuple[object, ...], list[_LineOutcome]] = Memo(cache_entries)
 
-    def line_fee(self, line: WorkLine, day: date) -> UnitFee | NoFee:
+    def line_fee(self, line: WorkLine, day: date) -> _Fee:
         """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
         if line.code.is_orthosis:
             return NoFee(f"{line.code.code} {DMEPOS}")
         return self.unit_fee(line.code.code, day)
 
-    def unit_fee(self, code: str, day: date) -> UnitFee | NoFee:
+    def unit_fee(self, code: str, day: date) -> _Fee:
         key = (code, day)
         found = self._unit_fees.get(key)
         if found is None:
@@ -188,57 +198,113 @@ class FeeSchedule:
             )
         return found
 
+    def _fees_on(self, day: date) -> dict[str, _NumberedFee]:
+        """The numbered fees of ``day`` by code, as ``_numbered_fee`` fills them."""
+        found = self._line_fees.get(day)
+        if found is None:
+            found = remember(self._line_fees, day, Memo(self._day_entries))
+        return found
+
+    def _numbered_fee(self, line: WorkLine, day: date, on_day: dict[str, _NumberedFee]) -> _NumberedFee:
+        """``line_fee`` with its fee's number (the same for equal fees while the numbering table has room)."""
+        found = on_day.get(line.code.code)
+        if found is None or found[2] is not line.code:  # another catalog's code (whether it is an orthosis)
+            fee = self.line_fee(line, day)
+            number = self._fee_numbers.get(fee)
+            if number is None:
+                self._numbers_given += 1
+                number = remember(self._fee_numbers, fee, self._numbers_given)
+            found = remember(on_day, line.code.code, (fee, number, line.code))
+        return found
+
     def estimate(self, lines: list[WorkLine], day: date, payer: PayerPolicy) -> None:
-        """Set ``charge_per_unit``, ``unit_amounts`` and ``fee_steps`` on every line: worked out in Decimal
-        once per distinct outcome key (everything the outcome depends on) and replayed after."""
+        """Set ``charge_per_unit``, ``unit_amounts``, ``fee_steps`` and ``fee_summary`` on every line: worked out
+        in Decimal once per distinct outcome key (everything the outcome depends on) and replayed after."""
+        fees = payer.fees
+        schedule = fees.schedule
+        key: list[object] = [schedule]
+        unit_fees: list[_Fee] = []
+        if schedule == "contracted":
+            contracted = fees.contracted
+            key.append(payer.origin)
+            for line in lines:
+                code = line.code.code
+                key.append(code)
+                key.append(line.units)
+                key.append(contracted.get(code))
+        else:
+            if schedule == "percent-of-medicare":
+                key.append(payer.origin)
+                key.append(fees.percent_of_medicare)
+            on_day = self._fees_on(day)
+            for line in lines:
+                fee, number, _ = self._numbered_fee(line, day, on_day)
+                unit_fees.append(fee)
+                key.append(line.code.code)
+                key.append(line.units)
+                key.append(line.assistant_units)
+                key.append(line.assistant_modifier)
+                key.append(number)
+        frozen = tuple(key)
+        found = self._outcomes.get(frozen)
+        if found is not None:
+            _replay(found, lines)
+            return
+        remember(self._outcomes, frozen, self._work_out(lines, payer, unit_fees))
+
+    def _work_out(self, lines: list[WorkLine], payer: PayerPolicy, unit_fees: list[_Fee]) -> list[_LineOutcome]:
+        """Estimate the lines in Decimal and return what ``_replay`` sets on lines with the same outcome key."""
         charges = self.charges
         for line in lines:
             line.charge_per_unit = charges.get(line.code.code)
-        fees = payer.fees
-        if fees.schedule == "contracted":
-            contracted = fees.contracted
-            key: tuple[object, ...] = (
-                "contracted",
-                payer.origin,
-                *[(line.code.code, line.units, contracted.get(line.code.code)) for line in lines],
-            )
-            self._replay(key, lines, lambda: _contracted_lines(lines, payer))
-        elif fees.schedule == "percent-of-medicare":
-            line_fee = self.line_fee
-            fees_of_lines = [line_fee(line, day) for line in lines]
-            key = (
-                "percent-of-medicare",
-                payer.origin,
-                fees.percent_of_medicare,
-                *[(line.code.code, line.units, fee) for line, fee in zip(lines, fees_of_lines, strict=True)],
-            )
-            self._replay(key, lines, lambda: _percent_of_medicare_lines(lines, fees_of_lines, payer))
+        before = [len(line.fee_steps) for line in lines]
+        schedule = payer.fees.schedule
+        if schedule == "contracted":
+            _contracted_lines(lines, payer)
+        elif schedule == "percent-of-medicare":
+            _percent_of_medicare_lines(lines, unit_fees, payer)
         else:
-            line_fee = self.line_fee
-            key = (
-                "medicare",
-                *[
-                    (line.code.code, line.units, line.assistant_units, line.assistant_modifier, line_fee(line, day))
-                    for line in lines
-                ],
-            )
-            self._replay(key, lines, lambda: _medicare(lines, day, line_fee, self.medicare))
+            _medicare(lines, unit_fees, self.medicare)
+        outcome = []
+        for line, start in zip(lines, before, strict=True):
+            amounts = None if line.unit_amounts is None else tuple(line.unit_amounts)
+            steps = tuple(line.fee_steps[start:])
+            summary = fee_summary(line.charge_per_unit, line.units, amounts, steps)
+            line.fee_summary = summary if not start else None  # steps of its own before: the claim line joins all
+            outcome.append((line.charge_per_unit, amounts, steps, summary))
+        return outcome
 
-    def _replay(self, key: tuple[object, ...], lines: list[WorkLine], work_out: Callable[[], object]) -> None:
-        """Replay the outcome (amounts and steps per line) stored under ``key``, or work it out and store it."""
-        found = self._outcomes.get(key)
-        if found is None:
-            before = [len(line.fee_steps) for line in lines]
-            work_out()
-            outcome = [
-                (None if line.unit_amounts is None else tuple(line.unit_amounts), tuple(line.fee_steps[start:]))
-                for line, start in zip(lines, before, strict=True)
-            ]
-            remember(self._outcomes, key, outcome)
-            return
-        for line, (amounts, steps) in zip(lines, found, strict=True):
-            line.unit_amounts = None if amounts is None else list(amounts)
+
+def _replay(outcome: list[_LineOutcome], lines: list[WorkLine]) -> None:
+    """Set a stored outcome on lines with its key (one entry per line, in order)."""
+    for index, line in enumerate(lines):
+        charge_per_unit, amounts, steps, summary = outcome[index]
+        line.charge_per_unit = charge_per_unit
+        line.unit_amounts = None if amounts is None else list(amounts)
+        if line.fee_steps:  # steps of its own before the estimate: the claim line joins them all
             line.fee_steps.extend(steps)
+            line.fee_summary = None
+            continue
+        if steps:
+            line.fee_steps = list(steps)
+        line.fee_summary = summary
+
+
+def fee_summary(
+    charge_per_unit: float | None, units: int, amounts: Sequence[Decimal] | None, steps: Sequence[str]
+) -> FeeSummary:
+    """What the claim line of a whole line shows of its estimate (``FeeSummary``)."""
+    text = "; ".join(steps)
+    charge = None if charge_per_unit is None else round(charge_per_unit * units, 2)
+    if amounts is None:
+        return text, charge, None, text
+    expected = line_money(amounts)
+    return text, charge, expected, f"{text}; line total ${expected:.2f}"
+
+
+def line_money(amounts: Sequence[Decimal]) -> float:
+    """A line's expected amount: its units' amounts summed in Decimal and rounded to cents."""
+    return float(cents(sum(amounts, Decimal(0))))
 
 
 def _contracted_lines(lines: list[WorkLine], payer: PayerPolicy) -> None:
@@ -246,7 +312,7 @@ def _contracted_lines(lines: list[WorkLine], payer: PayerPolicy) -> None:
         _contracted(line, payer)
 
 
-def _percent_of_medicare_lines(lines: list[WorkLine], fees: list[UnitFee | NoFee], payer: PayerPolicy) -> None:
+def _percent_of_medicare_lines(lines: list[WorkLine], fees: list[_Fee], payer: PayerPolicy) -> None:
     for line, fee in zip(lines, fees, strict=True):
         _percent_of_medicare(line, fee, payer)
 
@@ -274,12 +340,12 @@ def _percent_of_medicare(line: WorkLine, fee: UnitFee | NoFee, payer: PayerPolic
     ]
 
 
-def _medicare(lines: list[WorkLine], day: date, line_fee: LineFeeLookup, medicare: MedicarePayment) -> None:
+def _medicare(lines: list[WorkLine], fees: list[_Fee], medicare: MedicarePayment) -> None:
     unit_fees: dict[int, UnitFee] = {}
     for index, line in enumerate(lines):
         if line.units == 0:
             continue
-        fee = line_fee(line, day)
+        fee = fees[index]
         if isinstance(fee, NoFee):
             line.fee_steps.append(fee.reason)
             line.unit_amounts = [Decimal(0)] * line.units if fee.zero else None
