@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from rehabclaim.claims.text import ClaimField
 
 
-@dataclass(slots=True)
+# init=False and a written __init__: the one dataclasses generates runs as interpreted Python even where mypyc
+# compiles this module (scripts/compile); one context a visit
+@dataclass(slots=True, init=False)
 class ScrubContext:
     visit: Visit
     payer: PayerPolicy
@@ -65,13 +67,57 @@ class ScrubContext:
     telehealth: TelehealthDecision | None = None
     kx: KxDecision | None = None
 
-    def __post_init__(self) -> None:
-        self.codes = {line.code.code for line in self.lines}
-        self.has_orthosis = any(line.code.is_orthosis for line in self.lines)
-        if self.verdicts is None:
-            self.diagnosis_status = self.diagnoses.statuses(self.visit.date, self.visit.diagnoses)
+    def __init__(
+        self,
+        visit: Visit,
+        payer: PayerPolicy,
+        catalog: Catalog,
+        thresholds: Thresholds,
+        diagnoses: DiagnosisIndex,
+        cms: CmsTables,
+        history: History,
+        practice: Practice,
+        medicare: MedicarePayment,
+        lines: list[WorkLine],
+        plan: UnitPlan,
+        findings: list[Finding] | None = None,
+        documentation_checklists: Checklists | None = None,
+        _documentation_review: DocumentationReview | None = None,
+        _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None,
+        claim_fields: list[ClaimField] | None = None,
+        verdicts: dict[tuple[date, str], Verdict] | None = None,
+        ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] | None = None,
+        distinct_missing: tuple[tuple[PtpEdit, WorkLine, WorkLine], ...] = (),
+        telehealth: TelehealthDecision | None = None,
+        kx: KxDecision | None = None,
+    ) -> None:
+        self.visit = visit
+        self.payer = payer
+        self.catalog = catalog
+        self.thresholds = thresholds
+        self.diagnoses = diagnoses
+        self.cms = cms
+        self.history = history
+        self.practice = practice
+        self.medicare = medicare
+        self.lines = lines
+        self.plan = plan
+        self.findings = [] if findings is None else findings
+        self.documentation_checklists = documentation_checklists
+        self._documentation_review = _documentation_review
+        self._ptp_edits = _ptp_edits
+        self.claim_fields = claim_fields
+        self.verdicts = verdicts
+        self.ptp_found = ptp_found
+        self.distinct_missing = distinct_missing
+        self.telehealth = telehealth
+        self.kx = kx
+        self.codes = {line.code.code for line in lines}
+        self.has_orthosis = any(line.code.is_orthosis for line in lines)
+        if verdicts is None:
+            self.diagnosis_status = diagnoses.statuses(visit.date, visit.diagnoses)
         else:
-            self.diagnosis_status = self._cached_statuses(self.verdicts)
+            self.diagnosis_status = self._cached_statuses(verdicts)
 
     def _cached_statuses(self, verdicts: dict[tuple[date, str], Verdict]) -> list[tuple[str, Verdict]]:
         day, statuses = self.visit.date, []

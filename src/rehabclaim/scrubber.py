@@ -328,8 +328,10 @@ def _run(stage: list[_Entry], ctx: ScrubContext) -> None:
     """Run a stage's rules (already those whose triggers the visit meets)."""
     findings = ctx.findings
     for check, rule_id, severity, _ in stage:
-        for code, message in check(ctx):
-            findings.append(Finding(rule_id, severity, code, message))
+        hits = check(ctx)
+        if hits:  # most checks find nothing on most visits: an empty list or NO_HITS, no iterator made
+            for code, message in hits:
+                findings.append(Finding(rule_id, severity, code, message))
 
 
 def _claim_line(

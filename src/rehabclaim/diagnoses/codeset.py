@@ -46,8 +46,9 @@ class Release:
         """The billable codes that start with ``prefix``, in code order."""
         if self._billable is None:
             self._billable = sorted(code for code, billable in self.codes.items() if billable)
-        start = bisect.bisect_left(self._billable, prefix)
-        for code in islice(self._billable, start, None):
+        billable = self._billable
+        for index in range(bisect.bisect_left(billable, prefix), len(billable)):  # islice would walk from 0
+            code = billable[index]
             if not code.startswith(prefix):
                 return
             yield code
@@ -99,13 +100,12 @@ class CodeSetOnDate:
     def billable_children(self, code: str, limit: int = 10) -> list[str]:
         """Billable codes under a category on these dates, with dots, in code order."""
         prefix = normalize(code)
-        found = {c for c in self.base.billable_under(prefix) if c != prefix} if self.base is not None else set()
-        for moved, state in self._overlay.items():
-            if moved.startswith(prefix) and moved != prefix:
-                if state is True:
-                    found.add(moved)
-                else:
-                    found.discard(moved)  # not billable, or not a code, on these dates
+        # the first `limit` base codes the dated changes leave alone are enough (a category such as S52 has
+        # thousands): those the changes moved are billable exactly when the change left them so
+        found = [moved for moved, state in self._overlay.items() if state is True and _under(moved, prefix)]
+        if self.base is not None:
+            kept = (c for c in self.base.billable_under(prefix) if c != prefix and c not in self._overlay)
+            found += islice(kept, limit)
         return [with_dot(c) for c in sorted(found)[:limit]]
 
     def judged_by(self, day: date) -> str:
@@ -196,6 +196,10 @@ class DiagnosisIndex:
     def _name_on(self, effective: date) -> str:
         loaded = next((r.name for r in self.releases if r.effective == effective), None)
         return self.calendar.name_on(effective) or loaded or f"the ICD-10-CM release of {effective}"
+
+
+def _under(code: str, prefix: str) -> bool:
+    return code.startswith(prefix) and code != prefix
 
 
 def _effective(release: Release) -> date:

@@ -1,10 +1,11 @@
 """What a rule is, and the registry the engine and the docs read.
 
 A rule is a small function with a stable id, a severity, a one-line summary and a docstring that is its
-documentation (what it checks, why, an example, the fix, the source). It yields ``(code, message)`` for
-each problem it finds; the engine turns those into findings carrying the rule's id and severity. A rule
-never changes a line: the pipeline's stages (``rehabclaim.pipeline``) put modifiers on and record what they
-decided, and every rule runs after them. A rule's stage orders the findings: ``modifiers`` (reporting the
+documentation (what it checks, why, an example, the fix, the source). It returns ``(code, message)`` for
+each problem it finds, in order (an empty list or ``NO_HITS`` when none; a generator also does); the engine
+turns those into findings carrying the rule's id and severity. A rule never changes a line: the pipeline's
+stages (``rehabclaim.pipeline``) put modifiers on and record what they decided, and every rule runs after
+them. A rule's stage orders the findings: ``modifiers`` (reporting the
 modifier stages), ``payment`` (reading the fee estimate, such as KX), then ``checks``; ``claim`` rules run
 only when a claim is built.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +32,11 @@ from rehabclaim.model import Severity
 
 Stage = Literal["modifiers", "payment", "checks", "claim"]
 Hit = tuple[str | None, str]
-CheckFunction = Callable[[ScrubContext], Iterator[Hit]]
+# a check's hits: a list, or NO_HITS when it has nothing to say (compiled, a generator per rule and visit cost
+# more to make and run than the check itself; issue 14)
+Hits = Sequence[Hit]
+NO_HITS: tuple[Hit, ...] = ()
+CheckFunction = Callable[[ScrubContext], Iterable[Hit]]
 Triggers = Callable[[Catalog, CmsTables], Iterable[str]]
 
 

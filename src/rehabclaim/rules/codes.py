@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rehabclaim.context import ScrubContext
-from rehabclaim.rules.base import Hit, codes_where, rule
+from rehabclaim.rules.base import Hit, Hits, codes_where, rule
 
 
 @rule(
@@ -15,7 +13,7 @@ from rehabclaim.rules.base import Hit, codes_where, rule
     "A code billed after its end date; the replacement is named",
     triggers=codes_where(lambda code: code.end is not None),
 )
-def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
+def deleted_code(ctx: ScrubContext) -> Hits:
     """Reports a code whose end date in the catalog is before the date of service, naming the code that
     replaced it.
 
@@ -29,11 +27,13 @@ def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
     Source: code end dates in ``data/codes.toml``; 97762: PT Management 2018 changes, AOTA "Orthotics"
     (reference orthotics.md s. 1, errata #2-3).
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         end = line.code.dates.end
         if end is not None and line.code.dates.ended_before(ctx.visit.date):
             instead = f"; bill {line.code.replaced_by}" if line.code.replaced_by else ""
-            yield line.code.code, f"{line.code.code} was deleted after {end.isoformat()}{instead}"
+            hits.append((line.code.code, f"{line.code.code} was deleted after {end.isoformat()}{instead}"))
+    return hits
 
 
 @rule(
@@ -43,7 +43,7 @@ def deleted_code(ctx: ScrubContext) -> Iterator[Hit]:
     "A code billed before its effective date",
     triggers=codes_where(lambda code: code.effective is not None),
 )
-def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
+def not_yet_effective(ctx: ScrubContext) -> Hits:
     """Reports a code whose effective date in the catalog is after the date of service.
 
     Why: payers reject a code before it exists (for example 0770T before 2023-01-01 or 97763 before
@@ -55,16 +55,20 @@ def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
 
     Source: effective dates in ``data/codes.toml`` (0770T: ABA Coding Coalition, AAPC; 97763: AOTA).
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         effective = line.code.dates.start
         if effective is not None and line.code.dates.starts_after(ctx.visit.date):
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{line.code.code} is not valid before {effective.isoformat()} "
-                    f"(date of service {ctx.visit.date.isoformat()})"
-                ),
+                    line.code.code,
+                    (
+                        f"{line.code.code} is not valid before {effective.isoformat()} "
+                        f"(date of service {ctx.visit.date.isoformat()})"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -74,7 +78,7 @@ def not_yet_effective(ctx: ScrubContext) -> Iterator[Hit]:
     "An add-on code billed without any of its primary codes",
     triggers=codes_where(lambda code: code.is_addon),
 )
-def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
+def addon_without_primary(ctx: ScrubContext) -> Hits:
     """Reports an add-on code when none of the codes it may follow is on the same visit. For an add-on
     that the catalog allows beside any therapy primary (0770T), another therapy code on the visit
     satisfies this rule and C004 warns instead.
@@ -90,6 +94,7 @@ def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
     Coalition; American Medical Coding).
     """
     codes = ctx.codes
+    hits: list[Hit] = []
     for line in ctx.lines:
         code = line.code
         if not code.is_addon or codes.intersection(code.addon_of):
@@ -98,10 +103,13 @@ def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
             other.code.therapy and not other.code.is_addon for other in ctx.lines
         ):
             continue
-        yield (
-            code.code,
-            f"{code.code} is an add-on and needs one of {', '.join(code.addon_of)} on the same visit",
+        hits.append(
+            (
+                code.code,
+                f"{code.code} is an add-on and needs one of {', '.join(code.addon_of)} on the same visit",
+            )
         )
+    return hits
 
 
 @rule(
@@ -111,7 +119,7 @@ def addon_without_primary(ctx: ScrubContext) -> Iterator[Hit]:
     "An add-on billed with a therapy code that is not one of its designated primaries",
     triggers=codes_where(lambda code: code.addon_any_therapy_primary),
 )
-def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
+def addon_primary_not_designated(ctx: ScrubContext) -> Hits:
     """Warns when an add-on that accepts other therapy primaries (0770T) is billed only beside therapy
     codes outside its designated primary list.
 
@@ -130,6 +138,7 @@ def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
     (reference xr-vr-codes.md s. 1, errata #4).
     """
     codes = ctx.codes
+    hits: list[Hit] = []
     for line in ctx.lines:
         code = line.code
         accepted = ctx.payer.category_iii.accepted_primaries.get(code.code, ())
@@ -137,17 +146,20 @@ def addon_primary_not_designated(ctx: ScrubContext) -> Iterator[Hit]:
             continue
         others = [o.code.code for o in ctx.lines if o.code.therapy and not o.code.is_addon]
         if others:
-            yield (
-                code.code,
+            hits.append(
                 (
-                    f"{code.code} is billed with {', '.join(others)}, not a designated primary "
-                    f"({', '.join(code.addon_of)}); the payer may deny it"
-                ),
+                    code.code,
+                    (
+                        f"{code.code} is billed with {', '.join(others)}, not a designated primary "
+                        f"({', '.join(code.addon_of)}); the payer may deny it"
+                    ),
+                )
             )
+    return hits
 
 
 @rule("C005", "code-outside-discipline", "warning", "A code not usually billed by the visit's discipline")
-def code_outside_discipline(ctx: ScrubContext) -> Iterator[Hit]:
+def code_outside_discipline(ctx: ScrubContext) -> Hits:
     """Warns when a therapy code is not one the visit's discipline usually bills.
 
     Why: an SLP code on a PT plan of care (or a PT evaluation on an OT visit) points to a wrong
@@ -160,12 +172,16 @@ def code_outside_discipline(ctx: ScrubContext) -> Iterator[Hit]:
     Source: disciplines per code in ``data/codes.toml``.
     """
     discipline = ctx.visit.discipline
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.therapy and discipline not in line.code.disciplines:
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{line.code.code} is usually billed by {'/'.join(line.code.disciplines)}, "
-                    f"not on a {discipline} visit"
-                ),
+                    line.code.code,
+                    (
+                        f"{line.code.code} is usually billed by {'/'.join(line.code.disciplines)}, "
+                        f"not on a {discipline} visit"
+                    ),
+                )
             )
+    return hits

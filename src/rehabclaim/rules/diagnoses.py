@@ -8,18 +8,17 @@ dated change data covers the date, is a warning (D005); D004 says when the date 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.diagnoses import CodeSetOnDate
 from rehabclaim.diagnoses.icd10 import is_code_shaped, normalize, with_dot
 from rehabclaim.errors import quote
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, rule
 
 
 @rule("D001", "no-diagnosis", "error", "A visit with no diagnosis")
-def no_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
+def no_diagnosis(ctx: ScrubContext) -> Hits:
     """Reports a visit without any diagnosis code.
 
     Why: a professional claim needs at least one ICD-10-CM diagnosis that every line points to.
@@ -31,11 +30,12 @@ def no_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     Source: 837P HI segment requires a principal diagnosis (reference x12.md).
     """
     if not ctx.visit.diagnoses:
-        yield None, "the visit has no diagnosis; at least one ICD-10-CM code is required"
+        return [(None, "the visit has no diagnosis; at least one ICD-10-CM code is required")]
+    return NO_HITS
 
 
 @rule("D002", "unknown-diagnosis", "error", "A diagnosis that is not an ICD-10-CM code on the date of service")
-def unknown_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
+def unknown_diagnosis(ctx: ScrubContext) -> Hits:
     """Reports a diagnosis that is not in the ICD-10-CM code set on the date of service.
 
     Why: an invalid diagnosis rejects the whole claim. Codes are added every October 1 (and some April 1),
@@ -50,16 +50,22 @@ def unknown_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     dropped into the rules folder's ``icd10/``), adjusted by the dated changes in
     ``data/icd10cm-changes.toml`` (each with its public source) when that release is not loaded.
     """
+    hits: list[Hit] = []
     for code, verdict in ctx.diagnosis_status:
         if verdict.status is None and verdict.certain:
             if not is_code_shaped(normalize(code)):
-                yield code, f"{quote(code)} is not an ICD-10-CM code (a letter, a digit, then 1 to 5 letters or digits)"
+                hits.append(
+                    (code, f"{quote(code)} is not an ICD-10-CM code (a letter, a digit, then 1 to 5 letters or digits)")
+                )
                 continue
             view = ctx.diagnoses.on(ctx.visit.date)
-            yield (
-                code,
-                f"{quote(code)} is not an ICD-10-CM code on {ctx.visit.date}{_basis(view, code, ctx.visit.date)}",
+            hits.append(
+                (
+                    code,
+                    f"{quote(code)} is not an ICD-10-CM code on {ctx.visit.date}{_basis(view, code, ctx.visit.date)}",
+                )
             )
+    return hits
 
 
 @rule(
@@ -68,7 +74,7 @@ def unknown_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     "error",
     "A diagnosis category code that is not billable on the date of service; its billable codes are named",
 )
-def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
+def non_billable_diagnosis(ctx: ScrubContext) -> Hits:
     """Reports an ICD-10-CM category or subcategory that has more specific codes below it on the date of
     service, naming them.
 
@@ -84,16 +90,20 @@ def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     Source: as D002: the release in force on the date, or the nearest loaded release with the dated changes
     of ``data/icd10cm-changes.toml``.
     """
+    hits: list[Hit] = []
     for code, verdict in ctx.diagnosis_status:
         if verdict.status is False and verdict.certain:
             view = ctx.diagnoses.on(ctx.visit.date)
             children = ", ".join(view.billable_children(code))
             shown = with_dot(normalize(code))
-            yield (
-                code,
-                f"{shown} is a category on {ctx.visit.date}, not billable; use a specific code such as {children}"
-                f"{_basis(view, code, ctx.visit.date)}",
+            hits.append(
+                (
+                    code,
+                    f"{shown} is a category on {ctx.visit.date}, not billable; use a specific code such as {children}"
+                    f"{_basis(view, code, ctx.visit.date)}",
+                )
             )
+    return hits
 
 
 @rule(
@@ -102,7 +112,7 @@ def non_billable_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     "info",
     "No ICD-10-CM release is loaded for the date of service; the release and dated changes used are named",
 )
-def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
+def diagnosis_code_set_date(ctx: ScrubContext) -> Hits:
     """Notes that the ICD-10-CM release in force on the date of service is not loaded, and says what
     judged the diagnoses instead: the nearest loaded release and the dated changes between it and the date;
     or, when the date lies beyond the releases and dated change data held, that the diagnosis checks there
@@ -122,10 +132,10 @@ def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
     entry with its public source (reference README s. 4).
     """
     if not ctx.visit.diagnoses:
-        return
+        return NO_HITS
     view = ctx.diagnoses.on(ctx.visit.date)
     if view.exact:
-        return
+        return NO_HITS
     day = ctx.visit.date
     first = ctx.diagnoses.calendar.release[0].effective
     in_force = f"in force: {view.in_force}" if view.in_force else "the release in force is not known here"
@@ -139,7 +149,7 @@ def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
             f"; {day} is beyond the releases and dated change data held ({span}), "
             "so diagnosis problems are reported as warnings (D005), not errors"
         )
-    yield None, message
+    return [(None, message)]
 
 
 @rule(
@@ -148,7 +158,7 @@ def diagnosis_code_set_date(ctx: ScrubContext) -> Iterator[Hit]:
     "warning",
     "A diagnosis the nearest ICD-10-CM release refuses, on a date no loaded release or dated change covers",
 )
-def unconfirmed_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
+def unconfirmed_diagnosis(ctx: ScrubContext) -> Hits:
     """Reports a diagnosis that is not a billable code in the code set used for the date of service, when
     that code set cannot be relied on for the date: no release for it is loaded and the dated changes held
     do not reach it (or the change the answer rests on is unconfirmed).
@@ -165,6 +175,7 @@ def unconfirmed_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
     Source: the nearest loaded release and ``data/icd10cm-changes.toml``; the coverage limits are that file's
     ``complete_from`` and ``complete_through`` and each change's ``status``.
     """
+    hits: list[Hit] = []
     for code, verdict in ctx.diagnosis_status:
         if verdict.certain or verdict.status is True:
             continue
@@ -178,7 +189,8 @@ def unconfirmed_diagnosis(ctx: ScrubContext) -> Iterator[Hit]:
             children = ", ".join(view.billable_children(code))
             finding = f"{with_dot(normalize(code))} is a category in {base}{after}, not billable (such as {children})"
         in_force = view.in_force or "the release in force"
-        yield code, f"{finding}; that cannot be confirmed for {ctx.visit.date}: check it against {in_force}"
+        hits.append((code, f"{finding}; that cannot be confirmed for {ctx.visit.date}: check it against {in_force}"))
+    return hits
 
 
 def _basis(view: CodeSetOnDate, code: str, day: date) -> str:

@@ -9,25 +9,26 @@ element and the code, never the note's own words.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import combinations
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.documentation import Interval, clock_minutes, documented_minutes, union_minutes
 from rehabclaim.model import EvaluationNote
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, rule
 from rehabclaim.units import allocate_units
 from rehabclaim.units.assign import counted_minutes
 
 
-def _missing(ctx: ScrubContext, severity: str) -> Iterator[Hit]:
-    for verdict in ctx.documentation_review.missing():
-        if not verdict.payer and not verdict.reported_as_fitting_only and verdict.severity == severity:
-            yield verdict.code, verdict.text
+def _missing(ctx: ScrubContext, severity: str) -> Hits:
+    return [
+        (verdict.code, verdict.text)
+        for verdict in ctx.documentation_review.missing()
+        if not verdict.payer and not verdict.reported_as_fitting_only and verdict.severity == severity
+    ]
 
 
 @rule("T001", "documentation-element-missing", "error", "A billed code's note lacks an element payers deny without")
-def documentation_element_missing(ctx: ScrubContext) -> Iterator[Hit]:
+def documentation_element_missing(ctx: ScrubContext) -> Hits:
     """Reports each element of a billed code's checklist (``data/documentation.toml``) that the note does
     not hold and that payers deny without: for 97760/97763 the diagnosis and functional limitation, the
     minutes, what was trained (donning/doffing, skin inspection, wearing schedule, care), the plan-of-care
@@ -49,7 +50,7 @@ def documentation_element_missing(ctx: ScrubContext) -> Iterator[Hit]:
     Source: reference documentation.md s. 1b, 1d, 2, 2a, 4 (BPM ch. 15 s. 220.3; Palmetto and Noridian
     TPE results; CERT) and orthotics.md s. 4 (AOTA); elements and severities in ``data/documentation.toml``.
     """
-    yield from _missing(ctx, "error")
+    return _missing(ctx, "error")
 
 
 @rule(
@@ -58,7 +59,7 @@ def documentation_element_missing(ctx: ScrubContext) -> Iterator[Hit]:
     "warning",
     "A billed code's note lacks an element reviewers ask for",
 )
-def documentation_element_recommended(ctx: ScrubContext) -> Iterator[Hit]:
+def documentation_element_recommended(ctx: ScrubContext) -> Hits:
     """Warns for each element of a billed code's checklist that the note does not hold and that reviewers
     ask for without payers denying outright: for 97760/97763 the device type (custom or prefabricated),
     its body region and the patient's response; for a timed code whose own minutes are not given while
@@ -78,11 +79,11 @@ def documentation_element_recommended(ctx: ScrubContext) -> Iterator[Hit]:
     recommended [partly confirmed]) and s. 2 (97760 seed list [unconfirmed as a published checklist]);
     orthotics.md s. 4 (AOTA); severities in ``data/documentation.toml``.
     """
-    yield from _missing(ctx, "warning")
+    return _missing(ctx, "warning")
 
 
 @rule("T003", "fitting-only-note", "warning", "97760 with a note that records fitting but no training")
-def fitting_only_note(ctx: ScrubContext) -> Iterator[Hit]:
+def fitting_only_note(ctx: ScrubContext) -> Hits:
     """Warns when 97760's note says ``fitting_only: true``, or names no training activity (donning/doffing,
     skin inspection, wearing schedule, care of the device, training or education). A 97760 with no note
     at all is reported by T001 instead.
@@ -99,23 +100,29 @@ def fitting_only_note(ctx: ScrubContext) -> Iterator[Hit]:
     without skilled fitting/training: MedPayIQ); codes and training words in ``data/documentation.toml``.
     """
     review = ctx.documentation_review
+    hits: list[Hit] = []
     for line in review.lines:
         code = line.code.code
         notes = review.notes.get(code)
         if code not in review.checklists.fitting_only_codes or not notes:
             continue
         if any(note.fitting_only for note in notes):
-            yield code, f"{code}: the note records fitting only; 97760 needs training documented (reviewers ask)"
-        elif not review.training_documented(code):
-            yield (
-                code,
-                f"{code}: the note names no training (donning/doffing, skin inspection, wearing schedule, care); "
-                "a fitting-only note draws review",
+            hits.append(
+                (code, f"{code}: the note records fitting only; 97760 needs training documented (reviewers ask)")
             )
+        elif not review.training_documented(code):
+            hits.append(
+                (
+                    code,
+                    f"{code}: the note names no training (donning/doffing, skin inspection, wearing schedule, care); "
+                    "a fitting-only note draws review",
+                )
+            )
+    return hits
 
 
 @rule("T004", "minutes-do-not-support-units", "error", "A timed code billed for more units than its note's minutes")
-def minutes_do_not_support_units(ctx: ScrubContext) -> Iterator[Hit]:
+def minutes_do_not_support_units(ctx: ScrubContext) -> Hits:
     """Reports a timed code billed for more units than the minutes its note documents support, by the
     payer's unit method (Medicare's 8-minute rule pooled over the visit, or per code). The note's minutes
     are its ``minutes``, or its start and stop times; where a note gives both and they differ, the fewer.
@@ -142,20 +149,24 @@ def minutes_do_not_support_units(ctx: ScrubContext) -> Iterator[Hit]:
         counted = line.counted_minutes if found is None else min(found.minutes, counted_minutes(line, has_orthosis))
         minutes.append((line.code.code, counted))
     supported = allocate_units(ctx.payer.units.method, minutes).units
+    hits: list[Hit] = []
     for line in timed:
         found = documented[line.code.code]
         if found is None or line.units <= supported[line.code.code]:
             continue
         can = supported[line.code.code]
-        yield (
-            line.code.code,
-            f"{line.code.code}: the note documents {found.how}, which support {can} unit{'s' * (can != 1)}; "
-            f"{line.units} are billed",
+        hits.append(
+            (
+                line.code.code,
+                f"{line.code.code}: the note documents {found.how}, which support {can} unit{'s' * (can != 1)}; "
+                f"{line.units} are billed",
+            )
         )
+    return hits
 
 
 @rule("T005", "total-timed-minutes-differ", "error", "The note's total timed minutes differ from the minutes billed")
-def total_timed_minutes_differ(ctx: ScrubContext) -> Iterator[Hit]:
+def total_timed_minutes_differ(ctx: ScrubContext) -> Hits:
     """Reports a note whose ``total_timed_minutes`` is not the sum of the minutes billed for timed codes.
 
     Why: Medicare reads the total timed minutes to check the units billed; the total and the billing must
@@ -169,8 +180,12 @@ def total_timed_minutes_differ(ctx: ScrubContext) -> Iterator[Hit]:
     """
     total = ctx.documentation_review.documentation.total_timed_minutes
     billed = sum(line.minutes or 0 for line in ctx.lines if line.is_timed_therapy)
+    hits: list[Hit] = []
     if total is not None and total != billed:
-        yield None, f"the note's total timed minutes ({total}) differ from the {billed} minutes billed for timed codes"
+        hits.append(
+            (None, f"the note's total timed minutes ({total}) differ from the {billed} minutes billed for timed codes")
+        )
+    return hits
 
 
 @rule(
@@ -179,7 +194,7 @@ def total_timed_minutes_differ(ctx: ScrubContext) -> Iterator[Hit]:
     "error",
     "The note's total treatment minutes are fewer than its timed minutes",
 )
-def total_treatment_below_timed(ctx: ScrubContext) -> Iterator[Hit]:
+def total_treatment_below_timed(ctx: ScrubContext) -> Hits:
     """Reports a note whose ``total_treatment_minutes`` are fewer than its timed minutes: the note's
     ``total_timed_minutes`` when it gives them, else the minutes billed for timed codes.
 
@@ -197,12 +212,16 @@ def total_treatment_below_timed(ctx: ScrubContext) -> Iterator[Hit]:
     documentation = ctx.documentation_review.documentation
     treatment = documentation.total_treatment_minutes
     if treatment is None:
-        return
+        return NO_HITS
     timed = documentation.total_timed_minutes
     if timed is None:
         timed = sum(line.minutes or 0 for line in ctx.lines if line.is_timed_therapy)
+    hits: list[Hit] = []
     if treatment < timed:
-        yield None, f"the note's total treatment minutes ({treatment}) are fewer than its {timed} timed minutes"
+        hits.append(
+            (None, f"the note's total treatment minutes ({treatment}) are fewer than its {timed} timed minutes")
+        )
+    return hits
 
 
 def _one_on_one(ctx: ScrubContext, interval: Interval) -> bool:
@@ -218,7 +237,7 @@ def _one_on_one(ctx: ScrubContext, interval: Interval) -> bool:
 
 
 @rule("T006", "overlapping-one-on-one-intervals", "error", "One clinician's one-on-one services overlap in time")
-def overlapping_one_on_one_intervals(ctx: ScrubContext) -> Iterator[Hit]:
+def overlapping_one_on_one_intervals(ctx: ScrubContext) -> Hits:
     """Reports two services of the visit given by the same clinician (or with no clinician named) whose
     start and stop times overlap, both one-on-one: the same minutes cannot be billed twice.
 
@@ -232,20 +251,24 @@ def overlapping_one_on_one_intervals(ctx: ScrubContext) -> Iterator[Hit]:
     Source: reference documentation.md s. 5 (one-on-one codes need direct contact; derived interval check 2).
     """
     intervals = [interval for interval in ctx.documentation_review.intervals if _one_on_one(ctx, interval)]
+    hits: list[Hit] = []
     for first, second in combinations(intervals, 2):
         overlap = first.overlap(second)
         if overlap and first.clinician == second.clinician:
-            yield (
-                second.code,
-                f"{first.code} ({first.text}) and {second.code} ({second.text}) by the same clinician overlap by "
-                f"{overlap} min: one-on-one minutes cannot be billed twice",
+            hits.append(
+                (
+                    second.code,
+                    f"{first.code} ({first.text}) and {second.code} ({second.text}) by the same clinician overlap by "
+                    f"{overlap} min: one-on-one minutes cannot be billed twice",
+                )
             )
+    return hits
 
 
 @rule(
     "T007", "concurrent-treatment-is-group", "error", "Time not one-on-one billed with a one-on-one code under Part B"
 )
-def concurrent_treatment_is_group(ctx: ScrubContext) -> Iterator[Hit]:
+def concurrent_treatment_is_group(ctx: ScrubContext) -> Hits:
     """Reports a one-on-one (timed) code whose note says ``one_on_one: false`` (another patient was treated
     meanwhile) for a payer under which that time is group therapy (Medicare Part B), suggesting 97150.
 
@@ -261,22 +284,26 @@ def concurrent_treatment_is_group(ctx: ScrubContext) -> Iterator[Hit]:
     """
     review = ctx.documentation_review
     if ctx.payer.key not in review.checklists.concurrent_is_group_for_payers:
-        return
+        return NO_HITS
     group = ", ".join(sorted(review.checklists.group_codes))
+    hits: list[Hit] = []
     for line in review.lines:
         code = line.code.code
         if not line.is_timed_therapy or code in review.checklists.group_codes:
             continue
         if any(note.one_on_one is False for note in review.notes.get(code, ())):
-            yield (
-                code,
-                f"{code}: the note says the patient was not treated one-on-one; under {ctx.payer.name} that time is "
-                f"group therapy: bill {group}",
+            hits.append(
+                (
+                    code,
+                    f"{code}: the note says the patient was not treated one-on-one; under {ctx.payer.name} "
+                    f"that time is group therapy: bill {group}",
+                )
             )
+    return hits
 
 
 @rule("T008", "group-and-one-on-one-same-minutes", "error", "97150 billed for minutes also billed one-on-one")
-def group_and_one_on_one_same_minutes(ctx: ScrubContext) -> Iterator[Hit]:
+def group_and_one_on_one_same_minutes(ctx: ScrubContext) -> Hits:
     """Reports a group service (97150) whose start and stop times overlap those of a one-on-one service on
     the same visit.
 
@@ -293,19 +320,23 @@ def group_and_one_on_one_same_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     review = ctx.documentation_review
     groups = [interval for interval in review.intervals if interval.code in review.checklists.group_codes]
     others = [interval for interval in review.intervals if _one_on_one(ctx, interval)]
+    hits: list[Hit] = []
     for group in groups:
         for other in others:
             overlap = group.overlap(other)
             if overlap:
-                yield (
-                    group.code,
-                    f"{group.code} ({group.text}) overlaps the one-on-one {other.code} ({other.text}) by {overlap} "
-                    "min: the same minutes cannot be billed as group and one-on-one",
+                hits.append(
+                    (
+                        group.code,
+                        f"{group.code} ({group.text}) overlaps the one-on-one {other.code} ({other.text}) by {overlap} "
+                        "min: the same minutes cannot be billed as group and one-on-one",
+                    )
                 )
+    return hits
 
 
 @rule("T009", "co-treatment-exceeds-session", "error", "Co-treatment billed for more minutes than the session")
-def co_treatment_exceeds_session(ctx: ScrubContext) -> Iterator[Hit]:
+def co_treatment_exceeds_session(ctx: ScrubContext) -> Hits:
     """Reports co-treatment (two different clinicians whose services on this visit overlap in time) when
     the timed minutes billed in total exceed the session: ``session_start`` to ``session_end``, or else the
     time the services' intervals cover together.
@@ -324,19 +355,23 @@ def co_treatment_exceeds_session(ctx: ScrubContext) -> Iterator[Hit]:
     review = ctx.documentation_review
     named = [interval for interval in review.intervals if interval.clinician is not None]
     if not any(a.clinician != b.clinician and a.overlap(b) for a, b in combinations(named, 2)):
-        return
+        return NO_HITS
     doc = review.documentation
     if doc.session_start is not None and doc.session_end is not None:
         session, how = clock_minutes(doc.session_end) - clock_minutes(doc.session_start), "the session"
     else:
         session, how = union_minutes(review.intervals), "the services' times together"
     billed = sum(line.minutes or 0 for line in ctx.lines if line.is_timed_therapy)
+    hits: list[Hit] = []
     if session > 0 and billed > session:
-        yield (
-            None,
-            f"co-treatment by two clinicians: {billed} timed minutes are billed but {how} last {session} min; "
-            "the billed time in total may not exceed the session",
+        hits.append(
+            (
+                None,
+                f"co-treatment by two clinicians: {billed} timed minutes are billed but {how} last {session} min; "
+                "the billed time in total may not exceed the session",
+            )
         )
+    return hits
 
 
 def _supported_level(ctx: ScrubContext, code: str, evaluation: EvaluationNote) -> tuple[int, int] | None:
@@ -354,7 +389,7 @@ def _supported_level(ctx: ScrubContext, code: str, evaluation: EvaluationNote) -
 @rule(
     "T010", "evaluation-level-not-supported", "error", "An evaluation level above what its complexity elements support"
 )
-def evaluation_level_not_supported(ctx: ScrubContext) -> Iterator[Hit]:
+def evaluation_level_not_supported(ctx: ScrubContext) -> Hits:
     """Reports an evaluation (PT 97161-97163, OT 97165-97167) whose documented complexity components only
     support a lower level, naming that level: every component must meet the level billed, so the level
     supported is the lowest any component supports. A component not documented at all is T001's finding.
@@ -373,7 +408,8 @@ def evaluation_level_not_supported(ctx: ScrubContext) -> Iterator[Hit]:
     review = ctx.documentation_review
     evaluation = review.documentation.evaluation
     if evaluation is None:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in review.lines:
         code = line.code.code
         if code not in review.checklists.evaluations:
@@ -383,11 +419,12 @@ def evaluation_level_not_supported(ctx: ScrubContext) -> Iterator[Hit]:
             continue
         codes = review.checklists.evaluations[code].codes
         instead = f"bill {codes[found[1]]}" if found[1] >= 0 else f"they do not meet even {codes[0]}"
-        yield code, f"{code}: the documented complexity elements support a lower level; {instead}"
+        hits.append((code, f"{code}: the documented complexity elements support a lower level; {instead}"))
+    return hits
 
 
 @rule("T011", "payer-required-element-missing", "error", "An element the payer's profile requires is not in the note")
-def payer_required_element_missing(ctx: ScrubContext) -> Iterator[Hit]:
+def payer_required_element_missing(ctx: ScrubContext) -> Hits:
     """Reports each element the payer's profile adds (``[documentation] require`` in its file, e.g.
     ``start_stop``: start and stop times for every timed service; ``session_times``) that the note does not
     hold.
@@ -403,6 +440,8 @@ def payer_required_element_missing(ctx: ScrubContext) -> Iterator[Hit]:
     Source: reference documentation.md s. 5 (Pinnacol, Colorado workers' comp, Rule 18 -> payer switch);
     the payer's file (docs/payers.md).
     """
+    hits: list[Hit] = []
     for verdict in ctx.documentation_review.missing():
         if verdict.payer:
-            yield verdict.code, f"{verdict.text}, which {ctx.payer.name} requires"
+            hits.append((verdict.code, f"{verdict.text}, which {ctx.payer.name} requires"))
+    return hits

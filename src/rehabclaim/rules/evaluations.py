@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
-from rehabclaim.rules.base import Hit, codes_where, rule
+from rehabclaim.rules.base import Hit, Hits, codes_where, rule
 
 _KIND = {"initial": "an evaluation", "re-evaluation": "a re-evaluation"}
 
@@ -18,7 +16,7 @@ _KIND = {"initial": "an evaluation", "re-evaluation": "a re-evaluation"}
     "An evaluation or re-evaluation furnished by an assistant",
     triggers=codes_where(lambda code: code.evaluation is not None),
 )
-def evaluation_by_assistant(ctx: ScrubContext) -> Iterator[Hit]:
+def evaluation_by_assistant(ctx: ScrubContext) -> Hits:
     """Reports an evaluation or re-evaluation code (97161-97168, 92521-92524, 92610) on a visit furnished
     by an assistant (``"rendered_by": "assistant"``) or with minutes an assistant furnished independently
     (``assistant_minutes``). Such a line gets no CQ/CO (M002 leaves it alone): it is not billable at all.
@@ -38,6 +36,7 @@ def evaluation_by_assistant(ctx: ScrubContext) -> Iterator[Hit]:
     scope); TRICARE Policy Manual ch. 11 s. 3.17 for OTAs; evaluation codes marked in ``data/codes.toml``.
     """
     whole_visit = ctx.visit.rendered_by == "assistant"
+    hits: list[Hit] = []
     for line in ctx.lines:
         evaluation = line.code.evaluation
         if evaluation is None or not (whole_visit or line.assistant_minutes):
@@ -47,13 +46,16 @@ def evaluation_by_assistant(ctx: ScrubContext) -> Iterator[Hit]:
             if whole_visit
             else f"an assistant furnished {line.assistant_minutes} min of it"
         )
-        yield (
-            line.code.code,
+        hits.append(
             (
-                f"{line.code.code} is {_KIND[evaluation]}, which only a therapist may furnish, and {who}: "
-                "not billable, with or without CQ/CO"
-            ),
+                line.code.code,
+                (
+                    f"{line.code.code} is {_KIND[evaluation]}, which only a therapist may furnish, and {who}: "
+                    "not billable, with or without CQ/CO"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -63,7 +65,7 @@ def evaluation_by_assistant(ctx: ScrubContext) -> Iterator[Hit]:
     "Two evaluations of one discipline, or an evaluation and a re-evaluation, on one date",
     triggers=codes_where(lambda code: code.evaluation_group is not None),
 )
-def evaluations_same_day(ctx: ScrubContext) -> Iterator[Hit]:
+def evaluations_same_day(ctx: ScrubContext) -> Hits:
     """Reports a visit billing more than one PT evaluation service (97161-97164), or more than one OT
     evaluation service (97165-97168): two evaluation codes, the same evaluation twice, or an evaluation and
     a re-evaluation. SLP evaluations (92521-92524) are exempt: each disorder has its own evaluation code.
@@ -88,27 +90,33 @@ def evaluations_same_day(ctx: ScrubContext) -> Iterator[Hit]:
     for line in ctx.lines:
         if line.code.evaluation_group is not None:
             groups.setdefault(line.code.evaluation_group, []).append(line)
+    hits: list[Hit] = []
     for group, lines in groups.items():
         if sum(len(line.service_indexes) for line in lines) < 2:
             continue
         billed = ", ".join(_times(line) for line in lines)
         reevaluations = [line for line in lines if line.code.evaluation == "re-evaluation"]
         if reevaluations and len(reevaluations) < len(lines):
-            yield (
-                reevaluations[0].code.code,
+            hits.append(
                 (
-                    f"a {group} evaluation and re-evaluation on one date ({billed}): a re-evaluation revises an "
-                    "established plan of care; bill the evaluation only"
-                ),
+                    reevaluations[0].code.code,
+                    (
+                        f"a {group} evaluation and re-evaluation on one date ({billed}): a re-evaluation revises an "
+                        "established plan of care; bill the evaluation only"
+                    ),
+                )
             )
         else:
-            yield (
-                None,
+            hits.append(
                 (
-                    f"more than one {group} evaluation on one date ({billed}): one evaluation covers every "
-                    "condition; bill one code, once"
-                ),
+                    None,
+                    (
+                        f"more than one {group} evaluation on one date ({billed}): one evaluation covers every "
+                        "condition; bill one code, once"
+                    ),
+                )
             )
+    return hits
 
 
 def _times(line: WorkLine) -> str:

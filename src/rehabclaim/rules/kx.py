@@ -9,7 +9,6 @@ estimate is named with the reason instead of silently staying without KX.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 from rehabclaim.context import ScrubContext
@@ -18,7 +17,7 @@ from rehabclaim.fees.medicare_policy import ORIGIN
 from rehabclaim.history import BENEFIT_OF, Sourced
 from rehabclaim.lines import WorkLine
 from rehabclaim.pipeline.kx import KX, cross, year_to_date
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, rule
 
 BENEFIT_LABEL = {"PT_SLP": "PT and SLP combined", "OT": "OT"}
 
@@ -42,7 +41,7 @@ def _no_estimate(lines: list[WorkLine]) -> str:
     "KX added: the year's allowed therapy amount passes the threshold (or KX could not be decided)",
     stage="payment",
 )
-def kx_threshold(ctx: ScrubContext) -> Iterator[Hit]:
+def kx_threshold(ctx: ScrubContext) -> Hits:
     """Adds KX to the therapy lines above the year's KX threshold, and warns that medical necessity must
     be documented. When the patient's allowed amount for the calendar year before this visit is already at
     or past the threshold, every therapy line of the visit takes KX, whatever its price (even a line the fee
@@ -71,34 +70,40 @@ def kx_threshold(ctx: ScrubContext) -> Iterator[Hit]:
     """
     decision = ctx.kx  # the KX stage's (rehabclaim.pipeline.kx)
     if decision is None:
-        return
+        return NO_HITS
     found, threshold, crossing = decision.allowed_before, decision.threshold, decision.crossing
+    hits: list[Hit] = []
     if threshold is None or crossing is None:
-        yield (
-            None,
+        hits.append(
             (
-                f"KX could not be decided for {_codes(decision.lines)}: {ORIGIN} has no {ctx.visit.date.year} KX "
-                f"threshold; {_allowed(ctx, found)}"
-            ),
+                None,
+                (
+                    f"KX could not be decided for {_codes(decision.lines)}: {ORIGIN} has no {ctx.visit.date.year} KX "
+                    f"threshold; {_allowed(ctx, found)}"
+                ),
+            )
         )
-        return
+        return hits
     if not (crossing.past or crossing.undecided):
-        return
+        return hits
     if crossing.past:
         already = found.value >= threshold
-        yield None, _kx_added(decision.marked, decision.left, already, _allowed(ctx, found), threshold)
+        hits.append((None, _kx_added(decision.marked, decision.left, already, _allowed(ctx, found), threshold)))
     liability = ctx.catalog.modifiers_by_role.get("liability", frozenset())
     if crossing.undecided and not all(_caller_decided(line, liability) for line in crossing.undecided):
-        yield (
-            None,
+        hits.append(
             (
-                f"KX could not be decided for {_codes(crossing.undecided)}: no fee estimate for "
-                f"{_no_estimate(crossing.unpriced)}; {_allowed(ctx, found)} leaves ${cents(crossing.room)} under the "
-                f"${threshold} KX threshold before {crossing.unpriced[0].code.code}: find its allowed "
-                "amount and add KX from the line where the year's total passes the threshold on; document "
-                "medical necessity"
-            ),
+                None,
+                (
+                    f"KX could not be decided for {_codes(crossing.undecided)}: no fee estimate for "
+                    f"{_no_estimate(crossing.unpriced)}; {_allowed(ctx, found)} leaves ${cents(crossing.room)} "
+                    f"under the ${threshold} KX threshold before {crossing.unpriced[0].code.code}: find its allowed "
+                    "amount and add KX from the line where the year's total passes the threshold on; document "
+                    "medical necessity"
+                ),
+            )
         )
+    return hits
 
 
 def _allowed(ctx: ScrubContext, found: Sourced[Decimal]) -> str:
@@ -130,7 +135,7 @@ def _kx_added(marked: list[WorkLine], left: list[WorkLine], already: bool, allow
     "The year's allowed therapy amount passes the review threshold (or could not be checked)",
     stage="payment",
 )
-def targeted_review_threshold(ctx: ScrubContext) -> Iterator[Hit]:
+def targeted_review_threshold(ctx: ScrubContext) -> Hits:
     """Warns when the patient's allowed therapy amount for the year, this visit included, passes the
     targeted medical review threshold ($3,000 until 2028). An amount already at or past it before the visit
     warns whatever this visit's lines cost; below it, the visit's estimates decide, and when a therapy line
@@ -152,40 +157,48 @@ def targeted_review_threshold(ctx: ScrubContext) -> Iterator[Hit]:
     """
     known = year_to_date(ctx)
     if known is None:
-        return
+        return NO_HITS
     found, lines = known
     year = ctx.visit.date.year
     review = ctx.medicare.review_threshold_for(year)
+    hits: list[Hit] = []
     if review is None:
-        yield (
-            None,
-            f"the targeted medical review threshold could not be checked: {ORIGIN} has no figure for {year} "
-            f"(${cents(found.value)} allowed therapy before this visit, from the {found.source})",
+        hits.append(
+            (
+                None,
+                f"the targeted medical review threshold could not be checked: {ORIGIN} has no figure for {year} "
+                f"(${cents(found.value)} allowed therapy before this visit, from the {found.source})",
+            )
         )
-        return
+        return hits
     crossing = cross(found.value, review.amount, lines)
     if not (crossing.past or crossing.unpriced):
-        return
+        return hits
     before, reached = cents(found.value), cents(crossing.reached)
     if crossing.past:
         floor = "at least " if any(line.unit_amounts is None for line in lines) else ""
         position = "above" if crossing.reached > review.amount else "at"
-        yield (
-            None,
+        hits.append(
             (
-                f"allowed therapy this year reaches {floor}${reached} with this visit "
-                f"(${before} before, from the {found.source}), "
-                f"{position} the ${review.amount} targeted medical review threshold"
-            ),
+                None,
+                (
+                    f"allowed therapy this year reaches {floor}${reached} with this visit "
+                    f"(${before} before, from the {found.source}), "
+                    f"{position} the ${review.amount} targeted medical review threshold"
+                ),
+            )
         )
     elif crossing.unpriced:
-        yield (
-            None,
+        hits.append(
             (
-                f"the targeted medical review threshold could not be checked: no fee estimate for "
-                f"{_no_estimate(crossing.unpriced)}; allowed therapy this year reaches ${reached} with this "
-                f"visit's priced lines (${before} before, from the {found.source}), "
-                f"${cents(review.amount - crossing.reached)} under the ${review.amount} targeted medical "
-                "review threshold: the year passes it if Medicare allows more than that for them"
-            ),
+                None,
+                (
+                    f"the targeted medical review threshold could not be checked: no fee estimate for "
+                    f"{_no_estimate(crossing.unpriced)}; allowed therapy this year reaches ${reached} with this "
+                    f"visit's priced lines (${before} before, from the {found.source}), "
+                    f"${cents(review.amount - crossing.reached)} under the ${review.amount} targeted medical "
+                    "review threshold: the year passes it if Medicare allows more than that for them"
+                ),
+            )
         )
+    return hits

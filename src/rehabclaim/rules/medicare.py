@@ -9,14 +9,14 @@ service, so a new quarter's files change them without a release.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from rehabclaim.catalog import Catalog
 from rehabclaim.cms.mue import Mue
 from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
-from rehabclaim.rules.base import Hit, codes_where, rule
+from rehabclaim.rules.base import Hit, Hits, codes_where, rule
 
 
 def _statuses(tables: CmsTables, *statuses: str) -> set[str]:
@@ -33,11 +33,11 @@ def BUNDLED_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
     return _statuses(tables, "B")
 
 
-def _billed_to_medicare(ctx: ScrubContext) -> Iterator[WorkLine]:
+def _billed_to_medicare(ctx: ScrubContext) -> list[WorkLine]:
     """The billed lines of a visit to a Medicare Part B payer (none for other payers)."""
     if not ctx.medicare.is_medicare(ctx.payer.key):
-        return iter(())
-    return (line for line in ctx.lines if line.units > 0)
+        return []
+    return [line for line in ctx.lines if line.units > 0]
 
 
 def _mue_zero(ctx: ScrubContext, code: str) -> Mue | None:
@@ -56,7 +56,7 @@ def _mue_note(mue: Mue | None) -> str:
     "An orthosis (L-code) on a Medicare Part B practitioner claim: it is billed to the DME MAC",
     triggers=codes_where(lambda code: code.is_orthosis),
 )
-def orthosis_to_dme_mac(ctx: ScrubContext) -> Iterator[Hit]:
+def orthosis_to_dme_mac(ctx: ScrubContext) -> Hits:
     """Reports an orthosis device code (L-code) on a visit billed to Medicare Part B, and says where the
     device goes: Medicare pays an orthosis as a DMEPOS item, to the supplier, on a claim to the DME MAC,
     never on the therapist's practitioner claim. The therapy lines (97760 training included) stay on this
@@ -76,18 +76,22 @@ def orthosis_to_dme_mac(ctx: ScrubContext) -> Iterator[Hit]:
     L3807, L3809 = 0, MAI 3, CMS Policy); L-codes absent from CMS's PFS relative value file
     (``PPRRVU2026_Jul_nonQPP.csv``); DMEPOS claims go to the DME MACs (Pub. 100-04 ch. 20 [recalled]).
     """
+    hits: list[Hit] = []
     for line in _billed_to_medicare(ctx):
         code = line.code.code
         if line.code.is_orthosis:
-            yield (
-                code,
+            hits.append(
                 (
-                    f"{code} is an orthosis (a DMEPOS item): {ctx.payer.name} pays it to the supplier on a claim "
-                    f"to the DME MAC, not on this practitioner claim{_mue_note(_mue_zero(ctx, code))}; take it off "
-                    f"this claim and bill {code} to the DME MAC (DMEPOS supplier enrolment), or leave it to the "
-                    "supplier"
-                ),
+                    code,
+                    (
+                        f"{code} is an orthosis (a DMEPOS item): {ctx.payer.name} pays it to the supplier on a claim "
+                        f"to the DME MAC, not on this practitioner claim{_mue_note(_mue_zero(ctx, code))}; take it off "
+                        f"this claim and bill {code} to the DME MAC (DMEPOS supplier enrolment), or leave it to the "
+                        "supplier"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -97,7 +101,7 @@ def orthosis_to_dme_mac(ctx: ScrubContext) -> Iterator[Hit]:
     "A code Medicare does not pay on a practitioner claim (PFS status I, or an MUE of 0); the code to use named",
     triggers=NOT_RECOGNISED_CODES,
 )
-def not_recognised_by_medicare(ctx: ScrubContext) -> Iterator[Hit]:
+def not_recognised_by_medicare(ctx: ScrubContext) -> Hits:
     """Reports a code, billed to Medicare Part B, that Medicare does not recognise (PFS status I: "not valid
     for Medicare purposes; Medicare uses another code"), naming the code Medicare takes instead where
     ``data/medicare-payment.toml`` lists it (97014 -> G0283); and any other code whose practitioner MUE is
@@ -115,6 +119,7 @@ def not_recognised_by_medicare(ctx: ScrubContext) -> Iterator[Hit]:
     CMS practitioner MUE table (97014 = 0, CMS Policy); status meanings per the PFS file layout (reference
     README s. 1); reference coding-assistant.md (G0283 for Medicare, 97014 for other payers).
     """
+    hits: list[Hit] = []
     for line in _billed_to_medicare(ctx):
         code = line.code.code
         rvu = ctx.cms.rvu_on(code, ctx.visit.date)
@@ -124,9 +129,12 @@ def not_recognised_by_medicare(ctx: ScrubContext) -> Iterator[Hit]:
         if rvu is not None and rvu.status == "I":
             instead = ctx.medicare.medicare_code_for(code)
             bill = f"bill {instead.code} for Medicare" if instead else "Medicare uses another code for it"
-            yield code, f"{code} is not valid for Medicare (PFS status I, {rvu.origin}){_mue_note(mue)}: {bill}"
+            hits.append(
+                (code, f"{code} is not valid for Medicare (PFS status I, {rvu.origin}){_mue_note(mue)}: {bill}")
+            )
         elif mue is not None:
-            yield code, f"{code}: Medicare does not pay it on a practitioner claim{_mue_note(mue)}"
+            hits.append((code, f"{code}: Medicare does not pay it on a practitioner claim{_mue_note(mue)}"))
+    return hits
 
 
 @rule(
@@ -136,7 +144,7 @@ def not_recognised_by_medicare(ctx: ScrubContext) -> Iterator[Hit]:
     "A code Medicare bundles (PFS status B): no separate payment",
     triggers=BUNDLED_CODES,
 )
-def bundled_no_payment(ctx: ScrubContext) -> Iterator[Hit]:
+def bundled_no_payment(ctx: ScrubContext) -> Hits:
     """Warns that a code billed to Medicare Part B is bundled (PFS status B): Medicare never pays it
     separately, its payment being part of the day's other services, so its expected payment is $0.
 
@@ -153,13 +161,17 @@ def bundled_no_payment(ctx: ScrubContext) -> Iterator[Hit]:
     MUE table (97010 = 0, CMS Policy); status B per the PFS file layout (reference README s. 1, Cahaba GBA
     descriptors).
     """
+    hits: list[Hit] = []
     for line in _billed_to_medicare(ctx):
         rvu = ctx.cms.rvu_on(line.code.code, ctx.visit.date)
         if rvu is not None and rvu.status == "B":
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{line.code.code} is bundled under Medicare (PFS status B, {rvu.origin}): never paid separately, "
-                    f"expected $0{_mue_note(_mue_zero(ctx, line.code.code))}"
-                ),
+                    line.code.code,
+                    (
+                        f"{line.code.code} is bundled under Medicare (PFS status B, {rvu.origin}): never paid "
+                        f"separately, expected $0{_mue_note(_mue_zero(ctx, line.code.code))}"
+                    ),
+                )
             )
+    return hits

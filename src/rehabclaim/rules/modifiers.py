@@ -3,10 +3,8 @@ discipline and assistant stages (``rehabclaim.pipeline``); these rules report wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rehabclaim.context import ScrubContext
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, rule
 
 
 @rule(
@@ -16,7 +14,7 @@ from rehabclaim.rules.base import Hit, rule
     "Every therapy line carries the discipline modifier of the visit's plan of care",
     stage="modifiers",
 )
-def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
+def discipline_modifier(ctx: ScrubContext) -> Hits:
     """Adds GP, GO or GN to every therapy line from the visit's discipline (for payers whose policy
     requires discipline modifiers), and reports a line that carries another discipline's modifier.
 
@@ -31,16 +29,20 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: Pub. 100-04 ch. 5 s. 20.1 "Discipline Specific Outpatient Rehabilitation Modifiers - All
     Claims"; Noridian JE, Per-Beneficiary KX Modifier Thresholds (reference modifiers.md s. 1).
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         for modifier in line.other_discipline_modifiers:  # the caller's, which the discipline stage took off
             wanted = ctx.catalog.discipline_modifier(ctx.visit.discipline)
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{line.code.code} carries {modifier} ({ctx.catalog.modifiers[modifier].discipline}) on a "
-                    f"{ctx.visit.discipline} visit; the plan of care calls for {wanted}"
-                ),
+                    line.code.code,
+                    (
+                        f"{line.code.code} carries {modifier} ({ctx.catalog.modifiers[modifier].discipline}) on a "
+                        f"{ctx.visit.discipline} visit; the plan of care calls for {wanted}"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -50,7 +52,7 @@ def discipline_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     "CQ/CO added where an assistant furnished more than the de minimis share",
     stage="modifiers",
 )
-def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
+def assistant_modifier(ctx: ScrubContext) -> Hits:
     """Adds CQ (PT assistant) or CO (OT assistant) to the units an assistant furnished in whole or in part,
     for payers that require it, and says so in an info finding (the units are paid at a reduced rate).
 
@@ -72,12 +74,16 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     CY2022 PFS final rule as summarised by PT Management and codingmcw (final-unit policy; secondary);
     CMS "Billing Examples Using CQ/CO Modifiers" (reference modifiers.md s. 2).
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.assistant_reason is not None:  # the assistant stage put the modifier on some of its units
-            yield (
-                line.code.code,
-                f"{line.code.code}: {line.assistant_reason} ({ctx.payer.name} requires {line.assistant_modifier})",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code}: {line.assistant_reason} ({ctx.payer.name} requires {line.assistant_modifier})",
+                )
             )
+    return hits
 
 
 @rule(
@@ -87,7 +93,7 @@ def assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     "An assistant furnished an SLP service, for which no assistant modifier exists",
     stage="modifiers",
 )
-def no_assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
+def no_assistant_modifier(ctx: ScrubContext) -> Hits:
     """Warns when a visit of a discipline without an assistant modifier (speech-language pathology)
     says an assistant furnished services.
 
@@ -101,12 +107,16 @@ def no_assistant_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: CMS "Billing Examples Using CQ/CO Modifiers" lists only CQ and CO (reference modifiers.md s. 2).
     """
     if ctx.catalog.assistant_modifier(ctx.visit.discipline) is not None:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     if ctx.visit.rendered_by == "assistant" or any(line.assistant_minutes for line in ctx.lines):
-        yield (
-            None,
+        hits.append(
             (
-                f"an assistant furnished services on this {ctx.visit.discipline} visit; no assistant modifier "
-                "exists for this discipline: check the payer's policy"
-            ),
+                None,
+                (
+                    f"an assistant furnished services on this {ctx.visit.discipline} visit; no assistant modifier "
+                    "exists for this discipline: check the payer's policy"
+                ),
+            )
         )
+    return hits

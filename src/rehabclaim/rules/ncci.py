@@ -4,7 +4,7 @@ reports the pairs it could not mark."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from rehabclaim.catalog import Catalog
 from rehabclaim.cms.mue import MAI_MEANING
@@ -13,7 +13,7 @@ from rehabclaim.cms.tables import CmsTables
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
 from rehabclaim.pipeline.distinct import edit_text
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import Hit, Hits, rule
 
 
 def PTP_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
@@ -26,9 +26,9 @@ def MUE_CODES(_catalog: Catalog, tables: CmsTables) -> Iterable[str]:
     return tables.mue.keys()
 
 
-def _edits_with(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, WorkLine, WorkLine]]:
+def _edits_with(ctx: ScrubContext, indicator: str) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:
     """Edits with ``indicator`` in force on the date of service between two billed lines."""
-    return (found for found in ctx.ptp_edits if found[0].indicator == indicator)
+    return [found for found in ctx.ptp_edits if found[0].indicator == indicator]
 
 
 @rule(
@@ -38,7 +38,7 @@ def _edits_with(ctx: ScrubContext, indicator: str) -> Iterator[tuple[PtpEdit, Wo
     "A column 2 code billed with its column 1 code under a 0-indicator edit",
     triggers=PTP_CODES,
 )
-def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
+def ptp_never_together(ctx: ScrubContext) -> Hits:
     """Reports a pair of codes billed on the same date that an active NCCI procedure-to-procedure edit with
     modifier indicator 0 forbids: the column 2 code is not paid, whatever modifier it carries.
 
@@ -53,14 +53,18 @@ def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
     meanings per First Coast "CO 236" (reference ncci-mue.md s. 1-2). Edits are applied by effective and
     deletion date against the date of service.
     """
+    hits: list[Hit] = []
     for edit, column_1, column_2 in _edits_with(ctx, "0"):
-        yield (
-            column_2.code.code,
+        hits.append(
             (
-                f"{column_2.code.code} (column 2) is not paid with {column_1.code.code} (column 1) on the same day; "
-                f"no modifier bypasses it ({edit_text(edit)})"
-            ),
+                column_2.code.code,
+                (
+                    f"{column_2.code.code} (column 2) is not paid with {column_1.code.code} (column 1) on the "
+                    f"same day; no modifier bypasses it ({edit_text(edit)})"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -71,7 +75,7 @@ def ptp_never_together(ctx: ScrubContext) -> Iterator[Hit]:
     stage="modifiers",
     triggers=PTP_CODES,
 )
-def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
+def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Hits:
     """For a pair under an active NCCI edit with modifier indicator 1, adds the payer's distinct-service
     modifier to the column 2 line when the visit documents the services as distinct (``"distinct": true``
     on a service, or ``time_blocks`` that do not overlap); otherwise reports what to document.
@@ -94,31 +98,40 @@ def ptp_needs_distinct_modifier(ctx: ScrubContext) -> Iterator[Hit]:
     Source: CMS NCCI PTP file (indicator 1); CR 8863 (X{EPSU}, 59 only when no X fits); First Coast "CO 236"
     (either code since 2019-07-01); WebPT on 97530/97140 (reference modifiers.md s. 5, ncci-mue.md s. 1, 4).
     """
+    hits: list[Hit] = []
     for edit, column_1, column_2 in ctx.distinct_missing:  # pairs the distinct stage found undocumented
-        yield (
-            column_2.code.code,
+        hits.append(
             (
-                f"{column_2.code.code} needs a distinct-service modifier beside {column_1.code.code} "
-                f"({edit_text(edit)}): document that they were furnished in separate time blocks "
-                "(time_blocks) or as distinct services (distinct: true)"
-            ),
+                column_2.code.code,
+                (
+                    f"{column_2.code.code} needs a distinct-service modifier beside {column_1.code.code} "
+                    f"({edit_text(edit)}): document that they were furnished in separate time blocks "
+                    "(time_blocks) or as distinct services (distinct: true)"
+                ),
+            )
         )
+    return hits
 
 
-def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
+def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Hits:
+    hits: list[Hit] = []
+    mues = ctx.cms.mue  # the tables are not a compiled class: one attribute read, not one a line
     for line in ctx.lines:
-        mue = ctx.cms.mue.get(line.code.code)
+        mue = mues.get(line.code.code)
         if mue is None or line.units <= mue.units or mue.per_date_of_service != per_date_of_service:
             continue
         if mue.units == 0:
             continue  # not a unit limit: a code Medicare does not pay on a practitioner claim (B001-B003 say why)
-        yield (
-            line.code.code,
+        hits.append(
             (
-                f"{line.code.code}: {line.units} units exceed the MUE of {mue.units} (MAI {mue.indicator}, "
-                f"{MAI_MEANING[mue.indicator]}; {mue.rationale}; {mue.origin})"
-            ),
+                line.code.code,
+                (
+                    f"{line.code.code}: {line.units} units exceed the MUE of {mue.units} (MAI {mue.indicator}, "
+                    f"{MAI_MEANING[mue.indicator]}; {mue.rationale}; {mue.origin})"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -128,7 +141,7 @@ def _mue_hits(ctx: ScrubContext, per_date_of_service: bool) -> Iterator[Hit]:
     "Units above a date-of-service MUE (adjudication indicator 2 or 3)",
     triggers=MUE_CODES,
 )
-def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
+def mue_date_of_service(ctx: ScrubContext) -> Hits:
     """Reports a code whose units on the date of service exceed its MUE when the MUE adjudication
     indicator is 2 (policy) or 3 (clinical).
 
@@ -147,7 +160,7 @@ def mue_date_of_service(ctx: ScrubContext) -> Iterator[Hit]:
 
 
 @rule("N004", "mue-line", "warning", "Units above a line MUE (adjudication indicator 1)", triggers=MUE_CODES)
-def mue_line(ctx: ScrubContext) -> Iterator[Hit]:
+def mue_line(ctx: ScrubContext) -> Hits:
     """Warns when a code's units exceed its MUE and the adjudication indicator is 1 (line edit).
 
     Why: an MAI 1 edit applies per claim line; units above it are denied unless they are reported on

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rehabclaim.context import ScrubContext
 from rehabclaim.lines import WorkLine
-from rehabclaim.rules.base import Hit, codes_where, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, codes_where, rule
 
 INITIAL_ENCOUNTER_CODES = codes_where(lambda code: code.encounter == "initial")
 
 
-def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
-    return (line for line in ctx.lines if line.code.encounter == "initial")
+def _initial_encounter_lines(ctx: ScrubContext) -> list[WorkLine]:
+    return [line for line in ctx.lines if line.code.encounter == "initial"]
 
 
 @rule(
@@ -22,7 +20,7 @@ def _initial_encounter_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
     "An initial-encounter orthotic/prosthetic code billed at a later encounter",
     triggers=INITIAL_ENCOUNTER_CODES,
 )
-def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Hits:
     """Reports 97760 or 97761 on a visit that says it is not the initial orthotic encounter
     (``"initial_orthotic_encounter": false``), naming the code for later encounters.
 
@@ -36,13 +34,17 @@ def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     Source: AOTA "Orthotics"; PT Management 2018 changes (reference orthotics.md s. 1-2).
     """
     if ctx.visit.initial_orthotic_encounter is not False:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in _initial_encounter_lines(ctx):
         instead = f"; bill {line.code.subsequent_code}" if line.code.subsequent_code else ""
-        yield (
-            line.code.code,
-            f"{line.code.code} is for the initial encounter only and this is a later one{instead}",
+        hits.append(
+            (
+                line.code.code,
+                f"{line.code.code} is for the initial encounter only and this is a later one{instead}",
+            )
         )
+    return hits
 
 
 @rule(
@@ -52,7 +54,7 @@ def initial_code_on_subsequent_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     "97760/97761 beside an orthosis L-code without more than 8 minutes of training",
     triggers=INITIAL_ENCOUNTER_CODES,
 )
-def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
+def training_beside_device_too_short(ctx: ScrubContext) -> Hits:
     """Reports 97760 or 97761 billed with an orthosis device code (L-code) the same day when the documented
     training minutes are not more than the threshold (8), or are not documented. With a device code on
     the visit only training minutes count toward the training code's units (fitting is part of the
@@ -68,23 +70,29 @@ def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     Source: AOTA "Orthotics" (reference orthotics.md s. 2; errata #11).
     """
     if not ctx.has_orthosis:
-        return
+        return NO_HITS
     over = ctx.thresholds.orthotic_device_training_minutes_over
+    hits: list[Hit] = []
     for line in _initial_encounter_lines(ctx):
         training = line.training_minutes
         if training is None:
-            yield (
-                line.code.code,
-                f"{line.code.code} is billed with an orthosis code but no training minutes are documented",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code} is billed with an orthosis code but no training minutes are documented",
+                )
             )
         elif training <= over:
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{line.code.code} is billed with an orthosis code and {training} training min; "
-                    f"more than {over} are needed"
-                ),
+                    line.code.code,
+                    (
+                        f"{line.code.code} is billed with an orthosis code and {training} training min; "
+                        f"more than {over} are needed"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -94,7 +102,7 @@ def training_beside_device_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     "97760 and 97761 on the same visit for the same body region",
     triggers=codes_where(lambda code: bool(code.same_region_conflicts)),
 )
-def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
+def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Hits:
     """Reports an initial orthotic code and an initial prosthetic code billed on one visit for the same
     body region (or where a region is not stated on either).
 
@@ -109,6 +117,7 @@ def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
     orthotics.md s. 1).
     """
     seen: set[tuple[str, str]] = set()
+    hits: list[Hit] = []
     for line in ctx.lines:
         for other_code in line.code.same_region_conflicts:
             other = ctx.line_for(other_code)
@@ -119,10 +128,13 @@ def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
             if shared or not line.regions or not other.regions:
                 seen.add((pair[0], pair[1]))
                 region = ", ".join(sorted(shared)) if shared else "an unstated region"
-                yield (
-                    line.code.code,
-                    f"{pair[0]} and {pair[1]} are billed for the same body region ({region})",
+                hits.append(
+                    (
+                        line.code.code,
+                        f"{pair[0]} and {pair[1]} are billed for the same body region ({region})",
+                    )
                 )
+    return hits
 
 
 @rule(
@@ -132,7 +144,7 @@ def same_region_orthotic_and_prosthetic(ctx: ScrubContext) -> Iterator[Hit]:
     "Four or more units of an initial orthotic/prosthetic training code",
     triggers=INITIAL_ENCOUNTER_CODES,
 )
-def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
+def many_initial_orthotic_units(ctx: ScrubContext) -> Hits:
     """Warns when an initial orthotic or prosthetic training code reaches the unit threshold (4) on one
     visit.
 
@@ -147,12 +159,16 @@ def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     orthotics.md s. 5.
     """
     limit = ctx.thresholds.orthotic_units_warning_at
+    hits: list[Hit] = []
     for line in _initial_encounter_lines(ctx):
         if line.units >= limit:
-            yield (
-                line.code.code,
-                f"{line.code.code} billed for {line.units} units; {limit}+ units draw review",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code} billed for {line.units} units; {limit}+ units draw review",
+                )
             )
+    return hits
 
 
 @rule(
@@ -162,7 +178,7 @@ def many_initial_orthotic_units(ctx: ScrubContext) -> Iterator[Hit]:
     "97760/97761 when the ledger already holds an orthotic encounter for the body region",
     triggers=INITIAL_ENCOUNTER_CODES,
 )
-def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Hits:
     """Reports 97760 or 97761 when the patient's ledger already holds an orthotic/prosthetic encounter for
     the same body region (or one with no region recorded), naming the code for later encounters. The
     visit's own ``initial_orthotic_encounter`` flag wins when given: the therapist knows when a new
@@ -180,21 +196,25 @@ def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     Source: AOTA "Orthotics"; PT Management 2018 changes (reference orthotics.md s. 1-2, 5); the ledger.
     """
     if ctx.visit.initial_orthotic_encounter is not None:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in _initial_encounter_lines(ctx):
         for region in sorted(line.regions) or [""]:
             found = ctx.history.has_orthotic_encounter(ctx.visit, region)
             if found is not None and found.value:
                 instead = f"; bill {line.code.subsequent_code}" if line.code.subsequent_code else ""
                 where = f"the {region} region" if region else "this patient"
-                yield (
-                    line.code.code,
+                hits.append(
                     (
-                        f"the {found.source} already holds an orthotic encounter for {where}: {line.code.code} is for "
-                        f"the initial encounter only{instead}"
-                    ),
+                        line.code.code,
+                        (
+                            f"the {found.source} already holds an orthotic encounter for {where}: {line.code.code} "
+                            f"is for the initial encounter only{instead}"
+                        ),
+                    )
                 )
                 break
+    return hits
 
 
 @rule(
@@ -204,7 +224,7 @@ def initial_code_after_recorded_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     "97763 billed at the initial orthotic/prosthetic encounter",
     triggers=codes_where(lambda code: code.encounter == "subsequent"),
 )
-def subsequent_code_on_initial_encounter(ctx: ScrubContext) -> Iterator[Hit]:
+def subsequent_code_on_initial_encounter(ctx: ScrubContext) -> Hits:
     """Reports 97763 on a visit that says it is the initial orthotic or prosthetic encounter
     (``"initial_orthotic_encounter": true``), naming the initial-encounter codes. A 97763 for a stated body
     region other than that of a 97760/97761 on the same visit passes: a later encounter for another device.
@@ -220,8 +240,9 @@ def subsequent_code_on_initial_encounter(ctx: ScrubContext) -> Iterator[Hit]:
     in ``data/codes.toml``.
     """
     if ctx.visit.initial_orthotic_encounter is not True:
-        return
+        return NO_HITS
     initial_regions = {region for line in _initial_encounter_lines(ctx) for region in line.regions}
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.encounter != "subsequent":
             continue
@@ -229,7 +250,10 @@ def subsequent_code_on_initial_encounter(ctx: ScrubContext) -> Iterator[Hit]:
             continue  # the initial encounter is for another device
         initial = sorted(code.code for code in ctx.catalog.codes.values() if code.subsequent_code == line.code.code)
         instead = f"; bill {' or '.join(initial)}" if initial else ""
-        yield (
-            line.code.code,
-            f"{line.code.code} is for encounters after the initial one and this is the initial encounter{instead}",
+        hits.append(
+            (
+                line.code.code,
+                f"{line.code.code} is for encounters after the initial one and this is the initial encounter{instead}",
+            )
         )
+    return hits

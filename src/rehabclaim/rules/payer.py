@@ -6,16 +6,14 @@ one payer and fail for another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rehabclaim.context import ScrubContext
 from rehabclaim.dates import DateRange
 from rehabclaim.errors import quote
-from rehabclaim.rules.base import Hit, codes_where, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, codes_where, rule
 
 
 @rule("P001", "payer-unit-limit", "error", "More units than the payer allows per visit or per code")
-def payer_unit_limit(ctx: ScrubContext) -> Iterator[Hit]:
+def payer_unit_limit(ctx: ScrubContext) -> Hits:
     """Reports a visit whose therapy units exceed the payer's per-visit limit, or a code whose units exceed
     the payer's per-code limit (``[units] max_per_visit``, ``max_per_code``).
 
@@ -28,17 +26,21 @@ def payer_unit_limit(ctx: ScrubContext) -> Iterator[Hit]:
     Source: the payer's policy file (sample figures in the bundled sample payers).
     """
     limits = ctx.payer.units
+    hits: list[Hit] = []
     for line in ctx.lines:
         limit = limits.max_per_code.get(line.code.code)
         if limit is not None and line.units > limit:
-            yield line.code.code, f"{line.code.code}: {line.units} units; {ctx.payer.name} allows {limit} per visit"
+            hits.append(
+                (line.code.code, f"{line.code.code}: {line.units} units; {ctx.payer.name} allows {limit} per visit")
+            )
     total = sum(line.units for line in ctx.lines if line.code.therapy)
     if limits.max_per_visit is not None and total > limits.max_per_visit:
-        yield None, f"{total} therapy units on the visit; {ctx.payer.name} allows {limits.max_per_visit}"
+        hits.append((None, f"{total} therapy units on the visit; {ctx.payer.name} allows {limits.max_per_visit}"))
+    return hits
 
 
 @rule("P002", "authorization-exhausted", "error", "The visit uses more visits or units than the authorization left")
-def authorization_exhausted(ctx: ScrubContext) -> Iterator[Hit]:
+def authorization_exhausted(ctx: ScrubContext) -> Hits:
     """Reports a visit that goes past the prior authorization: the visits (or units, as the payer counts
     them) used before this visit plus this visit's exceed the number authorized.
 
@@ -53,19 +55,23 @@ def authorization_exhausted(ctx: ScrubContext) -> Iterator[Hit]:
     """
     found = ctx.history.authorization(ctx.visit)
     if found is None:
-        return
+        return NO_HITS
     auth, counts = found.value, ctx.payer.authorization.counts
     allowed = auth.visits if counts == "visits" else auth.units
     this_visit = 1 if counts == "visits" else sum(line.units for line in ctx.lines if line.code.therapy)
+    hits: list[Hit] = []
     if allowed is not None and auth.used + this_visit > allowed:
         number = f" {auth.number}" if auth.number else ""
-        yield (
-            None,
+        hits.append(
             (
-                f"authorization{number}: {auth.used} of {allowed} {counts} used before this visit, which needs "
-                f"{this_visit} more (from the {found.source})"
-            ),
+                None,
+                (
+                    f"authorization{number}: {auth.used} of {allowed} {counts} used before this visit, which needs "
+                    f"{this_visit} more (from the {found.source})"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -74,7 +80,7 @@ def authorization_exhausted(ctx: ScrubContext) -> Iterator[Hit]:
     "error",
     "The payer requires prior authorization and none covers the date of service",
 )
-def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
+def authorization_missing_or_expired(ctx: ScrubContext) -> Hits:
     """Reports a visit for a payer that requires prior authorization when no authorization is known, or
     the date of service falls outside the authorization's dates.
 
@@ -88,21 +94,25 @@ def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
     Source: the payer's policy file (``[authorization] required``).
     """
     if not ctx.payer.authorization.required:
-        return
+        return NO_HITS
     found = ctx.history.authorization(ctx.visit)
+    hits: list[Hit] = []
     if found is None:
-        yield None, f"{ctx.payer.name} requires prior authorization and none is on file"
-        return
+        hits.append((None, f"{ctx.payer.name} requires prior authorization and none is on file"))
+        return hits
     auth, day = found.value, ctx.visit.date
     window = DateRange.if_ordered(auth.valid_from, auth.valid_through)  # reversed (as given): covers no day
     if window is None or not window.covers(day):
-        yield (
-            None,
+        hits.append(
             (
-                f"authorization{' ' + auth.number if auth.number else ''} covers {auth.valid_from.isoformat()} to "
-                f"{auth.valid_through.isoformat()}, not {day.isoformat()} (from the {found.source})"
-            ),
+                None,
+                (
+                    f"authorization{' ' + auth.number if auth.number else ''} covers {auth.valid_from.isoformat()} to "
+                    f"{auth.valid_through.isoformat()}, not {day.isoformat()} (from the {found.source})"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -112,7 +122,7 @@ def authorization_missing_or_expired(ctx: ScrubContext) -> Iterator[Hit]:
     "97760/97761 beside an orthosis code for a payer that bundles them",
     triggers=codes_where(lambda code: code.encounter == "initial"),
 )
-def training_bundled_with_device(ctx: ScrubContext) -> Iterator[Hit]:
+def training_bundled_with_device(ctx: ScrubContext) -> Hits:
     """Reports an initial orthotic/prosthetic training code billed with an orthosis device code for a payer
     whose policy bundles the training into the device (``[orthotics] pays_training_with_device = false``).
 
@@ -126,14 +136,18 @@ def training_bundled_with_device(ctx: ScrubContext) -> Iterator[Hit]:
     Source: the payer's policy file; MedPayIQ versus AOTA (reference orthotics.md s. 2, 6; errata #11).
     """
     if ctx.payer.orthotics.pays_training_with_device or not ctx.has_orthosis:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.encounter == "initial":
-            yield line.code.code, f"{ctx.payer.name} bundles {line.code.code} into the orthosis code on the same date"
+            hits.append(
+                (line.code.code, f"{ctx.payer.name} bundles {line.code.code} into the orthosis code on the same date")
+            )
+    return hits
 
 
 @rule("P005", "telehealth", "error", "A telehealth visit the payer does not cover as billed", stage="modifiers")
-def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
+def telehealth(ctx: ScrubContext) -> Hits:
     """For a telehealth visit (``"telehealth": true``), adds the payer's telehealth modifier (95) to every
     therapy line the payer covers by telehealth, and reports what it does not cover: telehealth at all, on
     that date, the code, or the place of service.
@@ -154,21 +168,25 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     """
     decision = ctx.telehealth  # the telehealth stage's (rehabclaim.pipeline.telehealth), on a telehealth visit
     if decision is None:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     if not decision.covered:
-        yield None, f"{ctx.payer.name} does not cover therapy by telehealth on {ctx.visit.date.isoformat()}"
-        return
+        hits.append((None, f"{ctx.payer.name} does not cover therapy by telehealth on {ctx.visit.date.isoformat()}"))
+        return hits
     if not decision.place_accepted:
         place = ctx.visit.place_of_service
-        yield (
-            None,
+        hits.append(
             (
-                f"place of service {quote(place) if place else '(none given)'} is not one {ctx.payer.name} "
-                f"accepts for telehealth ({', '.join(ctx.payer.telehealth.place_of_service)})"
-            ),
+                None,
+                (
+                    f"place of service {quote(place) if place else '(none given)'} is not one {ctx.payer.name} "
+                    f"accepts for telehealth ({', '.join(ctx.payer.telehealth.place_of_service)})"
+                ),
+            )
         )
     for line in decision.not_listed:
-        yield line.code.code, f"{line.code.code} is not on {ctx.payer.name}'s telehealth list"
+        hits.append((line.code.code, f"{line.code.code} is not on {ctx.payer.name}'s telehealth list"))
+    return hits
 
 
 @rule(
@@ -178,7 +196,7 @@ def telehealth(ctx: ScrubContext) -> Iterator[Hit]:
     "A Category III code the payer does not cover: likely denial, patient liability notice",
     triggers=codes_where(lambda code: code.kind == "Category III"),
 )
-def category_iii_not_covered(ctx: ScrubContext) -> Iterator[Hit]:
+def category_iii_not_covered(ctx: ScrubContext) -> Hits:
     """Warns about a Category III code (0770T-0774T) that the payer's policy does not list as covered.
 
     Why: Category III codes track emerging technology; many payers do not pay them, and Medicare prices them
@@ -194,12 +212,16 @@ def category_iii_not_covered(ctx: ScrubContext) -> Iterator[Hit]:
     pricing), modifiers.md s. 4 (ABN, GA).
     """
     covered = ctx.payer.category_iii.covered
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.kind == "Category III" and line.code.code not in covered:
-            yield (
-                line.code.code,
+            hits.append(
                 (
-                    f"{ctx.payer.name} does not list {line.code.code} as covered: expect a denial; get a signed "
-                    "liability notice (ABN for Medicare) before billing the patient"
-                ),
+                    line.code.code,
+                    (
+                        f"{ctx.payer.name} does not list {line.code.code} as covered: expect a denial; get a signed "
+                        "liability notice (ABN for Medicare) before billing the patient"
+                    ),
+                )
             )
+    return hits

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 from rehabclaim.context import ScrubContext
 from rehabclaim.dates import DateRange
-from rehabclaim.rules.base import Hit, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, rule
 
 
 @rule("R001", "progress-report-due", "warning", "A progress report is due by the payer's treatment-day interval")
-def progress_report_due(ctx: ScrubContext) -> Iterator[Hit]:
+def progress_report_due(ctx: ScrubContext) -> Hits:
     """Warns when this visit is at or past the payer's progress-report interval (Medicare: every 10 treatment
     days) counted from the last progress report, and the visit does not include one
     (``"progress_report": true``).
@@ -27,20 +26,24 @@ def progress_report_due(ctx: ScrubContext) -> Iterator[Hit]:
     """
     interval = ctx.payer.plan_of_care.progress_report_every_treatment_days
     if interval is None or ctx.visit.progress_report:
-        return
+        return NO_HITS
     found = ctx.history.treatment_days_since_progress_report(ctx.visit)
+    hits: list[Hit] = []
     if found is not None and found.value + 1 >= interval:
-        yield (
-            None,
+        hits.append(
             (
-                f"this is treatment day {found.value + 1} since the last progress report (from the {found.source}); "
-                f"{ctx.payer.name} requires one at least every {interval} treatment days"
-            ),
+                None,
+                (
+                    f"this is treatment day {found.value + 1} since the last progress report "
+                    f"(from the {found.source}); {ctx.payer.name} requires one at least every {interval} treatment days"
+                ),
+            )
         )
+    return hits
 
 
 @rule("R002", "outside-plan-of-care", "error", "Treatment outside the certified plan-of-care dates")
-def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
+def outside_plan_of_care(ctx: ScrubContext) -> Hits:
     """Reports a visit whose date of service falls outside the certified plan of care, for payers that
     require certification: before its first day, after its last, or after the most a certification covers
     (90 calendar days, its first day counted as day 1) when the plan runs longer.
@@ -59,32 +62,36 @@ def outside_plan_of_care(ctx: ScrubContext) -> Iterator[Hit]:
     p.181; reference medicare-policy.md s. 1); the 90 days in ``data/thresholds.toml``.
     """
     if not ctx.payer.plan_of_care.certification_required:
-        return
+        return NO_HITS
     found = ctx.history.plan_of_care(ctx.visit)
     if found is None:
-        return
+        return NO_HITS
     plan, day = found.value, ctx.visit.date
     certified = (
         f"the plan of care is certified {plan.certified_from.isoformat()} to {plan.certified_through.isoformat()}"
     )
     window = DateRange.if_ordered(plan.certified_from, plan.certified_through)  # reversed (as given): no day
+    hits: list[Hit] = []
     if window is None or not window.covers(day):
-        yield None, f"{certified}, not {day.isoformat()} (from the {found.source})"
-        return
+        hits.append((None, f"{certified}, not {day.isoformat()} (from the {found.source})"))
+        return hits
     most = ctx.thresholds.plan_of_care_certified_days_max
     if (day - plan.certified_from).days >= most:
         through = plan.certified_from + timedelta(days=most - 1)
-        yield (
-            None,
+        hits.append(
             (
-                f"{certified}, but a certification covers at most {most} calendar days (through "
-                f"{through.isoformat()}), not {day.isoformat()} (from the {found.source}): recertify"
-            ),
+                None,
+                (
+                    f"{certified}, but a certification covers at most {most} calendar days (through "
+                    f"{through.isoformat()}), not {day.isoformat()} (from the {found.source}): recertify"
+                ),
+            )
         )
+    return hits
 
 
 @rule("R003", "no-plan-of-care-certification", "warning", "No plan-of-care certification is known")
-def no_plan_of_care_certification(ctx: ScrubContext) -> Iterator[Hit]:
+def no_plan_of_care_certification(ctx: ScrubContext) -> Hits:
     """Warns when the payer requires a certified plan of care and none is known from the ledger or the visit.
 
     Why: the claim may pay, but auditors check certification after payment and recover what was paid.
@@ -97,4 +104,5 @@ def no_plan_of_care_certification(ctx: ScrubContext) -> Iterator[Hit]:
     Source: Pub. 100-02 ch. 15 s. 220.1.3 (reference medicare-policy.md s. 1).
     """
     if ctx.payer.plan_of_care.certification_required and ctx.history.plan_of_care(ctx.visit) is None:
-        yield None, f"{ctx.payer.name} requires a certified plan of care and none is on file"
+        return [(None, f"{ctx.payer.name} requires a certified plan of care and none is on file")]
+    return NO_HITS

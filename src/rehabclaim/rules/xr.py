@@ -5,7 +5,7 @@ intraservice minutes, observer, supported procedure, not a therapy code). Facts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -15,7 +15,7 @@ from rehabclaim.datafiles import DataFileError, load_toml, require
 from rehabclaim.errors import quote
 from rehabclaim.lines import WorkLine
 from rehabclaim.model import Documentation, XrSessionEvidence
-from rehabclaim.rules.base import Hit, Triggers, codes_where, rule
+from rehabclaim.rules.base import NO_HITS, Hit, Hits, Triggers, codes_where, rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ def age_on(birth: date, day: date) -> int:
     "A code billed for a patient younger than its minimum age (0771T-0774T: 5)",
     triggers=codes_where(lambda code: code.min_age_years is not None),
 )
-def patient_below_minimum_age(ctx: ScrubContext) -> Iterator[Hit]:
+def patient_below_minimum_age(ctx: ScrubContext) -> Hits:
     """Reports a code with a minimum age (VR procedural dissociation 0771T-0774T: 5 years) billed for a
     patient younger than that on the date of service, from ``patient.birth_date``. Without a birth date
     the rule cannot tell and says nothing (a claim needs the birth date anyway).
@@ -101,16 +101,20 @@ def patient_below_minimum_age(ctx: ScrubContext) -> Iterator[Hit]:
     """
     patient = ctx.visit.patient
     if patient is None or patient.birth_date is None:
-        return
+        return NO_HITS
     age = age_on(patient.birth_date, ctx.visit.date)
+    hits: list[Hit] = []
     for line in ctx.lines:
         least = line.code.min_age_years
         if least is not None and age < least:
-            yield (
-                line.code.code,
-                f"{line.code.code} is not reported for a patient under {least}; the patient is {age} on the date of "
-                "service",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code} is not reported for a patient under {least}; the patient is {age} on the "
+                    "date of service",
+                )
             )
+    return hits
 
 
 @rule(
@@ -120,7 +124,7 @@ def patient_below_minimum_age(ctx: ScrubContext) -> Iterator[Hit]:
     "Units of a per-15-minute add-on (0772T/0774T) that its documented minutes do not support",
     triggers=codes_where(lambda code: code.minutes_per_unit is not None),
 )
-def units_unsupported_by_minutes(ctx: ScrubContext) -> Iterator[Hit]:
+def units_unsupported_by_minutes(ctx: ScrubContext) -> Hits:
     """Reports an add-on billed per 15 minutes of its own intraservice time (0772T, 0774T: each further
     15 minutes after the first code's) when the service has no minutes, or states more units than its
     minutes support. The engine bills the units the minutes support: a unit once more than half of it has
@@ -140,21 +144,25 @@ def units_unsupported_by_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     (reference units.md s. 6); the CPT table for these codes was not found (unconfirmed); minutes per unit
     in ``data/codes.toml``.
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         per_unit = line.code.minutes_per_unit
         if per_unit is None:
             continue
         code = line.code.code
         if line.minutes is None:
-            yield code, f"{code} is billed per {per_unit} min of its own time but the service has no minutes"
+            hits.append((code, f"{code} is billed per {per_unit} min of its own time but the service has no minutes"))
         elif line.stated_units is not None and line.stated_units > line.units:
-            yield (
-                code,
+            hits.append(
                 (
-                    f"{code}: {line.stated_units} units stated but {line.minutes} min support {line.units} "
-                    f"(one per {per_unit} min, once more than half of it has passed)"
-                ),
+                    code,
+                    (
+                        f"{code}: {line.stated_units} units stated but {line.minutes} min support {line.units} "
+                        f"(one per {per_unit} min, once more than half of it has passed)"
+                    ),
+                )
             )
+    return hits
 
 
 # --- 0770T: XR-assisted therapy ---------------------------------------------------------------------------
@@ -170,9 +178,9 @@ def _overlap(first: tuple[int, int], second: tuple[int, int]) -> int:
     return max(0, min(first[1], second[1]) - max(first[0], second[0]))
 
 
-def _xr_lines(ctx: ScrubContext) -> Iterator[WorkLine]:
+def _xr_lines(ctx: ScrubContext) -> list[WorkLine]:
     addon = xr_facts().addon_code
-    return (line for line in ctx.lines if line.code.code == addon)
+    return [line for line in ctx.lines if line.code.code == addon]
 
 
 def _session_backs_addon(session: XrSessionEvidence) -> bool:
@@ -187,7 +195,7 @@ def _session_backs_addon(session: XrSessionEvidence) -> bool:
     "0770T listed more than once on a visit: it is reported once per session",
     triggers=XR_ADDON,
 )
-def xr_addon_more_than_once(ctx: ScrubContext) -> Iterator[Hit]:
+def xr_addon_more_than_once(ctx: ScrubContext) -> Hits:
     """Reports 0770T listed as more than one service on the same visit (several XR sessions, or XR used
     with several base codes). The engine bills it once; stated units above one are reported by U002
     (an untimed code is billed once per session).
@@ -203,13 +211,18 @@ def xr_addon_more_than_once(ctx: ScrubContext) -> Iterator[Hit]:
     s. 1; xr-sessions.md s. 3: two sessions the same day -> review); ``data/xr.toml`` [xr_addon].
     """
     most = xr_facts().addon_max_per_visit
+    hits: list[Hit] = []
     for line in _xr_lines(ctx):
         listed = len(line.service_indexes)
         if listed > most and (line.stated_units is None or line.stated_units <= line.units):
-            yield (
-                line.code.code,
-                f"{line.code.code} is listed {listed} times on the visit; it is reported at most {most} per session",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code} is listed {listed} times on the visit; it is reported at most {most} "
+                    "per session",
+                )
             )
+    return hits
 
 
 @rule(
@@ -219,7 +232,7 @@ def xr_addon_more_than_once(ctx: ScrubContext) -> Iterator[Hit]:
     "Minutes given on 0770T: XR time belongs to the base therapy code",
     triggers=XR_ADDON,
 )
-def xr_addon_with_minutes(ctx: ScrubContext) -> Iterator[Hit]:
+def xr_addon_with_minutes(ctx: ScrubContext) -> Hits:
     """Warns when 0770T carries minutes of its own, on the service or in its note. The engine never
     counts them in the visit's timed total (0770T is untimed); the base code must carry the time.
 
@@ -237,19 +250,23 @@ def xr_addon_with_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     s. 1; xr-sessions.md s. 1 ("no extra minutes").
     """
     doc = ctx.visit.documentation
+    hits: list[Hit] = []
     for line in _xr_lines(ctx):
         code = line.code.code
         noted = [note for note in doc.services if note.code.strip().upper() == code] if doc else []
         minutes = line.minutes or sum(note.minutes or 0 for note in noted)
         if minutes or line.time_blocks or any(note.start or note.stop for note in noted):
             said = f"{minutes} min" if minutes else "a time interval"
-            yield (
-                code,
+            hits.append(
                 (
-                    f"{code} has {said} of its own: XR time belongs to the base code's minutes and is not "
-                    "counted in the timed total"
-                ),
+                    code,
+                    (
+                        f"{code} has {said} of its own: XR time belongs to the base code's minutes and is not "
+                        "counted in the timed total"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -259,7 +276,7 @@ def xr_addon_with_minutes(ctx: ScrubContext) -> Iterator[Hit]:
     "0770T without the XR system named in the note or a clinic XR session attached",
     triggers=XR_ADDON,
 )
-def xr_use_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
+def xr_use_undocumented(ctx: ScrubContext) -> Hits:
     """Warns that 0770T has no evidence of XR use: neither the XR system in ``documentation.xr.system`` nor
     an attached session that can back it (a supervised clinic session, ``documentation.xr.sessions``; see
     V006). A visit with no ``documentation`` at all gets the warning too: 0770T is the one code whose
@@ -280,15 +297,19 @@ def xr_use_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     doc = ctx.visit.documentation
     xr = doc.xr if doc is not None else None
     if xr is not None and (xr.system or any(_session_backs_addon(s) for s in xr.sessions)):
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in _xr_lines(ctx):
-        yield (
-            line.code.code,
+        hits.append(
             (
-                f"{line.code.code}: the note names no XR system and no supervised clinic XR session is attached "
-                "(documentation.xr.system or documentation.xr.sessions)"
-            ),
+                line.code.code,
+                (
+                    f"{line.code.code}: the note names no XR system and no supervised clinic XR session is attached "
+                    "(documentation.xr.system or documentation.xr.sessions)"
+                ),
+            )
         )
+    return hits
 
 
 @rule(
@@ -298,7 +319,7 @@ def xr_use_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     "An attached XR session done at home or without the therapist: it cannot back 0770T",
     triggers=XR_ADDON,
 )
-def xr_session_cannot_back_addon(ctx: ScrubContext) -> Iterator[Hit]:
+def xr_session_cannot_back_addon(ctx: ScrubContext) -> Hits:
     """Warns about each attached XR session (``documentation.xr.sessions``) that was done at home or not
     supervised, naming the session: it is no evidence for 0770T on this visit.
 
@@ -316,14 +337,16 @@ def xr_session_cannot_back_addon(ctx: ScrubContext) -> Iterator[Hit]:
     """
     doc = ctx.visit.documentation
     if doc is None or doc.xr is None:
-        return
+        return NO_HITS
     code = xr_facts().addon_code
+    hits: list[Hit] = []
     for session in doc.xr.sessions:
         if _session_backs_addon(session):
             continue
         how = "at home" if session.setting not in xr_facts().evidence_settings else "in the clinic"
         who = "" if session.supervised else " without the therapist"
-        yield code, f"XR session {quote(session.session_id)} was done {how}{who}: it cannot back {code}"
+        hits.append((code, f"XR session {quote(session.session_id)} was done {how}{who}: it cannot back {code}"))
+    return hits
 
 
 def _base_intervals(ctx: ScrubContext, doc: Documentation) -> list[tuple[int, int]]:
@@ -350,7 +373,7 @@ def _base_intervals(ctx: ScrubContext, doc: Documentation) -> list[tuple[int, in
     "A clinic XR session that does not overlap the base therapy code's documented time",
     triggers=XR_ADDON,
 )
-def xr_session_outside_base_service(ctx: ScrubContext) -> Iterator[Hit]:
+def xr_session_outside_base_service(ctx: ScrubContext) -> Hits:
     """Warns about an attached clinic session (supervised) that does not overlap, by at least a minute,
     any documented interval of the base therapy code (its time blocks, or start/stop in the note). When
     either time is unknown the rule says nothing.
@@ -368,23 +391,27 @@ def xr_session_outside_base_service(ctx: ScrubContext) -> Iterator[Hit]:
     """
     doc = ctx.visit.documentation
     if doc is None or doc.xr is None or not doc.xr.sessions:
-        return
+        return NO_HITS
     bases = _base_intervals(ctx, doc)
     if not bases:
-        return
+        return NO_HITS
     least, code = xr_facts().least_overlap_minutes, xr_facts().addon_code
+    hits: list[Hit] = []
     for session in doc.xr.sessions:
         if not _session_backs_addon(session) or session.end <= session.start:
             continue
         span = (_minute(session.start), _minute(session.end))
         if all(_overlap(span, base) < least for base in bases):
-            yield (
-                code,
+            hits.append(
                 (
-                    f"XR session {quote(session.session_id)} ({session.start}-{session.end}) does not overlap the "
-                    f"base therapy code's documented time: it cannot back {code}"
-                ),
+                    code,
+                    (
+                        f"XR session {quote(session.session_id)} ({session.start}-{session.end}) does not overlap the "
+                        f"base therapy code's documented time: it cannot back {code}"
+                    ),
+                )
             )
+    return hits
 
 
 # --- 0771T-0774T: VR procedural dissociation --------------------------------------------------------------
@@ -397,7 +424,7 @@ def xr_session_outside_base_service(ctx: ScrubContext) -> Iterator[Hit]:
     "0771T/0773T with fewer intraservice minutes than its first 15-minute unit needs",
     triggers=_codes(lambda facts: facts.first_codes),
 )
-def vr_first_unit_too_short(ctx: ScrubContext) -> Iterator[Hit]:
+def vr_first_unit_too_short(ctx: ScrubContext) -> Hits:
     """Reports 0771T or 0773T (the first 15 minutes of VR procedural dissociation) whose documented minutes
     do not reach the first unit (more than half of 15 minutes, 8). Without minutes the rule says nothing.
 
@@ -414,16 +441,20 @@ def vr_first_unit_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     [vr_dissociation].
     """
     facts = xr_facts()
+    hits: list[Hit] = []
     for line in ctx.lines:
         code = line.code.code
         if code in facts.first_codes and line.minutes is not None and line.minutes < facts.first_unit_least_minutes:
-            yield (
-                code,
+            hits.append(
                 (
-                    f"{code}: {line.minutes} min of intraservice time do not reach its first "
-                    f"{facts.first_unit_minutes}-minute unit (at least {facts.first_unit_least_minutes} min)"
-                ),
+                    code,
+                    (
+                        f"{code}: {line.minutes} min of intraservice time do not reach its first "
+                        f"{facts.first_unit_minutes}-minute unit (at least {facts.first_unit_least_minutes} min)"
+                    ),
+                )
             )
+    return hits
 
 
 @rule(
@@ -433,7 +464,7 @@ def vr_first_unit_too_short(ctx: ScrubContext) -> Iterator[Hit]:
     "0771T/0772T without an independent trained observer documented",
     triggers=_codes(lambda facts: facts.observer_codes),
 )
-def vr_observer_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
+def vr_observer_undocumented(ctx: ScrubContext) -> Hits:
     """Warns, when the visit carries its note, that 0771T or 0772T lacks the independent trained observer:
     ``documentation.observer`` without a name or a qualification, or with ``other_duties: true``.
 
@@ -454,7 +485,7 @@ def vr_observer_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     """
     doc = ctx.visit.documentation
     if doc is None:
-        return
+        return NO_HITS
     codes = [line.code.code for line in ctx.lines if line.code.code in xr_facts().observer_codes]
     observer = doc.observer
     if observer is None:
@@ -464,10 +495,12 @@ def vr_observer_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     else:
         missing = [field for field in ("name", "qualification") if not getattr(observer, field)]
         if not missing:
-            return
+            return NO_HITS
         problem = f"the observer's {' and '.join(missing)} is not documented"
+    hits: list[Hit] = []
     for code in codes:
-        yield code, f"{code}: {problem}"
+        hits.append((code, f"{code}: {problem}"))
+    return hits
 
 
 @rule(
@@ -477,7 +510,7 @@ def vr_observer_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     "0771T-0774T without the procedure the VR dissociation supported",
     triggers=_codes(lambda facts: facts.supported_procedure_codes),
 )
-def vr_procedure_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
+def vr_procedure_undocumented(ctx: ScrubContext) -> Hits:
     """Warns, when the visit carries its note, that a VR procedural dissociation code has no supported
     procedure (``documentation.supported_procedure``).
 
@@ -494,10 +527,12 @@ def vr_procedure_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     """
     doc = ctx.visit.documentation
     if doc is None or doc.supported_procedure:
-        return
+        return NO_HITS
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.code in xr_facts().supported_procedure_codes:
-            yield line.code.code, f"{line.code.code}: the supported procedure is not documented"
+            hits.append((line.code.code, f"{line.code.code}: the supported procedure is not documented"))
+    return hits
 
 
 @rule(
@@ -507,7 +542,7 @@ def vr_procedure_undocumented(ctx: ScrubContext) -> Iterator[Hit]:
     "GP/GO/GN given on VR procedural dissociation (0771T-0774T), which is not a therapy code",
     triggers=codes_where(lambda code: code.category == "vr_dissociation" and not code.therapy),
 )
-def discipline_modifier_on_non_therapy_code(ctx: ScrubContext) -> Iterator[Hit]:
+def discipline_modifier_on_non_therapy_code(ctx: ScrubContext) -> Hits:
     """Reports a discipline modifier (GP, GO, GN) given with a VR procedural dissociation code. The engine
     adds none to these codes, and their minutes never count in the 8-minute total; a modifier given by the
     caller is kept, so the rule reports it.
@@ -522,12 +557,16 @@ def discipline_modifier_on_non_therapy_code(ctx: ScrubContext) -> Iterator[Hit]:
     Source: reference xr-vr-codes.md s. 2 (context: not routine outpatient-therapy codes, they do not inherit
     therapy rules) [derived]; ``therapy = false`` in ``data/codes.toml``.
     """
+    hits: list[Hit] = []
     for line in ctx.lines:
         if line.code.therapy or line.code.category != "vr_dissociation":
             continue
         given = [m for m in line.input_modifiers if ctx.catalog.modifiers[m].role == "discipline"]
         if given:
-            yield (
-                line.code.code,
-                f"{line.code.code} is not a therapy code: remove {', '.join(given)} (no GP/GO/GN on it)",
+            hits.append(
+                (
+                    line.code.code,
+                    f"{line.code.code} is not a therapy code: remove {', '.join(given)} (no GP/GO/GN on it)",
+                )
             )
+    return hits
