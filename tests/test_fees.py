@@ -103,6 +103,20 @@ def test_mppr_on_units_of_one_code(scrub: Any) -> None:
     assert line.expected == 71.28  # 28.02 + 2 x 21.63
 
 
+def test_a_line_outcome_follows_the_days_mppr_decision(scrub: Any) -> None:
+    # the fee outcome is remembered per line: the same 97110 line differs by which unit of the day is full
+    alone = [{"code": "97110", "minutes": 30}]
+    under_97530 = [*alone, {"code": "97530", "minutes": 15}]
+    under_97112 = [*alone, {"code": "97112", "minutes": 15}]
+    for _ in range(2):  # the second round replays every line
+        assert scrub(services=alone).lines[0].expected == 49.65  # 28.02 + 21.63
+        shared = lines_by_code(scrub(services=under_97530))["97110"][0]
+        assert shared.expected == 43.26 and "full unit of the day is 97530" in shared.expected_why
+        shared = lines_by_code(scrub(services=under_97112))["97110"][0]
+        assert shared.expected == 43.26 and "full unit of the day is 97112" in shared.expected_why
+        assert lines_by_code(scrub(services=under_97112))["97112"][0].expected == 31.56  # its full unit
+
+
 def test_assistant_units_paid_at_85_percent(scrub: Any) -> None:
     assisted, therapist = scrub(services=[{"code": "97110", "minutes": 30, "assistant_minutes": 15}]).lines
     assert assisted.modifiers == ["GP", "CQ"] and therapist.modifiers == ["GP"]

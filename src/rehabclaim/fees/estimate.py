@@ -156,14 +156,16 @@ def _file(origin: str) -> str:
 
 
 _Fee = UnitFee | NoFee
-_NumberedFee = tuple[_Fee, int, Code]  # a line's fee, its number and the code it is for
-# a line's share of a fee outcome: charge per unit, unit amounts, fee steps and what its claim line shows
+# a line's fee, its number, the code it is for and, for a fee that takes the therapy MPPR, its PE payment (the
+# day's full unit is the highest)
+_NumberedFee = tuple[_Fee, int, Code, Decimal | None]
+# a line's fee outcome: charge per unit, unit amounts, fee steps and what its claim line shows
 _LineOutcome = tuple[float | None, tuple[Decimal, ...] | None, tuple[str, ...], FeeSummary]
 
 
 class FeeSchedule:
-    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date, outcomes
-    by their key (``estimate``)."""
+    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date, each
+    line's outcome by its key (``estimate``)."""
 
     def __init__(
         self, practice: Practice, tables: CmsTables, medicare: MedicarePayment, cache_entries: int = MEMO_ENTRIES
@@ -179,9 +181,10 @@ class FeeSchedule:
         self._day_entries = cache_entries
         self._fee_numbers: dict[_Fee, int] = Memo(cache_entries)
         self._numbers_given = 0  # a fee the full table cannot hold still gets a new number: equal numbers, equal fees
-        # the outcome of a day's lines by everything it depends on: the schedule, the payer's figures and per
-        # line its code, units (Medicare: assistant units and modifier) and fee number, flat in one tuple
-        self._outcomes: dict[tuple[object, ...], list[_LineOutcome]] = Memo(cache_entries)
+        # one line's outcome by everything it depends on (``_medicare_keys``, ``_payer_key``): keyed per line, not
+        # per visit, as a day's lines meet only through the MPPR decision, which the key holds; a visit's whole
+        # set of lines is seldom seen twice, a line's key often
+        self._outcomes: dict[tuple[object, ...], _LineOutcome] = Memo(cache_entries)
 
     def line_fee(self, line: WorkLine, day: date) -> _Fee:
         """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
@@ -214,46 +217,83 @@ class FeeSchedule:
             if number is None:
                 self._numbers_given += 1
                 number = remember(self._fee_numbers, fee, self._numbers_given)
-            found = remember(on_day, line.code.code, (fee, number, line.code))
+            pe_payment = fee.pe_payment if isinstance(fee, UnitFee) and fee.mppr else None
+            found = remember(on_day, line.code.code, (fee, number, line.code, pe_payment))
         return found
 
     def estimate(self, lines: list[WorkLine], day: date, payer: PayerPolicy) -> None:
         """Set ``charge_per_unit``, ``unit_amounts``, ``fee_steps`` and ``fee_summary`` on every line: worked out
-        in Decimal once per distinct outcome key (everything the outcome depends on) and replayed after."""
+        in Decimal for the day's lines when one line's outcome key (everything its outcome depends on) is new,
+        replayed line by line when every key is known."""
         fees = payer.fees
         schedule = fees.schedule
-        key: list[object] = [schedule]
         unit_fees: list[_Fee] = []
         if schedule == "contracted":
             contracted = fees.contracted
-            key.append(payer.origin)
-            for line in lines:
-                code = line.code.code
-                key.append(code)
-                key.append(line.units)
-                key.append(contracted.get(code))
-        else:
-            if schedule == "percent-of-medicare":
-                key.append(payer.origin)
-                key.append(fees.percent_of_medicare)
+            keys = [_payer_key(payer, line, contracted.get(line.code.code)) for line in lines]
+        elif schedule == "percent-of-medicare":
             on_day = self._fees_on(day)
+            keys = []
             for line in lines:
-                fee, number, _ = self._numbered_fee(line, day, on_day)
+                fee, number, _, _ = self._numbered_fee(line, day, on_day)
                 unit_fees.append(fee)
-                key.append(line.code.code)
-                key.append(line.units)
-                key.append(line.assistant_units)
-                key.append(line.assistant_modifier)
-                key.append(number)
-        frozen = tuple(key)
-        found = self._outcomes.get(frozen)
-        if found is not None:
-            _replay(found, lines)
-            return
-        remember(self._outcomes, frozen, self._work_out(lines, payer, unit_fees))
+                keys.append(_payer_key(payer, line, number))
+        else:
+            keys = self._medicare_keys(lines, day, unit_fees)
+        outcomes = self._outcomes
+        known: list[_LineOutcome] = []
+        for key in keys:
+            found = outcomes.get(key)
+            if found is None:  # worked out for all the day's lines (the MPPR ranks them together)
+                for key_of_line, outcome in zip(keys, self._work_out(lines, payer, unit_fees), strict=True):
+                    remember(outcomes, key_of_line, outcome)
+                return
+            known.append(found)
+        for index, line in enumerate(lines):
+            _replay(known[index], line)
+
+    def _medicare_keys(self, lines: list[WorkLine], day: date, unit_fees: list[_Fee]) -> list[tuple[object, ...]]:
+        """Each line's outcome key under the Medicare schedule; appends each line's fee to ``unit_fees``. A line
+        meets the day's other lines only through the MPPR: whether it applies to this line, and if so the
+        day's full unit's code and whether that unit is this line's (the reduction order is this schedule's,
+        the same for every key)."""
+        on_day = self._fees_on(day)
+        entries = [self._numbered_fee(line, day, on_day) for line in lines]
+        # the MPPR decision as _apply_mppr makes it: the eligible units, and the one with the highest PE payment
+        eligible_units = 0
+        top = -1
+        top_pe = Decimal(0)
+        top_code = ""
+        for index, line in enumerate(lines):
+            pe_payment = entries[index][3]
+            if pe_payment is None or not line.units:
+                continue
+            eligible_units += line.units
+            code = line.code.code
+            if top < 0 or pe_payment > top_pe or (pe_payment == top_pe and code < top_code):
+                top, top_pe, top_code = index, pe_payment, code
+        applies = eligible_units >= 2
+        keys: list[tuple[object, ...]] = []
+        for index, line in enumerate(lines):
+            fee, number, _, pe_payment = entries[index]
+            unit_fees.append(fee)
+            reduced = applies and pe_payment is not None and line.units != 0
+            keys.append(
+                (
+                    line.code.code,
+                    line.units,
+                    line.assistant_units,
+                    line.assistant_modifier,
+                    number,
+                    top_code if reduced else None,
+                    reduced and index == top,
+                )
+            )
+        return keys
 
     def _work_out(self, lines: list[WorkLine], payer: PayerPolicy, unit_fees: list[_Fee]) -> list[_LineOutcome]:
-        """Estimate the lines in Decimal and return what ``_replay`` sets on lines with the same outcome key."""
+        """Estimate the lines in Decimal and return each line's outcome, as ``_replay`` sets it on a line with the
+        same key."""
         charges = self.charges
         for line in lines:
             line.charge_per_unit = charges.get(line.code.code)
@@ -275,19 +315,25 @@ class FeeSchedule:
         return outcome
 
 
-def _replay(outcome: list[_LineOutcome], lines: list[WorkLine]) -> None:
-    """Set a stored outcome on lines with its key (one entry per line, in order)."""
-    for index, line in enumerate(lines):
-        charge_per_unit, amounts, steps, summary = outcome[index]
-        line.charge_per_unit = charge_per_unit
-        line.unit_amounts = None if amounts is None else list(amounts)
-        if line.fee_steps:  # steps of its own before the estimate: the claim line joins them all
-            line.fee_steps.extend(steps)
-            line.fee_summary = None
-            continue
-        if steps:
-            line.fee_steps = list(steps)
-        line.fee_summary = summary
+def _payer_key(payer: PayerPolicy, line: WorkLine, fee: object) -> tuple[object, ...]:
+    """A line's outcome key under a payer's own schedule (contracted: ``fee`` is the payer's amount; percent of
+    Medicare: the Medicare fee's number): the payer's figures and the line's code and units."""
+    fees = payer.fees
+    return (fees.schedule, payer.origin, fees.percent_of_medicare, line.code.code, line.units, fee)
+
+
+def _replay(outcome: _LineOutcome, line: WorkLine) -> None:
+    """Set a stored outcome on a line with its key."""
+    charge_per_unit, amounts, steps, summary = outcome
+    line.charge_per_unit = charge_per_unit
+    line.unit_amounts = None if amounts is None else list(amounts)
+    if line.fee_steps:  # steps of its own before the estimate: the claim line joins them all
+        line.fee_steps.extend(steps)
+        line.fee_summary = None
+        return
+    if steps:
+        line.fee_steps = list(steps)
+    line.fee_summary = summary
 
 
 def fee_summary(
