@@ -29,6 +29,7 @@ from rehabclaim.ledger import open_ledger
 from rehabclaim.ledger.models import ClaimSent, ControlNumber, InterchangeRecord
 from rehabclaim.practice import demo_practice
 from rehabclaim.reference import load_reference
+from rehabclaim.rules import RULES
 from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837
 from rehabclaim.x12.core import Separators, X12WriteError, iter_segments, read_separators, render
@@ -290,20 +291,17 @@ def test_the_writer_itself_never_writes_a_bad_element() -> None:
     assert render([["NM1", "A", "B", ""]], Separators()) == "NM1*A*B~\n"
 
 
-def test_a_value_the_rule_misses_is_still_never_written(
-    ledger: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_value_the_rule_misses_is_still_never_written(ledger: Any, tmp_path: Path) -> None:
     """Rule X006 switched off: the builder holds back what it cannot build, the renderer refuses separators,
     and in both cases nothing is written and no control number is used."""
-    import rehabclaim.rules.claim
-
-    monkeypatch.setattr(rehabclaim.rules.claim, "claim_fields", lambda visit: [])  # a list, as typed (mypyc checks)
+    without_x006 = Scrubber(rules=tuple(rule for rule in RULES if rule.id != "X006"))  # the engine's rules, injected
     out = tmp_path / "claims.x12"
     too_long = claim_visit(id="V" * 40)
-    run = write_claims([too_long], Scrubber(), ledger, out)
+    run = write_claims([too_long], without_x006, ledger, out)
     assert not run.written and "CLM01 is 40 characters long" in run.held_back[0][1][0].message
+    assert [finding.message.split(":")[0] for finding in run.held_back[0][1]] == ["the 837P would be invalid"]
     with pytest.raises(X12WriteError):
-        write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "DIAZ~X"})], Scrubber(), ledger, out)
+        write_claims([claim_visit(id="c1", patient={**PATIENT, "last_name": "DIAZ~X"})], without_x006, ledger, out)
     assert not out.exists() and isa13_taken(ledger) == 0
     with ledger.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ClaimSent)).scalar() == 0

@@ -179,29 +179,42 @@ def claim_data_problems(
 
 def _place_of_service_problems(visit: Visit) -> list[str]:
     """Places of service that are not CMS codes (837P CLM05-1, SV105: pyx12 refuses them)."""
-    places = [("place_of_service", "CLM05-1", visit.place_of_service)]
-    places += [(f"services[{i}].place_of_service", "SV105", s.place_of_service) for i, s in enumerate(visit.services)]
+    places = [(-1, visit.place_of_service), *enumerate(service.place_of_service for service in visit.services)]
     return [
-        f"{path} {quote(code)} is not a CMS place-of-service code (837P {element}; data/{x12.CODE_TABLE})"
-        for path, element, code in places
+        f"{_place_path(i)} {quote(code)} is not a CMS place-of-service code (837P {'CLM05-1' if i < 0 else 'SV105'}; "
+        f"data/{x12.CODE_TABLE})"
+        for i, code in places
         if code is not None and code not in x12.PLACES_OF_SERVICE
     ]
+
+
+def _place_path(index: int) -> str:
+    """The visit field of a place of service: the claim's (``index`` -1) or the service's at ``index``."""
+    return "place_of_service" if index < 0 else f"services[{index}].place_of_service"
 
 
 def _line_problems(visit: Visit) -> list[str]:
     """Line diagnoses not on the claim (or past HI's 12th), too many for one line's SV107, services of one
     line (one code) with different places of service."""
-    diagnoses = [normalize(code) for code in visit.diagnoses]
+    positions: dict[str, int] = {}  # each diagnosis (normalized) at its first place on the claim
+    for index, code in enumerate(visit.diagnoses):
+        positions.setdefault(normalize(code), index)
     problems = []
     by_code: dict[str, list[int]] = {}
     for i, service in enumerate(visit.services):
         by_code.setdefault(service.code.strip().upper(), []).append(i)
         for j, code in enumerate(service.diagnoses):
-            path = f"services[{i}].diagnoses[{j}] {quote(code)}"
-            if normalize(code) not in diagnoses:
-                problems.append(f"{path} is not among the visit's diagnoses (SV107 points into the claim's HI)")
-            elif diagnoses.index(normalize(code)) >= x12.MAX_DIAGNOSES:
-                problems.append(f"{path} is past the 12th diagnosis; SV107 points only to HI01-HI12")
+            position = positions.get(normalize(code))
+            if position is None:
+                problems.append(
+                    f"services[{i}].diagnoses[{j}] {quote(code)} is not among the visit's diagnoses "
+                    "(SV107 points into the claim's HI)"
+                )
+            elif position >= x12.MAX_DIAGNOSES:
+                problems.append(
+                    f"services[{i}].diagnoses[{j}] {quote(code)} is past the 12th diagnosis; SV107 points only to "
+                    "HI01-HI12"
+                )
     for indexes in by_code.values():
         named = {normalize(code) for i in indexes for code in visit.services[i].diagnoses}
         if len(named) > MAX_POINTERS:

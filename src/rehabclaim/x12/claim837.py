@@ -6,6 +6,7 @@ Each model mirrors a loop of the implementation guide (reference x12.md s. 1, fr
 2310A referring provider, 2310B rendering provider, 2320/2330A/2330B the primary payer on a secondary claim
 (``OtherPayer``), 2400 service line with its 2430 line adjudication (``LineAdjudication``). Segments are built
 only here, by ``segments()`` methods and one function per loop of ``Claim``; nothing else concatenates X12.
+Their bodies, and those of ``values()``, are in ``loops837``, compiled (performance: they run for every claim).
 
 Invalid output is impossible by construction. Every element is checked against the X12 data element it
 fills (the table in ``data/x12-837p-elements.toml``, derived from pyx12's 005010X222A1 map: type, length
@@ -23,7 +24,7 @@ at a time, and tracked they would make every full collection walk them (performa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -32,6 +33,7 @@ from typing import cast
 import msgspec
 
 from rehabclaim.datafiles import load_toml
+from rehabclaim.x12 import loops837 as loops
 from rehabclaim.x12.core import (
     TEXT_TYPES,
     ElementSpec,
@@ -41,22 +43,21 @@ from rehabclaim.x12.core import (
     collector_paused,
     d8,
     element_problem,
-    money,
     render,
     suspect_values,
 )
 
-Element = str | tuple[str, ...]  # a tuple holds a composite element's parts (kept apart to be checked)
-Segments = list[list[Element]]
-Compose = Callable[[tuple[str, ...]], Element]  # what becomes of a composite's parts: kept, or joined
+Element = loops.Element  # a tuple holds a composite element's parts (kept apart to be checked)
+Segments = loops.Segments
+Compose = loops.Compose  # what becomes of a composite's parts: kept, or joined
 ELEMENT_TABLE = "x12-837p-elements.toml"
 CODE_TABLE = "x12-837p-codes.toml"  # code lists of PWK01, PWK02, NTE01 (pyx12's map, loop 2300)
 COB_TABLE = "x12-837p-cob.toml"  # coordination of benefits: SBR05, 2320 SBR02, CAS01 codes and their rules
-MAX_ATTACHMENTS = 10  # 2300 PWK repeats 10 times (pyx12 map)
-MAX_DIAGNOSES = 12  # HI01-HI12
+MAX_ATTACHMENTS = loops.MAX_ATTACHMENTS  # 2300 PWK repeats 10 times (pyx12 map)
+MAX_DIAGNOSES = loops.MAX_DIAGNOSES  # HI01-HI12
 SEPARATOR_ELEMENTS = ("ISA11", "ISA16")  # the repetition and component separators themselves
-MAX_PARTS = 4  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
-MAX_AMOUNT = Decimal(10) ** 12  # 50 lines of it still fit CLM02 (R, 18 digits); no therapy claim comes near
+MAX_PARTS = loops.MAX_PARTS  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
+MAX_AMOUNT = loops.MAX_AMOUNT  # 50 lines of it still fit CLM02 (R, 18 digits); no therapy claim comes near
 MAX_ADJUSTMENT_GROUPS = 5  # CAS repeats 5 times in 2320 and in 2430 (pyx12 map): one CAS a group
 MAX_ADJUSTMENTS_A_GROUP = 6  # CAS02..CAS19: six (reason, amount, quantity) triplets a segment
 
@@ -169,14 +170,10 @@ class Address(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the address."""
-        found = [("N301", self.line1), ("N401", self.city), ("N402", self.state), ("N403", self.zip)]
-        if self.line2:
-            found.append(("N302", self.line2))
-        return found
+        return loops.address_values(self)
 
     def segments(self) -> Segments:
-        n3: list[Element] = ["N3", self.line1, *([self.line2] if self.line2 else [])]
-        return [n3, ["N4", self.city, self.state, self.zip]]
+        return loops.address_segments(self)
 
 
 class Person(msgspec.Struct, frozen=True, gc=False):
@@ -189,10 +186,7 @@ class Person(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the person."""
-        found = [("NM103", self.last_name), ("NM104", self.first_name), ("DMG03", self.sex), *self.address.values()]
-        if self.member_id is not None:
-            found.append(("NM109", self.member_id))
-        return found
+        return loops.person_values(self)
 
 
 class Submitter(msgspec.Struct, frozen=True, gc=False):
@@ -223,10 +217,7 @@ class RenderingProvider(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the rendering provider."""
-        found = [("NM103", self.last_name), ("NM104", self.first_name), ("NM109", self.npi)]
-        if self.taxonomy:
-            found.append(("PRV03", self.taxonomy))
-        return found
+        return loops.rendering_values(self)
 
 
 class ReferringProvider(msgspec.Struct, frozen=True, gc=False):
@@ -240,13 +231,10 @@ class ReferringProvider(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the referring provider."""
-        found = [("NM103", self.last_name), ("NM109", self.npi)]
-        if self.first_name:
-            found.append(("NM104", self.first_name))
-        return found
+        return loops.referring_values(self)
 
     def segments(self) -> Segments:
-        return [["NM1", "DN", "1", self.last_name, self.first_name or "", "", "", "", "XX", self.npi]]
+        return loops.referring_segments(self)
 
 
 class Attachment(msgspec.Struct, frozen=True, gc=False):
@@ -259,10 +247,7 @@ class Attachment(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the attachment."""
-        found = [("PWK01", self.report_type), ("PWK02", self.transmission)]
-        if self.control_number:
-            found.append(("PWK06", self.control_number))
-        return found
+        return loops.attachment_values(self)
 
     def problems(self) -> list[str]:
         """The code and pairing checks the element table cannot make."""
@@ -276,9 +261,7 @@ class Attachment(msgspec.Struct, frozen=True, gc=False):
         return found
 
     def segments(self) -> Segments:
-        if not self.control_number:
-            return [["PWK", self.report_type, self.transmission]]
-        return [["PWK", self.report_type, self.transmission, "", "", "AC", self.control_number]]
+        return loops.attachment_segments(self)
 
 
 class ClaimNote(msgspec.Struct, frozen=True, gc=False):
@@ -312,7 +295,7 @@ class Adjustment(msgspec.Struct, frozen=True, gc=False):
 
 def adjustment_values(adjustments: Sequence[Adjustment]) -> list[tuple[str, str]]:
     """As ``Claim.values``, for CAS triplets (amounts are bounded by ``adjustment_problems``)."""
-    return [("CAS02", adjustment.reason) for adjustment in adjustments]
+    return loops.adjustment_values(adjustments)
 
 
 def adjustment_problems(adjustments: Sequence[Adjustment], where: str) -> list[str]:
@@ -333,15 +316,11 @@ def adjustment_problems(adjustments: Sequence[Adjustment], where: str) -> list[s
 def adjustment_segments(adjustments: Sequence[Adjustment]) -> Segments:
     """CAS: one segment a group, in the order the groups first appear, its (reason, amount, quantity)
     triplets in the 835's order (CAS02-CAS19)."""
-    by_group: dict[str, list[Element]] = {}
-    for adjustment in adjustments:
-        quantity = "" if adjustment.quantity is None else money(adjustment.quantity)
-        by_group.setdefault(adjustment.group, []).extend([adjustment.reason, money(adjustment.amount), quantity])
-    return [["CAS", group, *triplets] for group, triplets in by_group.items()]
+    return loops.adjustment_segments(adjustments)
 
 
 def adjustment_total(adjustments: Iterable[Adjustment]) -> Decimal:
-    return sum((adjustment.amount for adjustment in adjustments), Decimal(0))
+    return loops.adjustment_total(adjustments)
 
 
 class LineAdjudication(msgspec.Struct, frozen=True, gc=False):
@@ -358,8 +337,7 @@ class LineAdjudication(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the line adjudication."""
-        found = [("SVD01", self.payer_id), ("SVD03-02", self.code), *adjustment_values(self.adjustments)]
-        return found + [("SVD03-03", modifier) for modifier in self.modifiers]
+        return loops.adjudication_values(self)
 
     def problems(self) -> list[str]:
         found = adjustment_problems(self.adjustments, "2430")
@@ -369,21 +347,7 @@ class LineAdjudication(msgspec.Struct, frozen=True, gc=False):
         return found
 
     def segments(self, compose: Compose = parts) -> Segments:
-        found: Segments = [
-            [
-                "SVD",
-                self.payer_id,
-                money(self.paid),
-                compose(("HC", self.code, *self.modifiers)),
-                "",
-                money(self.units),
-            ],
-            *adjustment_segments(self.adjustments),
-            ["DTP", "573", "D8", d8(self.adjudicated)],
-        ]
-        if self.remaining_patient_liability is not None:
-            found.append(["AMT", "EAF", money(self.remaining_patient_liability)])
-        return found
+        return loops.adjudication_segments(self, compose)
 
 
 class OtherPayer(msgspec.Struct, frozen=True, gc=False):
@@ -401,16 +365,7 @@ class OtherPayer(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the other payer."""
-        found = [
-            ("SBR01", self.sequence),
-            ("SBR02", self.relationship),
-            ("SBR09", self.payer.filing_indicator),
-            ("NM103", self.payer.name),
-            ("NM109", self.payer.id),
-            *adjustment_values(self.adjustments),
-        ]
-        subscriber = self.subscriber
-        return [*found, ("NM103", subscriber.last_name), ("NM104", subscriber.first_name), *subscriber.address.values()]
+        return loops.other_payer_values(self)
 
     def problems(self) -> list[str]:
         found = adjustment_problems(self.adjustments, "2320")
@@ -438,44 +393,16 @@ class ServiceLine(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """As ``Claim.values``, for the line."""
-        found = [("SV101-02", self.code), ("SV104", str(self.units))]
-        found += [("SV101-03", modifier) for modifier in self.modifiers]
-        found += [("SV107-01", str(pointer)) for pointer in self.pointers]
-        if self.control_number:
-            found.append(("REF02", self.control_number))
-        if self.place_of_service:
-            found.append(("SV105", self.place_of_service))
-        if self.adjudication is not None:
-            found += self.adjudication.values()
-        return found
+        return loops.line_values(self)
 
     def service_dates(self) -> list[Element]:
         """2400 DTP*472: D8 for one day; RD8 (CCYYMMDD-CCYYMMDD, DTP02 allows both in pyx12's map) when the
         service spans days."""
-        if self.service_end is None or self.service_end <= self.service_date:
-            return ["DTP", "472", "D8", d8(self.service_date)]
-        return ["DTP", "472", "RD8", f"{d8(self.service_date)}-{d8(self.service_end)}"]
+        return loops.service_dates(self)
 
     def segments(self, number: int, compose: Compose = parts) -> Segments:
-        found: Segments = [
-            ["LX", str(number)],
-            [
-                "SV1",
-                compose(("HC", self.code, *self.modifiers)),
-                money(self.charge),
-                "UN",
-                str(self.units),
-                self.place_of_service or "",
-                "",
-                compose(tuple(map(str, self.pointers))),
-            ],
-            self.service_dates(),
-        ]
-        if self.control_number:
-            found.append(["REF", "6R", self.control_number])
-        if self.adjudication is not None:
-            found += self.adjudication.segments(compose)  # 2430 follows the 2400 segments
-        return found
+        """2400 (LX, SV1, DTP*472, REF*6R) and its 2430."""
+        return loops.line_segments(self, number, compose)
 
 
 class Claim(msgspec.Struct, frozen=True, gc=False):
@@ -503,21 +430,16 @@ class Claim(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def total_charge(self) -> Decimal:
-        return sum((line.charge for line in self.lines), Decimal(0))
+        return loops.total_charge(self.lines)
 
     def __post_init__(self) -> None:
         """Refuse to exist with a value its element cannot hold (``X12WriteError``); the constant elements
         around them are checked by the tests (every segment against the table, see ``segment_problems``)."""
-        values = self.values()
+        values = loops.claim_values(self)
         problems = [f"{values[index][0]} {reason}" for index, reason in value_problems(values)]
-        if any(not -MAX_AMOUNT < line.charge < MAX_AMOUNT for line in self.lines):  # so CLM02 and SV102 fit
-            problems.append(f"a line charge is not below {MAX_AMOUNT} in size (SV102)")
-        too_many = any(len(line.modifiers) > MAX_PARTS or len(line.pointers) > MAX_PARTS for line in self.lines)
-        if len(self.diagnoses) > MAX_DIAGNOSES or too_many or len(self.attachments) > MAX_ATTACHMENTS:
-            problems.append("more diagnoses (HI), modifiers (SV101), pointers (SV107) or PWK than the 837P holds")
-        if any(pointer > len(self.diagnoses) for line in self.lines for pointer in line.pointers):
-            problems.append("a diagnosis pointer (SV107) points past the diagnoses (HI)")
-        problems += [problem for attachment in self.attachments for problem in attachment.problems()]
+        problems += loops.shape_problems(self)
+        for attachment in self.attachments:
+            problems += attachment.problems()
         if self.note is not None and (reason := code_problem("NTE01", self.note.code)) is not None:
             problems.append(f"NTE01 {reason}")
         problems += self.coordination_problems()
@@ -547,148 +469,20 @@ class Claim(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> list[tuple[str, str]]:
         """Every value of the claim that is not a constant of the writer, with the element it fills."""
-        found = [
-            ("CLM01", self.control_number),
-            ("CLM05-01", self.place_of_service),
-            ("CLM05-03", self.frequency),
-            ("NM103", self.payer.name),
-            ("NM109", self.payer.id),
-            ("SBR09", self.payer.filing_indicator),
-            *self.subscriber.values(),
-            *[("HI01-02", code) for code in self.diagnoses],
-        ]
-        if self.patient is not None:
-            found += [*self.patient.values(), ("PAT01", self.patient_relationship or "G8")]
-        found += [("REF02", number) for number in (self.payer_claim_control_number, self.prior_authorization) if number]
-        if self.rendering_provider is not None:
-            found += self.rendering_provider.values()
-        if self.referring_provider is not None:
-            found += self.referring_provider.values()
-        for attachment in self.attachments:
-            found += attachment.values()
-        if self.note is not None:
-            found += self.note.values()
-        if self.other_payer is not None:
-            found += self.other_payer.values()
-        for line in self.lines:
-            found += line.values()
-        return found
+        return loops.claim_values(self)
 
     def segments(self, hl_number: int, parent: int, compose: Compose = parts) -> tuple[Segments, int]:
-        """The claim's segments and the next free HL number: one function per loop, in the guide's order."""
-        found = subscriber_loop(self, hl_number, parent)
-        next_hl = hl_number + 1
-        if self.patient is not None:
-            found += patient_loop(self.patient, self.patient_relationship, next_hl, hl_number)
-            next_hl += 1
-        found += claim_loop(self, compose)
-        if self.referring_provider is not None:
-            found += self.referring_provider.segments()  # 2310A
-        if self.rendering_provider is not None:
-            found += rendering_loop(self.rendering_provider)
-        if self.other_payer is not None:
-            found += other_payer_loops(self.other_payer, any(line.adjudication for line in self.lines))
-        for number, line in enumerate(self.lines, start=1):
-            found += line.segments(number, compose)  # 2400
-        return found, next_hl
+        """The claim's segments and the next free HL number: one function per loop (``subscriber_loop``,
+        ``patient_loop``, ``claim_loop``, ``rendering_loop``, ``other_payer_loops``), in the guide's order."""
+        return loops.claim_segments(self, hl_number, parent, compose)
 
 
-def subscriber_loop(claim: Claim, hl_number: int, parent: int) -> Segments:
-    """2000B subscriber level, 2010BA subscriber, 2010BB payer."""
-    subscriber, has_patient = claim.subscriber, claim.patient is not None
-    return [
-        ["HL", str(hl_number), str(parent), "22", "1" if has_patient else "0"],
-        [
-            "SBR",
-            claim.sequence,
-            "" if has_patient else "18",
-            "",
-            "",
-            claim.insurance_type or "",
-            "",
-            "",
-            "",
-            claim.payer.filing_indicator,
-        ],
-        ["NM1", "IL", "1", subscriber.last_name, subscriber.first_name, "", "", "", "MI", subscriber.member_id or ""],
-        *subscriber.address.segments(),
-        ["DMG", "D8", d8(subscriber.birth_date), subscriber.sex],
-        ["NM1", "PR", "2", claim.payer.name, "", "", "", "", "PI", claim.payer.id],
-    ]
-
-
-def patient_loop(patient: Person, relationship: str | None, hl_number: int, parent: int) -> Segments:
-    """2000C patient level and 2010CA patient (only when the patient is not the subscriber)."""
-    return [
-        ["HL", str(hl_number), str(parent), "23", "0"],
-        ["PAT", relationship or "G8"],
-        ["NM1", "QC", "1", patient.last_name, patient.first_name],
-        *patient.address.segments(),
-        ["DMG", "D8", d8(patient.birth_date), patient.sex],
-    ]
-
-
-def claim_loop(claim: Claim, compose: Compose) -> Segments:
-    """2300 in the map's order: CLM, DTP (1350), PWK (1550), REF (1800), NTE (1900), HI (2310)."""
-    found: Segments = [
-        [
-            "CLM",
-            claim.control_number,
-            money(claim.total_charge),
-            "",
-            "",
-            compose((claim.place_of_service, "B", claim.frequency)),
-            "Y",
-            "A",
-            "Y",
-            "Y",
-        ]
-    ]
-    if claim.initial_treatment_date is not None:
-        # "Required when the Initial Treatment Date is known to impact adjudication for claims involving
-        # spinal manipulation, physical therapy, occupational therapy, speech language pathology, ..."
-        found.append(["DTP", "454", "D8", d8(claim.initial_treatment_date)])
-    for attachment in claim.attachments:
-        found += attachment.segments()
-    if claim.payer_claim_control_number:
-        found.append(["REF", "F8", claim.payer_claim_control_number])
-    if claim.prior_authorization:
-        found.append(["REF", "G1", claim.prior_authorization])
-    if claim.note is not None:
-        found += claim.note.segments()
-    found.append(["HI", *(compose(("ABK" if i == 0 else "ABF", code)) for i, code in enumerate(claim.diagnoses))])
-    return found
-
-
-def other_payer_loops(other: OtherPayer, lines_adjudicated: bool) -> Segments:
-    """2320 (SBR, CAS, AMT*D, AMT*EAF, OI), 2330A other subscriber (NM1*IL, N3, N4), 2330B other payer (NM1*PR,
-    DTP*573 when no 2430 carries the date). OI03 Y and OI06 Y as CLM08 and CLM09 say; OI04 (patient signature
-    source) is left out, as CLM10 is."""
-    subscriber = other.subscriber
-    found: Segments = [
-        ["SBR", other.sequence, other.relationship, "", "", "", "", "", "", other.payer.filing_indicator],
-        *adjustment_segments(other.adjustments),
-        ["AMT", "D", money(other.paid)],
-    ]
-    if other.remaining_patient_liability is not None:
-        found.append(["AMT", "EAF", money(other.remaining_patient_liability)])
-    found += [
-        ["OI", "", "", "Y", "", "", "Y"],
-        ["NM1", "IL", "1", subscriber.last_name, subscriber.first_name, "", "", "", "MI", subscriber.member_id or ""],
-        *subscriber.address.segments(),
-        ["NM1", "PR", "2", other.payer.name, "", "", "", "", "PI", other.payer.id],
-    ]
-    if not lines_adjudicated:
-        found.append(["DTP", "573", "D8", d8(other.adjudicated)])
-    return found
-
-
-def rendering_loop(rendering: RenderingProvider) -> Segments:
-    """2310B rendering provider (the therapist) with its taxonomy."""
-    found: Segments = [["NM1", "82", "1", rendering.last_name, rendering.first_name, "", "", "", "XX", rendering.npi]]
-    if rendering.taxonomy:
-        found.append(["PRV", "PE", "PXC", rendering.taxonomy])
-    return found
+# The loops of a claim, one function each (compiled in ``loops837``)
+subscriber_loop = loops.subscriber_loop  # 2000B, 2010BA, 2010BB
+patient_loop = loops.patient_loop  # 2000C, 2010CA
+claim_loop = loops.claim_loop  # 2300
+other_payer_loops = loops.other_payer_loops  # 2320, 2330A, 2330B
+rendering_loop = loops.rendering_loop  # 2310B
 
 
 class Interchange(msgspec.Struct, frozen=True):

@@ -370,16 +370,18 @@ def render(segments: list[list[str]], separators: Separators, newline: bool = Tr
     ASCII occurs; otherwise ``X12WriteError``. (The component separator is not counted: composites come
     joined; the 837P writer puts only codes of letters and digits in them.)"""
     end = separators.segment + ("\n" if newline and separators.segment not in LINE_BREAKS else "")
+    element = separators.element
     out = []
-    dropped = 0
+    structural = 0  # element separators the structure puts in
     for elements in segments:
         last = len(elements)
-        while last > 1 and elements[last - 1] == "":
-            last -= 1
-        dropped += len(elements) - last
-        out.append(separators.element.join(elements[:last]) + end)
-    text = "".join(out)
-    structural = sum(map(len, segments)) - len(segments) - dropped  # element separators the structure puts in
+        if last > 1 and elements[last - 1] == "":
+            while last > 1 and elements[last - 1] == "":
+                last -= 1
+            elements = elements[:last]
+        structural += last - 1
+        out.append(element.join(elements))
+    text = end.join(out) + end if out else ""
     _check_rendered(text, len(segments), separators, structural, end)
     return text
 
