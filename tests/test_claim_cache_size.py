@@ -23,16 +23,17 @@ def _visits() -> list[bytes]:
 def _caches(engine: Scrubber) -> dict[str, Sized]:
     return {
         "selected": engine._selected,
-        "verdicts": engine._verdicts,
+        "diagnosis days": engine._diagnosis_days,
         "money": engine._money,
         "rounded": engine._rounded,
-        "plans": engine._plans,
-        "ptp_found": engine._ptp_found,
+        "unit texts": engine._unit_texts.parts,
+        "unit tails": engine._unit_texts.tails,
         "unit_fees": engine.fees._unit_fees,
         "outcomes": engine.fees._outcomes,
         "line_fees": engine.fees._line_fees,
         "fee_numbers": engine.fees._fee_numbers,
         **{f"line_fees on {day}": codes for day, codes in engine.fees._line_fees.items()},
+        **{f"verdicts on {day}": found.verdicts for day, found in engine._diagnosis_days.items()},
     }
 
 

@@ -4,16 +4,18 @@ own files as published: test_issue9_cms_real.py)."""
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rehabclaim.cms.mue import parse_mue
 from rehabclaim.cms.pfs import parse_gpci, parse_rvus
-from rehabclaim.cms.ptp import PtpTable, parse_ptp
+from rehabclaim.cms.ptp import PtpEdit, PtpTable, parse_ptp
 from rehabclaim.cms.tables import BUNDLED, load_cms_tables
 from rehabclaim.datafiles import DataFileError
 
@@ -42,6 +44,38 @@ def test_ptp_effective_and_deletion_dates() -> None:
     assert table.active("97161", "97530", date(2020, 4, 1)) is None  # the day after
     assert table.active("97530", "97116", date(2020, 9, 30)) is None  # not yet effective
     assert table.active("97116", "97530", date(2020, 10, 1)) is not None  # either order
+
+
+def _scanned(table: PtpTable, code_a: str, code_b: str, day: date) -> PtpEdit | None:
+    """The edit in force as the pair's list reads, first in file order (what ``PtpTable.applicable`` indexes)."""
+    found = (e for e in table.by_pair.get(frozenset((code_a, code_b)), ()) if e.active_on(day) and e.indicator != "9")
+    return next(found, None)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["97110", "97140", "97530"]),
+            st.sampled_from(["97110", "97140", "97530"]),
+            st.dates(date(2019, 1, 1), date(2021, 12, 31)),
+            st.one_of(st.none(), st.integers(0, 400)),
+            st.sampled_from(["0", "1", "9"]),
+        ),
+        max_size=12,
+    ),
+    day=st.dates(date(2018, 12, 1), date(2022, 2, 1)),
+)
+def test_ptp_index_finds_the_edit_in_force_the_pair_list_gives(
+    rows: list[tuple[str, str, date, int | None, str]], day: date
+) -> None:
+    edits = [
+        PtpEdit(one, two, start, None if days is None else start + timedelta(days=days), indicator, "x", f"row {n}")
+        for n, (one, two, start, days, indicator) in enumerate(rows)
+    ]
+    table = PtpTable(edits)
+    for code_a in ("97110", "97140", "97530"):
+        for code_b in ("97110", "97140", "97530"):
+            assert table.active(code_a, code_b, day) is _scanned(table, code_a, code_b, day)
 
 
 def test_ptp_keeps_only_catalog_codes() -> None:

@@ -1,4 +1,4 @@
-"""The engine's caches (unit plans, fee outcomes for every fee schedule, PTP edits in force) carry nothing
+"""The engine's caches (unit explanations, fee outcomes for every fee schedule) carry nothing
 from one visit into another: a visit scrubbed by a warm engine, after hundreds of others, gives the same
 bytes as by a fresh engine, and caches are filled and then hit."""
 
@@ -9,7 +9,7 @@ import random
 from datetime import date
 
 from rehabclaim.reference import load_reference
-from rehabclaim.scrubber import Scrubber
+from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.fuzzing import bench_module
 
 
@@ -31,9 +31,13 @@ def test_a_warm_engine_gives_what_a_fresh_one_gives() -> None:
 
 def test_the_caches_are_used_and_hold_each_fee_schedule() -> None:
     warm = Scrubber(load_reference())
+    timed_lines = 0
     for raw in _visits(400):
         warm.scrub_json(raw)
-    schedules = {key[0] for key in warm.fees._outcomes}
-    assert {"medicare", "contracted", "percent-of-medicare"} <= schedules
-    assert 0 < len(warm._plans) < 400  # shared by visits with the same timed minutes
-    assert warm._ptp_found
+        timed_lines += sum(line.is_timed_therapy for line in warm.run_stages(decode_visit(raw)).lines)
+    # a line's outcome key: a payer schedule's starts with its name, a Medicare one with the line's code
+    first = {key[0] for key in warm.fees._outcomes}
+    assert {"contracted", "percent-of-medicare"} <= first
+    assert any(isinstance(head, str) and warm.catalog.get(head) is not None for head in first)
+    assert 0 < len(warm._unit_texts.parts) < timed_lines  # shared by lines with the same code and minutes
+    assert 0 < len(warm._unit_texts.tails) < 400  # shared by visits with the same timed total

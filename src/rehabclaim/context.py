@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
-from itertools import combinations
 from typing import TYPE_CHECKING
 
 from rehabclaim.catalog import Catalog
 from rehabclaim.cms.ptp import PtpEdit
 from rehabclaim.cms.tables import CmsTables
-from rehabclaim.diagnoses import DiagnosisIndex, Verdict
+from rehabclaim.diagnoses import CodeSetOnDate, DiagnosisIndex, Verdict
 from rehabclaim.documentation import Checklists, DocumentationReview, review_documentation
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
-from rehabclaim.memo import remember
+from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
 from rehabclaim.model import Finding, Visit
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.pipeline.decisions import KxDecision, TelehealthDecision
@@ -26,6 +23,26 @@ from rehabclaim.units import UnitPlan
 
 if TYPE_CHECKING:
     from rehabclaim.claims.text import ClaimField
+
+
+class DiagnosisDay:
+    """One date of service's ICD-10-CM code set (``DiagnosisIndex.on``) and the verdicts on it so far, by code
+    as written: a Scrubber keeps one per date (bounded, ``rehabclaim.memo``), so a visit looks its date up
+    once and each diagnosis by its code alone."""
+
+    def __init__(self, code_set: CodeSetOnDate, limit: int = MEMO_ENTRIES) -> None:
+        self.code_set = code_set
+        self.verdicts: dict[str, Verdict] = Memo(limit)
+
+    def statuses(self, codes: list[str]) -> list[tuple[str, Verdict]]:
+        """Each code with its verdict (``DiagnosisIndex.statuses`` on this date)."""
+        statuses = []
+        for code in codes:
+            verdict = self.verdicts.get(code)
+            if verdict is None:
+                verdict = remember(self.verdicts, code, self.code_set.verdict(code))
+            statuses.append((code, verdict))
+        return statuses
 
 
 # init=False and a written __init__: the one dataclasses generates runs as interpreted Python even where mypyc
@@ -52,14 +69,12 @@ class ScrubContext:
     # each diagnosis as written, with its verdict on the date of service: status True (billable), False
     # (category) or None (not ICD-10-CM), and whether the release in force (or covered dated changes) backs it
     diagnosis_status: list[tuple[str, Verdict]] = field(init=False)
+    code_set: CodeSetOnDate = field(init=False)  # the ICD-10-CM code set on the date of service
     _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None
     # the values a claim would carry from the visit, listed once by the first claim rule that needs them
     claim_fields: list[ClaimField] | None = None
-    # the engine's verdicts by (date of service, code as written), kept across visits (a Scrubber's state)
-    verdicts: dict[tuple[date, str], Verdict] | None = None
-    # the engine's PTP edits in force by (date of service, billed codes in line order): each as (edit, index
-    # of the column 1 line, index of the column 2 line) among the billed lines (a Scrubber's state)
-    ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] | None = None
+    # the date of service's code set and verdicts, kept across visits (a Scrubber's state; None: the visit's own)
+    diagnosis_day: DiagnosisDay | None = None
     # what the line-changing stages (rehabclaim.pipeline) decided for the visit, for the rules that report it:
     # the indicator-1 PTP pairs the distinct stage could not mark (N002), in edit order; the telehealth
     # stage's decision (P005); the KX stage's (K001)
@@ -85,8 +100,7 @@ class ScrubContext:
         _documentation_review: DocumentationReview | None = None,
         _ptp_edits: list[tuple[PtpEdit, WorkLine, WorkLine]] | None = None,
         claim_fields: list[ClaimField] | None = None,
-        verdicts: dict[tuple[date, str], Verdict] | None = None,
-        ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] | None = None,
+        diagnosis_day: DiagnosisDay | None = None,
         distinct_missing: tuple[tuple[PtpEdit, WorkLine, WorkLine], ...] = (),
         telehealth: TelehealthDecision | None = None,
         kx: KxDecision | None = None,
@@ -107,47 +121,25 @@ class ScrubContext:
         self._documentation_review = _documentation_review
         self._ptp_edits = _ptp_edits
         self.claim_fields = claim_fields
-        self.verdicts = verdicts
-        self.ptp_found = ptp_found
+        self.diagnosis_day = diagnosis_day
         self.distinct_missing = distinct_missing
         self.telehealth = telehealth
         self.kx = kx
         self.codes = {line.code.code for line in lines}
         self.has_orthosis = any(line.code.is_orthosis for line in lines)
-        if verdicts is None:
-            self.diagnosis_status = diagnoses.statuses(visit.date, visit.diagnoses)
-        else:
-            self.diagnosis_status = self._cached_statuses(verdicts)
-
-    def _cached_statuses(self, verdicts: dict[tuple[date, str], Verdict]) -> list[tuple[str, Verdict]]:
-        day, statuses = self.visit.date, []
-        for code in self.visit.diagnoses:
-            verdict = verdicts.get((day, code))
-            if verdict is None:
-                verdict = remember(verdicts, (day, code), self.diagnoses.statuses(day, (code,))[0][1])
-            statuses.append((code, verdict))
-        return statuses
+        if diagnosis_day is None:
+            diagnosis_day = DiagnosisDay(diagnoses.on(visit.date))
+        self.code_set = diagnosis_day.code_set
+        self.diagnosis_status = diagnosis_day.statuses(visit.diagnoses)
 
     @property
     def ptp_edits(self) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:
-        """NCCI PTP edits in force between two billed lines: (edit, column 1 line, column 2 line); found once."""
+        """NCCI PTP edits in force between two billed lines: (edit, column 1 line, column 2 line); found once.
+        Read from the table's index per pair of billed codes, no cache: a visit's codes and date together
+        seldom repeat."""
         if self._ptp_edits is None:
-            billed = [line for line in self.lines if line.units > 0]
-            if self.ptp_found is None:
-                found = list(_active_edits(self, billed))
-            else:
-                found = self._cached_edits(self.ptp_found, billed)
-            self._ptp_edits = [(edit, billed[first], billed[second]) for edit, first, second in found]
+            self._ptp_edits = _active_edits(self, [line for line in self.lines if line.units > 0])
         return self._ptp_edits
-
-    def _cached_edits(
-        self, cache: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]], billed: list[WorkLine]
-    ) -> list[tuple[PtpEdit, int, int]]:
-        key = (self.visit.date, tuple(line.code.code for line in billed))
-        found = cache.get(key)
-        if found is None:
-            found = remember(cache, key, list(_active_edits(self, billed)))
-        return found
 
     @property
     def documentation_review(self) -> DocumentationReview:
@@ -167,13 +159,18 @@ class ScrubContext:
         return None
 
 
-def _active_edits(ctx: ScrubContext, billed: list[WorkLine]) -> Iterator[tuple[PtpEdit, int, int]]:
-    """Edits in force between two billed lines: (edit, index of the column 1 line, of the column 2 line)."""
-    partners = ctx.cms.ptp.partners
-    for first, second in combinations(range(len(billed)), 2):
-        code_1, code_2 = billed[first].code.code, billed[second].code.code
-        if code_2 not in partners.get(code_1, ()):
+def _active_edits(ctx: ScrubContext, billed: list[WorkLine]) -> list[tuple[PtpEdit, WorkLine, WorkLine]]:
+    """Edits in force between two billed lines, pairs in line order: (edit, column 1 line, column 2 line)."""
+    applicable, day = ctx.cms.ptp.applicable, ctx.visit.date
+    found: list[tuple[PtpEdit, WorkLine, WorkLine]] = []
+    for first, line_1 in enumerate(billed):
+        code_1 = line_1.code.code
+        partners = applicable.get(code_1)
+        if partners is None:
             continue
-        edit = ctx.cms.ptp.active(code_1, code_2, ctx.visit.date)
-        if edit is not None:
-            yield (edit, first, second) if edit.column_1 == code_1 else (edit, second, first)
+        for line_2 in billed[first + 1 :]:
+            for start, last, edit in partners.get(line_2.code.code, ()):  # cms.ptp.in_force_on, inlined (compiled)
+                if start <= day <= last:
+                    found.append((edit, line_1, line_2) if edit.column_1 == code_1 else (edit, line_2, line_1))
+                    break
+    return found

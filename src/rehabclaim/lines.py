@@ -133,21 +133,25 @@ def _add(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else a + b
 
 
-def _new_line(code: Code, index: int, service: Service) -> WorkLine:
+def _new_line(
+    code: Code, index: int, service: Service, modifiers: list[str], time_blocks: list[TimeBlock], assistant: int | None
+) -> WorkLine:
+    # each of the service's fields read once (build_lines read the others): a msgspec attribute read is a lookup
+    minutes, region = service.minutes, service.body_region
     return WorkLine(
         code=code,
         service_indexes=[index],
-        minutes=service.minutes,
+        minutes=minutes,
         training_minutes=service.training_minutes,
-        assistant_minutes=service.assistant_minutes or 0,
+        assistant_minutes=assistant or 0,
         stated_units=service.units,
-        regions={service.body_region.strip().lower()} if service.body_region else set(),
-        input_modifiers=list(service.modifiers),
+        regions={region.strip().lower()} if region else set(),
+        input_modifiers=list(modifiers),
         distinct=bool(service.distinct),
         distinct_modifier=service.distinct_modifier,
-        time_blocks=list(service.time_blocks),
+        time_blocks=list(time_blocks),
         is_timed_therapy=code.timed and code.therapy,
-        minutes_unknown=service.minutes_unknown and service.minutes is None,
+        minutes_unknown=minutes is None and service.minutes_unknown,
     )
 
 
@@ -175,11 +179,12 @@ def build_lines(services: list[Service], catalog: Catalog) -> list[WorkLine]:
         code = codes.get(service.code) or catalog.get(service.code)
         if code is None:
             raise InputError(f"services[{index}].code", f"unknown code {quote(service.code)}")
-        if service.modifiers or service.time_blocks or service.distinct_modifier or service.assistant_minutes:
+        modifiers, time_blocks, assistant = service.modifiers, service.time_blocks, service.assistant_minutes
+        if modifiers or time_blocks or assistant or service.distinct_modifier:
             _check_service(index, service, catalog)
         existing = by_code.get(code.code)
         if existing is None:
-            by_code[code.code] = _new_line(code, index, service)
+            by_code[code.code] = _new_line(code, index, service, modifiers, time_blocks, assistant)
         else:
             _merge(existing, index, service)
     return list(by_code.values())

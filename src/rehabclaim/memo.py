@@ -1,4 +1,5 @@
-"""A bounded memo for the engine's worked-out results (unit plans, fee outcomes, PTP edits in force, ...).
+"""A bounded memo for the engine's worked-out results (unit explanation texts, fee outcomes per line, diagnosis
+verdicts per date, ...).
 
 The caches are the engine's instance state, never module globals (reference data can change; an engine is
 built from one Reference). Their keys come from input (dates, codes, minutes), so each is bounded: once it

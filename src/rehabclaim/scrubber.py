@@ -16,9 +16,7 @@ from typing import Any
 
 import msgspec
 
-from rehabclaim.cms.ptp import PtpEdit
-from rehabclaim.context import ScrubContext
-from rehabclaim.diagnoses import Verdict
+from rehabclaim.context import DiagnosisDay, ScrubContext
 from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, line_money
@@ -32,7 +30,7 @@ from rehabclaim.reference import Reference, load_reference
 from rehabclaim.rules import RULES, STAGES, Rule
 from rehabclaim.rules.base import CheckFunction
 from rehabclaim.trace import traced_lines
-from rehabclaim.units import UnitPlan, assign_units
+from rehabclaim.units import UnitTexts, assign_units
 
 _decoder = msgspec.json.Decoder(Visit)
 _any_decoder = msgspec.json.Decoder()
@@ -206,15 +204,13 @@ class Scrubber:
             [entry for entry in stage if entry[1] not in documentation_rules] for stage in self._stages
         ]
         # engine state kept across visits (bounded; every entry is a pure function of its key and the
-        # reference): the rules whose triggers a set of codes meets, per stage; diagnosis verdicts; split lines'
-        # money and visit totals in cents; unit plans per (method, timed minutes); PTP edits in force per (date,
-        # billed codes)
+        # reference): the rules whose triggers a set of codes meets, per stage; the ICD-10-CM code set and diagnosis
+        # verdicts per date; split lines' money and visit totals in cents; the unit explanations' parts
         self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = Memo(cache_entries)
-        self._verdicts: dict[tuple[date, str], Verdict] = Memo(cache_entries)
+        self._diagnosis_days: Memo[date, DiagnosisDay] = Memo(cache_entries)
         self._money: dict[tuple[Decimal, ...], float] = Memo(cache_entries)
         self._rounded: dict[float, float] = Memo(cache_entries)  # a visit's total rounded to cents
-        self._plans: dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan] = Memo(cache_entries)
-        self._ptp_found: dict[tuple[date, tuple[str, ...]], list[tuple[PtpEdit, int, int]]] = Memo(cache_entries)
+        self._unit_texts = UnitTexts(cache_entries)
 
     def scrub(self, visit: Visit, for_claim: bool = False, trace: bool = False) -> ScrubResult:
         """Scrub one visit; ``for_claim`` also runs the claim-data rules (stage ``claim``); ``trace`` adds each
@@ -253,7 +249,7 @@ class Scrubber:
         reference = self.reference
         payer = reference.payer(visit.payer)
         lines = build_lines(visit.services, self.catalog)
-        plan = assign_units(lines, payer.units.method, self._plans)
+        plan = assign_units(lines, payer.units.method, self._unit_texts)
         ctx = ScrubContext(
             visit,
             payer,
@@ -267,13 +263,20 @@ class Scrubber:
             lines,
             plan,
             documentation_checklists=reference.documentation,
-            verdicts=self._verdicts,
-            ptp_found=self._ptp_found,
+            diagnosis_day=self._diagnosis_day(visit.date),
         )
         add_modifiers(ctx)  # discipline, assistant, distinct service, telehealth
         self.fees.estimate(lines, visit.date, payer)  # reads the lines as the modifier stages left them
         add_kx(ctx)
         return ctx
+
+    def _diagnosis_day(self, day: date) -> DiagnosisDay:
+        """The date's ICD-10-CM code set and its verdicts so far (one lookup a visit, D002-D005 read it)."""
+        found = self._diagnosis_days.get(day)
+        if found is None:
+            code_set = self.reference.diagnoses.on(day)
+            found = remember(self._diagnosis_days, day, DiagnosisDay(code_set, self._diagnosis_days.limit))
+        return found
 
     def _selected_rules(self, codes: frozenset[str], documented: bool) -> list[list[_Entry]]:
         """The rules of each stage that may fire for a visit with ``codes``: those without triggers and those

@@ -144,6 +144,10 @@ def _edit(cells: list[str], columns: dict[str, int], origin: str, number: int) -
     )
 
 
+# an edit that may apply, with the first and last dates of service it covers (no deletion date: date.max)
+DatedEdit = tuple[date, date, PtpEdit]
+
+
 class PtpTable:
     """Edits by unordered code pair, so a lookup does not need to know which code is column 1."""
 
@@ -154,13 +158,32 @@ class PtpTable:
             self.by_pair.setdefault(frozenset((edit.column_1, edit.column_2)), []).append(edit)
             self.partners.setdefault(edit.column_1, set()).add(edit.column_2)
             self.partners.setdefault(edit.column_2, set()).add(edit.column_1)
+        # per code, per partner (both ways round), the pair's edits that may apply on some date, in file order:
+        # what the scrub reads for each pair of billed codes, the date of service picking the edit in force
+        self.applicable: dict[str, dict[str, tuple[DatedEdit, ...]]] = {}
+        for pair, listed in self.by_pair.items():
+            dated = tuple(_dated(edit) for edit in listed if edit.in_force is not None and edit.indicator != "9")
+            if dated:
+                codes = sorted(pair)
+                code_a, code_b = codes[0], codes[-1]  # one code when column 1 is column 2
+                self.applicable.setdefault(code_a, {})[code_b] = dated
+                self.applicable.setdefault(code_b, {})[code_a] = dated
 
     def active(self, code_a: str, code_b: str, day: date) -> PtpEdit | None:
         """The edit in force on ``day`` for the pair (indicator 9 edits do not apply)."""
-        for edit in self.by_pair.get(frozenset((code_a, code_b)), ()):
-            if edit.active_on(day) and edit.indicator != "9":
-                return edit
-        return None
+        return in_force_on(self.applicable.get(code_a, {}).get(code_b, ()), day)
 
     def __len__(self) -> int:
         return sum(len(edits) for edits in self.by_pair.values())
+
+
+def in_force_on(dated: tuple[DatedEdit, ...], day: date) -> PtpEdit | None:
+    """The first of a pair's edits (``PtpTable.applicable``) in force on ``day``."""
+    for first, last, edit in dated:
+        if first <= day <= last:
+            return edit
+    return None
+
+
+def _dated(edit: PtpEdit) -> DatedEdit:
+    return edit.effective, date.max if edit.deletion is None else edit.deletion, edit

@@ -58,7 +58,7 @@ def unknown_diagnosis(ctx: ScrubContext) -> Hits:
                     (code, f"{quote(code)} is not an ICD-10-CM code (a letter, a digit, then 1 to 5 letters or digits)")
                 )
                 continue
-            view = ctx.diagnoses.on(ctx.visit.date)
+            view = ctx.code_set
             hits.append(
                 (
                     code,
@@ -93,7 +93,7 @@ def non_billable_diagnosis(ctx: ScrubContext) -> Hits:
     hits: list[Hit] = []
     for code, verdict in ctx.diagnosis_status:
         if verdict.status is False and verdict.certain:
-            view = ctx.diagnoses.on(ctx.visit.date)
+            view = ctx.code_set
             children = ", ".join(view.billable_children(code))
             shown = with_dot(normalize(code))
             hits.append(
@@ -133,7 +133,7 @@ def diagnosis_code_set_date(ctx: ScrubContext) -> Hits:
     """
     if not ctx.visit.diagnoses:
         return NO_HITS
-    view = ctx.diagnoses.on(ctx.visit.date)
+    view = ctx.code_set
     if view.exact:
         return NO_HITS
     day = ctx.visit.date
@@ -179,7 +179,7 @@ def unconfirmed_diagnosis(ctx: ScrubContext) -> Hits:
     for code, verdict in ctx.diagnosis_status:
         if verdict.certain or verdict.status is True:
             continue
-        view = ctx.diagnoses.on(ctx.visit.date)
+        view = ctx.code_set
         base = view.base.name if view.base is not None else "no ICD-10-CM release"
         moved = view.changes_of(code)
         after = f" ({moved})" if moved else ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rehabclaim.citations import cited
 from rehabclaim.lines import WorkLine
-from rehabclaim.memo import remember
-from rehabclaim.units.methods import UnitPlan, allocate_units, units_past_midpoint
+from rehabclaim.units.methods import UnitPlan, UnitTexts, allocate_units, units_past_midpoint
 
 # the citations the explanations print (data/citations.toml)
 TRAINING_CITATION = cited("orthosis-training")
@@ -22,20 +21,21 @@ def counted_minutes(line: WorkLine, has_orthosis: bool) -> int:
     return line.minutes or 0
 
 
-# plans by (method, timed codes with their counted minutes): a caller's cache (a Scrubber's state)
-PlanCache = dict[tuple[str, tuple[tuple[str, int], ...]], UnitPlan]
-
-
-def assign_units(lines: list[WorkLine], method: str, plans: PlanCache | None = None) -> UnitPlan:
-    """Set ``units``, ``counted_minutes`` and ``why`` on every line; return the timed-unit plan. With
-    ``plans`` a plan is worked out once per (method, timed minutes) and shared: callers must not change it."""
-    has_orthosis = any(line.code.is_orthosis for line in lines)
+def assign_units(lines: list[WorkLine], method: str, texts: UnitTexts | None = None) -> UnitPlan:
+    """Set ``units``, ``counted_minutes`` and ``why`` on every line; return the timed-unit plan. ``texts``
+    keeps the explanations written across visits (a caller's cache, ``UnitTexts``)."""
+    has_orthosis = False
+    for line in lines:
+        has_orthosis = has_orthosis or line.code.is_orthosis
     timed = []
     for line in lines:
-        line.counted_minutes = counted_minutes(line, has_orthosis) if line.is_timed_therapy else line.minutes or 0
-        if line.is_timed_therapy and not line.minutes_unknown:
-            timed.append((line.code.code, line.counted_minutes))
-    plan = allocate_units(method, timed) if plans is None else _cached_plan(method, tuple(timed), plans)
+        if line.is_timed_therapy:
+            line.counted_minutes = counted_minutes(line, has_orthosis)
+            if not line.minutes_unknown:
+                timed.append((line.code.code, line.counted_minutes))
+        else:
+            line.counted_minutes = line.minutes or 0
+    plan = allocate_units(method, timed, texts)
     for line in lines:
         if line.is_timed_therapy and line.minutes_unknown:
             line.units = line.stated_units or 0
@@ -54,14 +54,6 @@ def assign_units(lines: list[WorkLine], method: str, plans: PlanCache | None = N
         else:
             line.units, line.why = _other_units(line)
     return plan
-
-
-def _cached_plan(method: str, timed: tuple[tuple[str, int], ...], plans: PlanCache) -> UnitPlan:
-    key = (method, timed)
-    found = plans.get(key)
-    if found is None:
-        found = remember(plans, key, allocate_units(method, timed))
-    return found
 
 
 def _other_units(line: WorkLine) -> tuple[int, str]:

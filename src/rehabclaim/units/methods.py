@@ -19,6 +19,7 @@ from functools import cache
 
 from rehabclaim.citations import cited
 from rehabclaim.datafiles import load_toml
+from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
 
 CMS = "cms"
 PER_CODE = "per-code"
@@ -28,7 +29,9 @@ CMS_CITATION = cited("cms-total-time")
 PER_CODE_CITATION = cited("per-code")
 
 
-@dataclass(slots=True)
+# init=False and a written __init__: the one dataclasses generates runs as interpreted Python even where mypyc
+# compiles this module (scripts/compile); one plan a visit
+@dataclass(slots=True, init=False)
 class UnitPlan:
     """Units per timed code with the reasoning for each."""
 
@@ -37,6 +40,37 @@ class UnitPlan:
     total_units: int
     units: dict[str, int] = field(default_factory=dict)
     why: dict[str, str] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        method: str,
+        total_minutes: int,
+        total_units: int,
+        units: dict[str, int] | None = None,
+        why: dict[str, str] | None = None,
+    ) -> None:
+        self.method = method
+        self.total_minutes = total_minutes
+        self.total_units = total_units
+        self.units = {} if units is None else units
+        self.why = {} if why is None else why
+
+
+# what a code's explanation says besides its code and minutes (the key of UnitTexts.parts): CMS, bit 1 a unit
+# for leftover minutes, bit 2 a broken tie; or the per-code method
+_EXTRA, _TIE, _PER_CODE_PART = 1, 2, 4
+
+
+class UnitTexts:
+    """Explanations already written, kept by a caller across visits (a Scrubber's state; bounded,
+    ``rehabclaim.memo``): a code's part by (code, minutes, what it says) and the CMS visit total's by total
+    minutes. A visit's timed minutes seldom repeat as a whole; a code's minutes and a visit's total do."""
+
+    __slots__ = ("parts", "tails")
+
+    def __init__(self, limit: int = MEMO_ENTRIES) -> None:
+        self.parts: dict[tuple[str, int, int], str] = Memo(limit)
+        self.tails: dict[int, str] = Memo(limit)
 
 
 # Cached: two figures of thresholds.toml, package data that cannot change while the process runs; the unit
@@ -59,30 +93,57 @@ def units_past_midpoint(minutes: int, unit: int) -> int:
     return (minutes + unit - (unit // 2 + 1)) // unit
 
 
-def cms_total_time(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
-    """Allocate units by the CMS total-time method. ``minutes_by_code`` holds each timed code once."""
+def cms_total_time(minutes_by_code: Sequence[tuple[str, int]], texts: UnitTexts | None = None) -> UnitPlan:
+    """Allocate units by the CMS total-time method. ``minutes_by_code`` holds each timed code once; ``texts``
+    keeps the explanations written (a caller's cache)."""
     unit, _ = _unit_table()
-    total = sum(m for _, m in minutes_by_code)
+    total = blocks = 0
+    for _, minutes in minutes_by_code:
+        total += minutes
+        blocks += minutes // unit
     plan = UnitPlan(CMS, total, units_for_minutes(total))
-    owed = plan.total_units - sum(m // unit for _, m in minutes_by_code)
-    winners: set[str] = set()
-    tie_leftover = -1
-    if owed:
-        # Most leftover minutes first; ties: more total minutes, then the lower code (order-independent).
-        ranked = sorted(minutes_by_code, key=lambda cm: (-(cm[1] % unit), -cm[1], cm[0]))
-        winners = {code for code, _ in ranked[:owed]}
-        if owed < len(ranked) and ranked[owed][1] % unit == ranked[owed - 1][1] % unit:
-            tie_leftover = ranked[owed][1] % unit
-    tail = (
-        f". Visit total {plan.total_minutes} timed min = {plan.total_units} units "
-        f"(CMS total-time method, {CMS_CITATION})"
-    )
+    winners, tie_leftover = _leftover_winners(minutes_by_code, plan.total_units - blocks, unit)
+    tail = _cms_tail(total, plan.total_units, texts)
     for code, minutes in minutes_by_code:
-        blocks, leftover = divmod(minutes, unit)
         extra = code in winners
-        plan.units[code] = blocks + extra
-        plan.why[code] = _cms_why(code, minutes, unit, blocks, leftover, extra, leftover == tie_leftover) + tail
+        plan.units[code] = minutes // unit + extra
+        how = (_EXTRA if extra else 0) | (_TIE if minutes % unit == tie_leftover else 0)
+        plan.why[code] = _cms_part(code, minutes, unit, how, texts) + tail
     return plan
+
+
+def _leftover_winners(minutes_by_code: Sequence[tuple[str, int]], owed: int, unit: int) -> tuple[set[str], int]:
+    """The codes that get the ``owed`` units, and the leftover minutes of a tie broken at the last of them
+    (-1: none). Most leftover minutes first; ties: more total minutes, then the lower code (order-independent;
+    each code once, so no two ranks are equal)."""
+    if not owed:
+        return set(), -1
+    ranked = sorted([(-(minutes % unit), -minutes, code) for code, minutes in minutes_by_code])
+    winners = {code for _, _, code in ranked[:owed]}
+    if owed < len(ranked) and ranked[owed][0] == ranked[owed - 1][0]:
+        return winners, -ranked[owed][0]
+    return winners, -1
+
+
+def _cms_tail(total: int, units: int, texts: UnitTexts | None) -> str:
+    """What every code's CMS explanation ends with: the visit total (``units`` follow from ``total``)."""
+    found = None if texts is None else texts.tails.get(total)
+    if found is None:
+        found = f". Visit total {total} timed min = {units} units (CMS total-time method, {CMS_CITATION})"
+        if texts is not None:
+            remember(texts.tails, total, found)
+    return found
+
+
+def _cms_part(code: str, minutes: int, unit: int, how: int, texts: UnitTexts | None) -> str:
+    key = (code, minutes, how)
+    found = None if texts is None else texts.parts.get(key)
+    if found is None:
+        blocks, leftover = divmod(minutes, unit)
+        found = _cms_why(code, minutes, unit, blocks, leftover, bool(how & _EXTRA), bool(how & _TIE))
+        if texts is not None:
+            remember(texts.parts, key, found)
+    return found
 
 
 def _cms_why(code: str, minutes: int, unit: int, blocks: int, leftover: int, extra: bool, tie: bool) -> str:
@@ -99,23 +160,35 @@ def _cms_why(code: str, minutes: int, unit: int, blocks: int, leftover: int, ext
     return "; ".join(parts)
 
 
-def per_code(minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
-    """Convert each code's minutes on its own (8+ minutes earns a unit)."""
-    plan = UnitPlan(PER_CODE, sum(m for _, m in minutes_by_code), 0)
+def per_code(minutes_by_code: Sequence[tuple[str, int]], texts: UnitTexts | None = None) -> UnitPlan:
+    """Convert each code's minutes on its own (8+ minutes earns a unit); ``texts`` keeps the explanations
+    written (a caller's cache)."""
+    plan = UnitPlan(PER_CODE, 0, 0)
     for code, minutes in minutes_by_code:
         units = units_for_minutes(minutes)
         plan.units[code] = units
+        plan.total_minutes += minutes
         plan.total_units += units
-        plan.why[code] = (
-            f"{code}: {minutes} min = {units} unit{'' if units == 1 else 's'} "
-            f"(per-code method: each code's own minutes, 8+ min per unit; {PER_CODE_CITATION})"
-        )
+        plan.why[code] = _per_code_why(code, minutes, units, texts)
     return plan
 
 
-def allocate_units(method: str, minutes_by_code: Sequence[tuple[str, int]]) -> UnitPlan:
+def _per_code_why(code: str, minutes: int, units: int, texts: UnitTexts | None) -> str:
+    key = (code, minutes, _PER_CODE_PART)
+    found = None if texts is None else texts.parts.get(key)
+    if found is None:
+        found = (
+            f"{code}: {minutes} min = {units} unit{'' if units == 1 else 's'} "
+            f"(per-code method: each code's own minutes, 8+ min per unit; {PER_CODE_CITATION})"
+        )
+        if texts is not None:
+            remember(texts.parts, key, found)
+    return found
+
+
+def allocate_units(method: str, minutes_by_code: Sequence[tuple[str, int]], texts: UnitTexts | None = None) -> UnitPlan:
     if method == CMS:
-        return cms_total_time(minutes_by_code)
+        return cms_total_time(minutes_by_code, texts)
     if method == PER_CODE:
-        return per_code(minutes_by_code)
+        return per_code(minutes_by_code, texts)
     raise ValueError(f"unknown unit method {method!r}; expected one of {', '.join(METHODS)}")
