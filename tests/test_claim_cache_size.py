@@ -4,7 +4,10 @@ the results do not depend on it (a cache only remembers what it would work out a
 from __future__ import annotations
 
 from collections.abc import Sized
+from datetime import date, timedelta
 from importlib import resources
+
+import msgspec
 
 from rehabclaim.memo import Memo, remember
 from rehabclaim.reference import load_reference
@@ -33,7 +36,7 @@ def _caches(engine: Scrubber) -> dict[str, Sized]:
         "line_fees": engine.fees._line_fees,
         "fee_numbers": engine.fees._fee_numbers,
         **{f"line_fees on {day}": codes for day, codes in engine.fees._line_fees.items()},
-        **{f"verdicts on {day}": found.verdicts for day, found in engine._diagnosis_days.items()},
+        "diagnosis verdicts (every date's)": engine._verdicts,
     }
 
 
@@ -60,3 +63,17 @@ def test_every_engine_cache_stops_at_the_engines_size_and_results_do_not_change(
 
 def test_the_claim_runs_caches_are_small_but_hold_a_working_set() -> None:
     assert 1_000 <= CLAIM_CACHE_ENTRIES <= 10_000
+
+
+def test_diagnosis_verdicts_are_bounded_over_all_dates_together() -> None:
+    """Diagnosis codes come from input, as written: the verdicts of every date share the engine's one limit
+    (a limit per date would let many dates times many codes grow past it)."""
+    engine = Scrubber(load_reference(), cache_entries=40)
+    visit = decode_visit(_visits()[0])
+    for day in range(60):
+        dated = msgspec.structs.replace(
+            visit, date=date(2026, 1, 1) + timedelta(days=day), diagnoses=[f"Z{day:02d}{n}" for n in range(3)]
+        )
+        engine.scrub(dated)
+    assert len(engine._diagnosis_days) == 40
+    assert len(engine._verdicts) == 40  # not 40 a date

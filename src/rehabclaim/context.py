@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 from rehabclaim.catalog import Catalog
@@ -13,7 +14,7 @@ from rehabclaim.documentation import Checklists, DocumentationReview, review_doc
 from rehabclaim.fees.medicare_policy import MedicarePayment
 from rehabclaim.history import History
 from rehabclaim.lines import WorkLine
-from rehabclaim.memo import MEMO_ENTRIES, Memo, remember
+from rehabclaim.memo import Memo, remember
 from rehabclaim.model import Finding, Visit
 from rehabclaim.payers import PayerPolicy
 from rehabclaim.pipeline.decisions import KxDecision, TelehealthDecision
@@ -26,21 +27,24 @@ if TYPE_CHECKING:
 
 
 class DiagnosisDay:
-    """One date of service's ICD-10-CM code set (``DiagnosisIndex.on``) and the verdicts on it so far, by code
-    as written: a Scrubber keeps one per date (bounded, ``rehabclaim.memo``), so a visit looks its date up
-    once and each diagnosis by its code alone."""
+    """One date of service's ICD-10-CM code set (``DiagnosisIndex.on``) with the engine's verdicts: a Scrubber
+    keeps one per date (bounded, ``rehabclaim.memo``), so a visit looks its date up once. The verdicts, keyed by
+    (date, code as written), are one memo shared by every date: codes come from input, so their bound is the
+    engine's whole limit, not one per date."""
 
-    def __init__(self, code_set: CodeSetOnDate, limit: int = MEMO_ENTRIES) -> None:
+    def __init__(self, day: date, code_set: CodeSetOnDate, verdicts: dict[tuple[date, str], Verdict]) -> None:
+        self.day = day
         self.code_set = code_set
-        self.verdicts: dict[str, Verdict] = Memo(limit)
+        self.verdicts = verdicts
 
     def statuses(self, codes: list[str]) -> list[tuple[str, Verdict]]:
         """Each code with its verdict (``DiagnosisIndex.statuses`` on this date)."""
         statuses = []
         for code in codes:
-            verdict = self.verdicts.get(code)
+            key = (self.day, code)
+            verdict = self.verdicts.get(key)
             if verdict is None:
-                verdict = remember(self.verdicts, code, self.code_set.verdict(code))
+                verdict = remember(self.verdicts, key, self.code_set.verdict(code))
             statuses.append((code, verdict))
         return statuses
 
@@ -128,7 +132,7 @@ class ScrubContext:
         self.codes = {line.code.code for line in lines}
         self.has_orthosis = any(line.code.is_orthosis for line in lines)
         if diagnosis_day is None:
-            diagnosis_day = DiagnosisDay(diagnoses.on(visit.date))
+            diagnosis_day = DiagnosisDay(visit.date, diagnoses.on(visit.date), Memo())
         self.code_set = diagnosis_day.code_set
         self.diagnosis_status = diagnosis_day.statuses(visit.diagnoses)
 

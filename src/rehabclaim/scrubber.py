@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from rehabclaim.context import DiagnosisDay, ScrubContext
+from rehabclaim.diagnoses import Verdict
 from rehabclaim.documentation import RULE_FAMILY, documentation_score, holds_a_note
 from rehabclaim.errors import MISSING_FIELD, InputError, quote, short_reason, validation_field
 from rehabclaim.fees.estimate import FeeSchedule, line_money
@@ -208,6 +209,7 @@ class Scrubber:
         # verdicts per date; split lines' money and visit totals in cents; the unit explanations' parts
         self._selected: dict[tuple[frozenset[str], bool], list[list[_Entry]]] = Memo(cache_entries)
         self._diagnosis_days: Memo[date, DiagnosisDay] = Memo(cache_entries)
+        self._verdicts: Memo[tuple[date, str], Verdict] = Memo(cache_entries)  # shared by the days
         self._money: dict[tuple[Decimal, ...], float] = Memo(cache_entries)
         self._rounded: dict[float, float] = Memo(cache_entries)  # a visit's total rounded to cents
         self._unit_texts = UnitTexts(cache_entries)
@@ -275,7 +277,7 @@ class Scrubber:
         found = self._diagnosis_days.get(day)
         if found is None:
             code_set = self.reference.diagnoses.on(day)
-            found = remember(self._diagnosis_days, day, DiagnosisDay(code_set, self._diagnosis_days.limit))
+            found = remember(self._diagnosis_days, day, DiagnosisDay(day, code_set, self._verdicts))
         return found
 
     def _selected_rules(self, codes: frozenset[str], documented: bool) -> list[list[_Entry]]:
