@@ -285,6 +285,8 @@ def _scrub_837(path: Path, reference: Reference, as_json: bool, out: Path | None
             console.print(f"claim {escape(verdict.id)}: {state}", highlight=False)
             for reason in verdict.reasons:
                 console.print(f"  {escape(reason)}", highlight=False)
+            for note in verdict.not_carried:
+                console.print(f"  not written again: {escape(note)}", highlight=False)
         if report.not_checked:
             console.print("not checked without minutes: " + ", ".join(n.rule for n in report.not_checked))
         if report.out:

@@ -13,6 +13,10 @@ Payer ids the practice file does not list are scrubbed with the default profile 
 
 Without minutes some rules cannot be checked (``MINUTES_RULES``): each claim with a timed code billed in
 units lists them in ``not_checked``.
+
+A 2300 PWK (attachment) is written again as read (PWK01, PWK02, PWK05 AC/PWK06); one whose codes are outside
+the 837P's lists holds its claim back naming the segment. The writer has no 2400 (line) PWK: such a PWK is
+not written again, and its claim lists it in ``not_carried`` so the biller sends the attachment another way.
 """
 
 from __future__ import annotations
@@ -37,7 +41,16 @@ from rehabclaim.scrubber import Scrubber
 from rehabclaim.services.errors import BadInput, TooLarge
 from rehabclaim.x12 import claim837 as x12
 from rehabclaim.x12.core import Separators, X12Error, X12WriteError, collector_paused, render
-from rehabclaim.x12.read837 import CodeProblem, IncomingClaim, Party, discipline, payer_key, read_837, to_visit
+from rehabclaim.x12.read837 import (
+    CodeProblem,
+    IncomingAttachment,
+    IncomingClaim,
+    Party,
+    discipline,
+    payer_key,
+    read_837,
+    to_visit,
+)
 
 ADDRESS_ELEMENTS = (("N301", "line1"), ("N401", "city"), ("N402", "state"), ("N403", "zip"))
 # Rules whose verdict needs the minutes of a timed code, and what stays unchecked without them.
@@ -52,8 +65,9 @@ MINUTES_RULES = {
 }
 
 
-class ClaimVerdict(msgspec.Struct):
-    """One claim of the file: its scrub (null when it could not become a visit) and whether it was held back."""
+class ClaimVerdict(msgspec.Struct, omit_defaults=True):
+    """One claim of the file: its scrub (null when it could not become a visit) and whether it was held back.
+    ``not_carried`` is left out when empty (only it has a default), so claims without it encode as before."""
 
     id: str  # CLM01
     segment: int
@@ -64,6 +78,7 @@ class ClaimVerdict(msgspec.Struct):
     not_checked: list[str]  # rule ids that need minutes this claim does not give
     charge: float  # CLM02 as read
     result: ScrubResult | None
+    not_carried: list[str] = msgspec.field(default_factory=list)  # what the corrected 837P does not write again
 
 
 class UnknownPayer(msgspec.Struct):
@@ -214,6 +229,7 @@ def _scrub_claim(
 ) -> tuple[ClaimVerdict, Ready | None]:
     verdict = ClaimVerdict(claim.id, claim.segment, key, claim.payer.id, True, [], [], float(claim.charge), None)
     verdict.reasons += [code_problem_reason(problem) for problem in claim.code_problems]
+    verdict.not_carried = [line_attachment_note(found) for line in claim.lines for found in line.attachments]
     try:
         visit = _visit(claim, key, disciplines)
         result = engine.scrub(visit, for_claim=True)
@@ -246,6 +262,15 @@ def _scrub_claim(
 def code_problem_reason(problem: CodeProblem) -> str:
     """Why a claim with a code outside its list is held back, naming the segment (the writer refuses it too)."""
     return f"{problem.id} at segment {problem.segment}: {problem.element} {quote(problem.value)} {problem.reason}"
+
+
+def line_attachment_note(found: IncomingAttachment) -> str:
+    """A 2400 PWK the corrected 837P leaves out (the writer writes PWK at the claim, 2300, only), naming it."""
+    control = f" {quote(found.control_number)}" if found.control_number else ""
+    return (
+        f"PWK at segment {found.segment}: a service line (2400) attachment {quote(found.report_type)}/"
+        f"{quote(found.transmission)}{control} is not written again (the corrected 837P has no line PWK)"
+    )
 
 
 def billing_provider(party: Party, separators: Separators) -> x12.BillingProvider | str:

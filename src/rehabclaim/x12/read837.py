@@ -12,6 +12,9 @@ hierarchy, a claim without its subscriber, payer, diagnoses or lines. A well-for
 no use for is listed in ``unknown_segments`` only when the 837P does not define it (``KNOWN_837``). A PWK
 (2300 or 2400) whose PWK01/PWK02 is outside the code lists of data/x12-837p-codes.toml (pyx12's map) is read
 and listed in its claim's ``code_problems``, naming the segment: the claim is the caller's to hold back.
+Every PWK is kept (2300 on the claim's ``attachments``, 2400 on its line's); ``to_visit`` carries the 2300
+ones whose codes are in the lists into ``Visit.attachments``, so the writer writes them again. The writer
+has no 2400 PWK: those stay on the line, for the caller to report as not written again.
 
 What a claim holds that a visit does not (line charges, the payer's id and name, the referring provider, the
 DTP*454/304 dates) stays on ``IncomingClaim``; ``to_visit`` makes the visit (units as billed, minutes unknown).
@@ -101,6 +104,16 @@ class Party(msgspec.Struct):
     tax_id_qualifier: str | None = None  # 2010AA REF01: EI (employer id) or SY (social security number)
 
 
+class IncomingAttachment(msgspec.Struct):
+    """A PWK as read: PWK01, PWK02 and PWK06 (the control number PWK05 AC qualifies), as the writer's
+    ``claim837.Attachment`` writes them."""
+
+    segment: int
+    report_type: str  # PWK01
+    transmission: str  # PWK02
+    control_number: str | None = None  # PWK06
+
+
 class IncomingLine(msgspec.Struct):
     code: str
     modifiers: list[str]
@@ -111,6 +124,7 @@ class IncomingLine(msgspec.Struct):
     service_date: date | None = None
     service_date_end: date | None = None  # DTP*472 RD8
     segment: int = 0
+    attachments: list[IncomingAttachment] = msgspec.field(default_factory=list)  # 2400 PWK (not written again)
 
 
 class CodeProblem(msgspec.Struct):
@@ -145,6 +159,7 @@ class IncomingClaim(msgspec.Struct):
     payer_claim_control_number: str | None = None  # REF*F8
     segment: int = 0
     code_problems: list[CodeProblem] = msgspec.field(default_factory=list)  # PWK codes outside their lists
+    attachments: list[IncomingAttachment] = msgspec.field(default_factory=list)  # 2300 PWK
 
 
 class UnknownSegment(msgspec.Struct):
@@ -472,7 +487,8 @@ class _Reader:
         self.line = line
 
     def _pwk(self, elements: list[str], index: int) -> None:
-        """2300 or 2400 PWK: the report type and transmission codes checked against the 837P's lists."""
+        """2300 or 2400 PWK, kept on its claim or line: the report type and transmission codes checked against
+        the 837P's lists."""
         self.party = None
         if self.claim is None:
             return
@@ -481,6 +497,11 @@ class _Reader:
             reason = code_problem(element, value) if value is not None else None
             if value is not None and reason is not None:
                 self.claim.code_problems.append(CodeProblem(index, "PWK", element, value, reason))
+        found = IncomingAttachment(index, _get(elements, 1) or "", _get(elements, 2) or "", _get(elements, 6))
+        if not self.in_lx:
+            self.claim.attachments.append(found)
+        elif self.line is not None:
+            self.line.attachments.append(found)
 
     def _dtp(self, elements: list[str], index: int) -> None:
         qualifier, form, value = _get(elements, 1), _get(elements, 2), _get(elements, 3)
@@ -541,10 +562,21 @@ def _person(party: Party) -> dict[str, Any]:
     }
 
 
+def _attachments(claim: IncomingClaim) -> list[dict[str, str | None]]:
+    """The claim's 2300 PWKs as ``Visit.attachments`` (as ``claims.build`` maps them back), leaving out a PWK
+    whose codes are outside their lists (in ``code_problems``: the claim is held back naming it)."""
+    refused = {problem.segment for problem in claim.code_problems}
+    return [
+        {"type": found.report_type, "transmission": found.transmission, "control": found.control_number}
+        for found in claim.attachments
+        if found.segment not in refused
+    ]
+
+
 def to_visit(claim: IncomingClaim, payer: str, discipline: str) -> Visit:
     """The claim as our visit: each line a service with the units billed and ``minutes_unknown`` (SV103
-    ``MJ`` gives minutes instead), the first line's date as the visit's; InputError naming the field when a
-    value does not fit the contract."""
+    ``MJ`` gives minutes instead), the first line's date as the visit's, the 2300 PWKs as its attachments;
+    InputError naming the field when a value does not fit the contract."""
     services = []
     for line in claim.lines:
         quantity = int(line.quantity) if line.quantity == line.quantity.to_integral_value() else -1
@@ -579,6 +611,9 @@ def to_visit(claim: IncomingClaim, payer: str, discipline: str) -> Visit:
             "first_name": rendering.first_name,
             "last_name": rendering.last_name,
         }
+    attachments = _attachments(claim)
+    if attachments:
+        visit["attachments"] = attachments
     if claim.prior_authorization:
         day = claim.lines[0].service_date  # the number only: the 837P gives no authorized range
         visit["authorization"] = {"number": claim.prior_authorization, "from": day, "through": day}
