@@ -866,7 +866,7 @@ def store_claims(
     """Build one 837P interchange for ``visits`` and keep it in the ledger with its CMS-1500 data, recorded
     as sent in the transaction that takes its control numbers (with ``audit``): all of it, or nothing and
     no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``.
-    ``secondary``: as for ``write_claims``."""
+    ``secondary``: as for ``write_claims``, and no CMS-1500 data is kept (``cms1500`` NULL)."""
     settings, separators = claim_settings(engine)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
     then = secondary_builder(database, settings) if secondary else None
@@ -881,7 +881,8 @@ def store_claims(
             transaction.rollback()  # nothing to send: the control numbers were not used
             return run
         text = claim_interchange(settings, separators, numbers, created, claims).render()
-        forms = msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
+        # no CMS-1500 for secondary claims: the form has no place for the primary's payment (their 2320/2430)
+        forms = None if secondary else msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
         stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
         run.sent = SentClaims.of(claims)
         _record(connection, numbers["isa"], LEDGER_PATH, run.sent, created, SENT, **stored)

@@ -3,10 +3,11 @@
 The caller decides where the 837P goes (``destination``): to files (``ToFiles``: the CLI's ``claim --837``,
 with the pending -> write -> sent protocol of ``claims.run``) or into the ledger (``TO_LEDGER``: the API and
 the web page; the 837P text and its CMS-1500 JSON kept in ``interchanges`` and recorded as sent in the
-transaction that takes the control numbers). Either way a visit already sent is not sent again (unless
-``resend``), a refused or empty build uses no control number, and the audit event ``claims.build`` is
-written in the transaction that records the interchange as sent (for a run that was killed after writing
-its file, by the next run, which finds it in place).
+transaction that takes the control numbers; secondary claims keep no CMS-1500: ``claim_forms`` refuses it).
+Either way a visit already sent is not sent again (unless ``resend``), a refused or empty build uses no
+control number, and the audit event ``claims.build`` is written in the transaction that records the
+interchange as sent (for a run that was killed after writing its file, by the next run, which finds it in
+place).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ __all__ = [
     "WrittenClaim",
     "build_claims",
     "claim_batch",
+    "claim_forms",
     "list_claim_batches",
     "secondary_claims",
     "stream_visits",
@@ -102,7 +104,8 @@ class StoredClaimBatch(msgspec.Struct):
     claims: int
     total_charge: Decimal
     x837: str  # the interchange, as sent
-    cms1500: msgspec.Raw  # the same claims keyed by CMS-1500 item numbers (a JSON array)
+    cms1500: msgspec.Raw  # the same claims keyed by CMS-1500 item numbers (a JSON array; [] when secondary)
+    secondary: bool  # secondary claims (``secondary_claims``): no CMS-1500 data kept, ``claim_forms`` refuses
 
 
 class ClaimBatchSummary(msgspec.Struct):
@@ -308,7 +311,22 @@ def claim_batch(database: Engine, *, control_number: int) -> StoredClaimBatch:
         total_charge=Decimal(row.total_charge),
         x837=row.content,
         cms1500=msgspec.Raw(row.cms1500 or "[]"),
+        secondary=row.cms1500 is None,  # ``store_claims`` keeps the forms of every batch but secondary ones
     )
+
+
+def claim_forms(database: Engine, *, control_number: int) -> msgspec.Raw:
+    """The CMS-1500 data of the batch kept under ``control_number`` (what ``claim --cms1500`` writes).
+    NotFound for a batch of secondary claims (none kept: the form would not show the primary's payment,
+    which their 837P carries) and for any number ``claim_batch`` refuses."""
+    batch = claim_batch(database, control_number=control_number)
+    if batch.secondary:
+        raise NotFound(
+            "control_number",
+            f"claim batch {control_number} holds secondary claims: no CMS-1500 data is kept for them "
+            "(the form has no place for the primary payer's payment; the batch's 837P carries it)",
+        )
+    return batch.cms1500
 
 
 def list_claim_batches(database: Engine, *, limit: int, offset: int) -> list[ClaimBatchSummary]:

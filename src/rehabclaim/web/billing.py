@@ -241,11 +241,12 @@ def claim_837p(_user: UserDep, database: DatabaseDep, control_number: ControlNum
 
 @router.get("/claims/{control_number}/cms1500")
 def claim_cms1500(_user: UserDep, database: DatabaseDep, control_number: ControlNumber) -> Response:
-    """The same claims keyed by CMS-1500 item numbers (JSON), as a download."""
-    stored = claims.claim_batch(database, control_number=control_number)
-    disposition = f'attachment; filename="claims-{stored.control_number:09d}-cms1500.json"'
+    """The same claims keyed by CMS-1500 item numbers (JSON), as a download (none for secondary claims:
+    ``claims.claim_forms`` says why)."""
+    forms = claims.claim_forms(database, control_number=control_number)
+    disposition = f'attachment; filename="claims-{control_number:09d}-cms1500.json"'
     headers = {**PAGE_HEADERS, "Content-Disposition": disposition}
-    return Response(bytes(stored.cms1500), media_type="application/json", headers=headers)
+    return Response(bytes(forms), media_type="application/json", headers=headers)
 
 
 # --- remittances --------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Claims: build one 837P batch from visits (kept in the ledger), list the batches, and fetch one's 837P
-(a download) or its CMS-1500 data (JSON)."""
+"""Claims: build one 837P batch from visits (kept in the ledger; ``secondary``: the visits' secondary claims),
+list the batches, and fetch one's 837P (a download) or its CMS-1500 data (JSON; none for secondary claims)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.responses import Response
 from rehabclaim.api.deps import ActorDep, ChangerDep, DatabaseDep, PageDep, RawBody, ReferenceDep, SettingsDep
 from rehabclaim.api.openapi import body_doc, returns, schema_of
 from rehabclaim.api.pages import ListPage, paged
+from rehabclaim.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from rehabclaim.api.responses import NDJSON, StructResponse, X12Response
 from rehabclaim.api.visits_body import visits_in
 from rehabclaim.model import Visit
@@ -32,7 +33,9 @@ BODY = body_doc(
     responses=returns(
         claims.ClaimBatch,
         "201: a batch was built and kept (`control_number`). 200: none (every visit held back or already sent). "
-        "`report` is what `rehabclaim claim --json` prints.",
+        "`report` is what `rehabclaim claim --json` prints. `secondary=true`: `claim --secondary`, each visit's "
+        "claim to its secondary payer carrying the primary's posted 835; a visit with nothing to send on is held "
+        "back with the reason (finding `COB`); no CMS-1500 data is kept for such a batch.",
         status=201,
     ),
     openapi_extra=BODY,
@@ -44,9 +47,13 @@ def build_claims(
     settings: SettingsDep,
     actor: ChangerDep,
     resend: Annotated[bool, Query(description="Send visits already sent again, as original claims.")] = False,
+    secondary: Annotated[
+        bool, Query(description="Secondary claims: each visit's claim to its secondary payer, with the primary's 835.")
+    ] = False,
 ) -> Response:
     visits = visits_in(body, reference=reference, max_visits=settings.max_visits_per_request)
-    batch = claims.build_claims(
+    build = claims.secondary_claims if secondary else claims.build_claims  # as `claim --secondary` chooses
+    batch = build(
         database, reference=reference, visits=visits, actor=actor, resend=resend, destination=claims.TO_LEDGER
     )
     return StructResponse(batch, status_code=201 if batch.control_number is not None else 200)
@@ -71,7 +78,18 @@ def claim_837p(control_number: ControlNumber, database: DatabaseDep, _actor: Act
     return X12Response(batch.x837, headers={"Content-Disposition": disposition})
 
 
-@router.get("/{control_number}/cms1500", responses={200: {"description": "The claims keyed by CMS-1500 item numbers"}})
+@router.get(
+    "/{control_number}/cms1500",
+    responses={
+        200: {"description": "The claims keyed by CMS-1500 item numbers"},
+        404: {
+            "description": "No such batch kept in the ledger, or a batch of secondary claims (`secondary=true`): "
+            "no CMS-1500 data is kept for those, the form has no place for the primary's payment (their 837P "
+            "carries it); `detail` says which",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema_of(Problem)}},
+        },
+    },
+)
 def claim_cms1500(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
-    batch = claims.claim_batch(database, control_number=control_number)
-    return StructResponse(bytes(batch.cms1500))  # the bytes `claim --cms1500` writes to its file
+    forms = claims.claim_forms(database, control_number=control_number)
+    return StructResponse(bytes(forms))  # the bytes `claim --cms1500` writes to its file
