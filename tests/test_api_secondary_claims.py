@@ -121,12 +121,7 @@ def test_no_posted_primary_holds_the_visit_back_named(api: Api, tmp_path: Path, 
 
 
 def test_a_secondary_batch_has_no_cms1500(api: Api, tmp_path: Path) -> None:
-    visit = claim_visit(id="f1", secondary=SECONDARY)
-    primary_paid_in_part(api.database, tmp_path, visit)
-    built = api.post(
-        "/v1/claims", params={"secondary": "true"}, content=visits_file(tmp_path, [visit]).read_bytes(), headers=NDJSON
-    )
-    number = built.json()["control_number"]
+    number = _secondary_batch(api, tmp_path, "f1")
     problem = assert_clean_problem(api.get(f"/v1/claims/{number}/cms1500"), 404)
     assert f"claim batch {number} holds secondary claims" in problem["detail"]
     assert "primary payer's payment" in problem["detail"]
@@ -136,12 +131,7 @@ def test_a_secondary_batch_has_no_cms1500(api: Api, tmp_path: Path) -> None:
 
 
 def test_the_web_page_of_a_secondary_batch_offers_no_cms1500(api: Api, tmp_path: Path) -> None:
-    visit = claim_visit(id="w1", secondary=SECONDARY)
-    primary_paid_in_part(api.database, tmp_path, visit)
-    built = api.post(
-        "/v1/claims", params={"secondary": "true"}, content=visits_file(tmp_path, [visit]).read_bytes(), headers=NDJSON
-    )
-    number = built.json()["control_number"]
+    number = _secondary_batch(api, tmp_path, "w1")
     with signed_in(api, {"user": "biller", "role": "biller"}):
         page = api.client.get(f"/claims/{number}")
         download = api.client.get(f"/claims/{number}/cms1500")
@@ -151,6 +141,17 @@ def test_the_web_page_of_a_secondary_batch_offers_no_cms1500(api: Api, tmp_path:
     assert 'data-testid="claim-secondary"' in page.text and "claim-download-cms1500" not in page.text
     assert download.status_code == 404 and f"claim batch {number} holds secondary claims" in download.text
     assert "claim-download-cms1500" in primary_page.text and "claim-secondary" not in primary_page.text
+
+
+def _secondary_batch(api: Api, tmp_path: Path, visit_id: str) -> int:
+    """A batch of one secondary claim kept in the ledger (its primary paid in part): its number."""
+    visit = claim_visit(id=visit_id, secondary=SECONDARY)
+    primary_paid_in_part(api.database, tmp_path, visit)
+    built = api.post(
+        "/v1/claims", params={"secondary": "true"}, content=visits_file(tmp_path, [visit]).read_bytes(), headers=NDJSON
+    )
+    assert built.status_code == 201, built.text
+    return int(built.json()["control_number"])
 
 
 def _primary_batch(api: Api, tmp_path: Path) -> int:
