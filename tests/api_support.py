@@ -104,6 +104,16 @@ def signed_in(api: Api, session: dict[str, Any], secret: str = SECRET) -> Iterat
         api.client.cookies.clear()
 
 
+@pytest.fixture
+def api(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The application on the test's ledger (SQLite, and PostgreSQL where ``ledger_url`` gives it), its data
+    folder in ``tmp_path`` and no drop-in rules (a fixture: import it into a test module to use it)."""
+    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("REHABCLAIM_RULES_DIR", raising=False)
+    with running_api(ledger_url, tmp_path) as running:
+        yield running
+
+
 def assert_clean_problem(response: Any, status: int) -> dict[str, Any]:
     """A problem+json answer with ``status``, no traceback and no demo patient's data; its body."""
     assert response.status_code == status, response.text

@@ -12,9 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from rehabclaim.cli.main import app as cli
-from tests.api_support import EXAMPLES, Api, cheap_passwords, example, example_lines, running_api, use_cheap_passwords
+from tests.api_support import (
+    EXAMPLES,
+    Api,
+    api,
+    cheap_passwords,
+    example,
+    example_lines,
+    running_api,
+    use_cheap_passwords,
+)
 
-__all__ = ["cheap_passwords"]  # an autouse fixture, imported to be in use here
+__all__ = ["api", "cheap_passwords"]  # fixtures (cheap_passwords: autouse), imported to be in use here
 
 
 def cli_json(*args: str) -> bytes:
@@ -37,14 +46,6 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         use_cheap_passwords(patch)
         with running_api(f"sqlite:///{folder / 'ledger.sqlite3'}", folder) as running:
             yield running
-
-
-@pytest.fixture
-def api(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("REHABCLAIM_RULES_DIR", raising=False)
-    with running_api(ledger_url, tmp_path) as running:
-        yield running
 
 
 @pytest.mark.parametrize(

@@ -5,33 +5,23 @@ named). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from typer.testing import CliRunner
 
 from rehabclaim.cli.main import app as cli
 from rehabclaim.ledger import open_ledger
-from tests.api_support import Api, assert_clean_problem, cheap_passwords, running_api, signed_in
+from tests.api_support import Api, api, assert_clean_problem, cheap_passwords, signed_in
 from tests.fuzzing import x12_segments
 from tests.test_secondary_claims import SECONDARY, ok_999, partly_paid, post, primary_sent, remit_835
 from tests.test_x12_837 import claim_visit
 
-__all__ = ["cheap_passwords"]  # an autouse fixture, imported to be in use here
+__all__ = ["api", "cheap_passwords"]  # fixtures (cheap_passwords: autouse), imported to be in use here
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 DATES_AND_TIMES = {"ISA": (9, 10), "GS": (4, 5), "BHT": (4, 5)}  # the interchange's, taken when it is built
-
-
-@pytest.fixture
-def api(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setenv("REHABCLAIM_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("REHABCLAIM_RULES_DIR", raising=False)
-    with running_api(ledger_url, tmp_path) as running:
-        yield running
 
 
 def visits_file(tmp_path: Path, visits: list[Any]) -> Path:
