@@ -560,7 +560,7 @@ def _build_claim_batch(
     """The claim run of `claim` (its ClaimBatch); a refusal (a bad visit line included) exits with its line."""
     from rehabclaim.claims.build import ClaimBuildError
     from rehabclaim.services.actor import terminal_actor
-    from rehabclaim.services.claims import ToFiles, build_claims, secondary_claims
+    from rehabclaim.services.claims import ToFiles, build_claims
     from rehabclaim.services.errors import Refusal
     from rehabclaim.x12.core import X12WriteError
 
@@ -568,7 +568,7 @@ def _build_claim_batch(
     progress, advance = _claim_progress(total, as_json)
     try:
         with progress:
-            batch = (secondary_claims if secondary else build_claims)(
+            batch = build_claims(
                 ledger,
                 reference=reference,
                 visits=visits,
@@ -576,6 +576,7 @@ def _build_claim_batch(
                 resend=resend,
                 destination=ToFiles(x837, cms1500_out),
                 progress=advance,
+                secondary=secondary,
                 spool=spool,
             )
     except Refusal as exc:  # a ledger failure names the option that chose the ledger

@@ -52,9 +52,14 @@ def build_claims(
     ] = False,
 ) -> Response:
     visits = visits_in(body, reference=reference, max_visits=settings.max_visits_per_request)
-    build = claims.secondary_claims if secondary else claims.build_claims  # as `claim --secondary` chooses
-    batch = build(
-        database, reference=reference, visits=visits, actor=actor, resend=resend, destination=claims.TO_LEDGER
+    batch = claims.build_claims(
+        database,
+        reference=reference,
+        visits=visits,
+        actor=actor,
+        resend=resend,
+        destination=claims.TO_LEDGER,
+        secondary=secondary,
     )
     return StructResponse(batch, status_code=201 if batch.control_number is not None else 200)
 
