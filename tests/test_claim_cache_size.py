@@ -31,7 +31,6 @@ def _caches(engine: Scrubber) -> dict[str, Sized]:
         "rounded": engine._rounded,
         "unit texts": engine._unit_texts.parts,
         "unit tails": engine._unit_texts.tails,
-        "unit_fees": engine.fees._unit_fees,
         "outcomes": engine.fees._outcomes,
         "line_fees": engine.fees._line_fees,
         "fee_numbers": engine.fees._fee_numbers,

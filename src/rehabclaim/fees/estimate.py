@@ -81,8 +81,8 @@ class UnitFee:
     mppr: bool = False  # the code takes the therapy MPPR (MULT PROC 5 in the PPRRVU file)
 
     def __hash__(self) -> int:
-        # the fee outcome cache hashes a unit fee per line and visit: the formula states every figure, so equal
-        # fees have equal formulas, and a str caches its hash (the generated one hashes all seven fields)
+        # the fee numbering hashes a unit fee (``FeeSchedule._numbered_fee``): the formula states every figure, so
+        # equal fees have equal formulas, and a str caches its hash (the generated one hashes all seven fields)
         return hash(self.formula)
 
 
@@ -164,7 +164,7 @@ _LineOutcome = tuple[float | None, tuple[Decimal, ...] | None, tuple[str, ...], 
 
 
 class FeeSchedule:
-    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by code and date, each
+    """Everything an estimate needs, loaded once; Medicare per-unit fees are memoised by date and code, each
     line's outcome by its key (``estimate``)."""
 
     def __init__(
@@ -174,7 +174,6 @@ class FeeSchedule:
         self.tables = tables
         self.medicare = medicare
         self.charges = {code: float(amount) for code, amount in practice.charges.items()}  # cents: exact in floats
-        self._unit_fees: dict[tuple[str, date], _Fee] = Memo(cache_entries)
         # a line's fee by date, then code, with its fee's number: equal fees (a release's fee on every day it is
         # in force) have one number, so an outcome key holds a small int; a day's table is small and str-keyed
         self._line_fees: dict[date, dict[str, _NumberedFee]] = Memo(cache_entries)
@@ -187,19 +186,14 @@ class FeeSchedule:
         self._outcomes: dict[tuple[object, ...], _LineOutcome] = Memo(cache_entries)
 
     def line_fee(self, line: WorkLine, day: date) -> _Fee:
-        """The Medicare per-unit fee of a line's code; an orthosis has none on the physician fee schedule."""
+        """The Medicare per-unit fee of a line's code (kept in the day's table, ``_numbered_fee``)."""
+        return self._numbered_fee(line, day, self._fees_on(day))[0]
+
+    def _work_out_fee(self, line: WorkLine, day: date) -> _Fee:
+        """``line_fee`` worked out: an orthosis has none on the physician fee schedule."""
         if line.code.is_orthosis:
             return NoFee(f"{line.code.code} {DMEPOS}")
-        return self.unit_fee(line.code.code, day)
-
-    def unit_fee(self, code: str, day: date) -> _Fee:
-        key = (code, day)
-        found = self._unit_fees.get(key)
-        if found is None:
-            found = remember(
-                self._unit_fees, key, medicare_unit_fee(code, day, self.practice, self.tables, self.medicare)
-            )
-        return found
+        return medicare_unit_fee(line.code.code, day, self.practice, self.tables, self.medicare)
 
     def _fees_on(self, day: date) -> dict[str, _NumberedFee]:
         """The numbered fees of ``day`` by code, as ``_numbered_fee`` fills them."""
@@ -212,7 +206,7 @@ class FeeSchedule:
         """``line_fee`` with its fee's number (the same for equal fees while the numbering table has room)."""
         found = on_day.get(line.code.code)
         if found is None or found[2] is not line.code:  # another catalog's code (whether it is an orthosis)
-            fee = self.line_fee(line, day)
+            fee = self._work_out_fee(line, day)
             number = self._fee_numbers.get(fee)
             if number is None:
                 self._numbers_given += 1
