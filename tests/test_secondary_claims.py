@@ -29,6 +29,7 @@ from rehabclaim.services.claims import ToFiles, secondary_claims
 from rehabclaim.x12 import claim837
 from rehabclaim.x12.core import Envelope, Separators, render
 from rehabclaim.x12.remit835 import read_835
+from rehabclaim.x12.synthetic import payment_segments
 from tests.test_x12_837 import ADDRESS, NOW, claim_visit, segments, validate
 
 D = Decimal
@@ -70,21 +71,7 @@ def remit_835(
     for (code, modifiers, line_charge, units, adjustments), line_pays in zip(lines, line_paid, strict=True):
         body.append(["SVC", ":".join(["HC", code, *modifiers]), str(line_charge), str(line_pays), "", str(units)])
         body += _cas(adjustments)
-    header = [
-        ["ST", "835", "0001"],
-        ["BPR", "I", str(paid), "C", "ACH", "", "", "", "", "", "", "", "", "", "", "", "20260615"],
-        ["TRN", "1", trace, "1234567890"],
-        ["N1", "PR", "MEDICARE PART B"],
-        ["N3", "PO BOX 1"],
-        ["N4", "RALEIGH", "NC", "27601"],
-        ["PER", "BL", "EDI HELP", "TE", "8005551212"],
-        ["N1", "PE", "DEMO THERAPY CLINIC", "XX", "1234567893"],
-        ["N3", "100 MAIN ST"],
-        ["N4", "RALEIGH", "NC", "276011234"],
-        ["REF", "TJ", "561234567"],
-    ]
-    transaction = header + body
-    transaction.append(["SE", str(len(transaction) + 1), "0001"])
+    transaction = payment_segments(body, paid, trace=trace)
     separators = Separators()
     envelope = Envelope("PAYER", "DEMOCLINIC01", 1, 1, datetime(2026, 6, 15, 12, 0), "HP", "005010X221A1")
     text = render(envelope.header(separators), separators) + render(transaction, separators)

@@ -117,11 +117,24 @@ def _transaction(transaction: PaidTransaction, control: str, component: str) -> 
         segments = claim_segments(claim, component)
         total += Decimal(segments[0][4])
         body += segments
-    header = [
+    return payment_segments(body, total, control, transaction.trace, transaction.originator, transaction.payer)
+
+
+def payment_segments(
+    body: list[list[str]],
+    paid: Decimal,
+    control: str = "0001",
+    trace: str = "TRACE1",
+    originator: str = "1234567890",
+    payer: str = "MEDICARE PART B",
+) -> list[list[str]]:
+    """One payment's transaction (ST..SE) around ``body`` (its claims' segments): ``paid`` in BPR02, the
+    check or EFT dated 2026-06-15 (BPR16), the trace, the payer and the demo clinic as payee."""
+    segments = [
         ["ST", "835", control],
-        ["BPR", "I", str(total), "C", "ACH", "", "", "", "", "", "", "", "", "", "", "", "20260615"],
-        ["TRN", "1", transaction.trace, transaction.originator],
-        ["N1", "PR", transaction.payer],
+        ["BPR", "I", str(paid), "C", "ACH", "", "", "", "", "", "", "", "", "", "", "", "20260615"],
+        ["TRN", "1", trace, originator],
+        ["N1", "PR", payer],
         ["N3", "PO BOX 1"],
         ["N4", "RALEIGH", "NC", "27601"],
         ["PER", "BL", "EDI HELP", "TE", "8005551212"],
@@ -129,7 +142,7 @@ def _transaction(transaction: PaidTransaction, control: str, component: str) -> 
         ["N3", "100 MAIN ST"],
         ["N4", "RALEIGH", "NC", "276011234"],
         ["REF", "TJ", "561234567"],
+        *body,
     ]
-    segments = header + body
     segments.append(["SE", str(len(segments) + 1), control])
     return segments
