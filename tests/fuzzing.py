@@ -324,6 +324,18 @@ def validate_837(path: Path) -> tuple[bool, str]:
     return bool(ok), report.getvalue()
 
 
+def pyx12_verdict(path: Path) -> bool | None:
+    """pyx12's verdict on a whole X12 file (``validate_837``'s, for an 835 as well); None when it fails on the
+    file or has no map for it (005010X222A2). Its log is silenced: a broken file logs every error it finds."""
+    import logging
+
+    logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+    try:
+        return validate_837(path)[0]
+    except Exception:
+        return None
+
+
 def record_claims_sent(url: str, visit_ids: Sequence[str]) -> None:
     """Mark visits as claimed, so that an 835 paying them is matched (what `claim` records)."""
     from datetime import UTC, datetime

@@ -3,7 +3,6 @@ corrected (our modifiers added, held-back claims left out) and validated by pyx1
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,10 @@ from rehabclaim.cli.main import app
 from rehabclaim.ledger import open_ledger
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.x12.read837 import read_837
+from tests.fuzzing import validate_837
 
 EXAMPLES = Path(__file__).parents[1] / "src" / "rehabclaim" / "data" / "examples" / "claims.jsonl"
 SAMPLES = Path(__file__).parent / "fixtures" / "x12" / "837p"
-
-
-def validate(path: Path) -> tuple[bool, str]:
-    import pyx12.params
-    import pyx12.x12n_document
-
-    report = io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=str(path), fd_997=report, fd_html=None, fd_xmldoc=None, map_path=None
-    )
-    return bool(ok), report.getvalue()
 
 
 def incoming(tmp_path: Path) -> tuple[Path, str]:
@@ -64,7 +53,7 @@ def test_scrub_837_reports_per_claim_holds_back_and_writes_a_corrected_file(tmp_
     assert "U002" in by_id["clm-1"]["not_checked"]
     lines = {line["code"]: line for line in by_id["clm-1"]["result"]["lines"]}
     assert lines["97140"]["units"] == 2 and "units not computed" in lines["97140"]["why"]
-    ok, ack = validate(fixed)
+    ok, ack = validate_837(fixed)
     assert ok, ack
     written = read_837(fixed.read_bytes())
     assert [claim.id for claim in written.claims] == ["clm-1"]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from rehabclaim.cli.main import app as cli
 from rehabclaim.x12.read837 import read_837
 from tests.api_support import Api, assert_clean_problem, cheap_passwords, running_api
-from tests.test_incoming_837 import SAMPLES, incoming, validate
+from tests.fuzzing import validate_837
+from tests.test_incoming_837 import SAMPLES, incoming
 from tests.test_incoming_more import other_npi, two_clinics
 
 __all__ = ["cheap_passwords"]  # an autouse fixture, imported to be in use here
@@ -50,7 +51,7 @@ def test_corrected_returns_a_valid_837_with_both_billing_providers(api: Api, tmp
     assert report["written"] == 2 and report["out"] is None and report["interchange_control_number"] == 1
     fixed = tmp_path / "fixed.837"
     fixed.write_text(report["corrected_837"])
-    ok, ack = validate(fixed)
+    ok, ack = validate_837(fixed)
     assert ok, ack
     providers = {claim.id: claim.billing_provider.id for claim in read_837(fixed.read_bytes()).claims}
     assert providers == {"clm-1": "1234567893", "clm-2": other_npi()}

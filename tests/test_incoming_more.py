@@ -21,7 +21,8 @@ from rehabclaim.services.fhir import claim_resource
 from rehabclaim.services.incoming import render_grouped
 from rehabclaim.x12 import claim837 as x12
 from rehabclaim.x12.read837 import read_837
-from tests.test_incoming_837 import incoming, validate
+from tests.fuzzing import validate_837
+from tests.test_incoming_837 import incoming
 
 EXAMPLES = Path(__file__).parents[1] / "src" / "rehabclaim" / "data" / "examples" / "claims.jsonl"
 PRACTICE_NPI = "1234567893"  # the demo practice's billing provider
@@ -64,7 +65,7 @@ def two_clinics(tmp_path: Path, *, tax_id: bool = True) -> Path:
     count = text.count("~") - 5  # ST..SE: all but ISA, GS, GE, IEA (and SE's own count is of ST..SE)
     text = text.replace("SE*66*", f"SE*{count + 1}*")
     source.write_text(text)
-    ok, ack = validate(source)
+    ok, ack = validate_837(source)
     assert ok == tax_id, ack  # a valid 837P; without 2010AA REF*EI pyx12 refuses it (our reader reads it)
     return source
 
@@ -86,7 +87,7 @@ def test_claim_from_837_writes_the_corrected_file_as_scrub_out_does(tmp_path: Pa
     first, second = json.loads(scrubbed.stdout), json.loads(claimed.stdout)
     assert first.pop("out") == str(by_scrub) and second.pop("out") == str(by_claim)
     assert first == second and first["written"] == 1
-    assert validate(by_claim)[0]
+    assert validate_837(by_claim)[0]
     assert by_claim.read_text().split("~")[4:-4] == by_scrub.read_text().split("~")[4:-4]  # all after BHT
 
 
@@ -111,7 +112,7 @@ def test_two_billing_providers_are_kept_apart_in_the_corrected_file(tmp_path: Pa
     result = invoke(tmp_path, "scrub", str(source), "--json", "--out", str(fixed))
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["held_back"] == [] and report["written"] == 2, result.output
-    ok, ack = validate(fixed)
+    ok, ack = validate_837(fixed)
     assert ok, ack
     text = fixed.read_text()
     assert "HL*1**20*1~" in text and "HL*3**20*1~" in text  # one 2000A per billing provider

@@ -17,7 +17,8 @@ from rehabclaim.reference import load_reference
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.services.incoming import scrub_837
 from rehabclaim.x12.read837 import read_837
-from tests.test_incoming_837 import run_scrub, validate
+from tests.fuzzing import validate_837
+from tests.test_incoming_837 import run_scrub
 
 EXAMPLES = Path(__file__).parents[1] / "src" / "rehabclaim" / "data" / "examples" / "claims.jsonl"
 SAMPLES = Path(__file__).parent / "fixtures" / "x12" / "837p"
@@ -70,7 +71,7 @@ def corrected(tmp_path: Path, text: str, name: str) -> str:
 def test_a_2300_pwk_is_written_again_by_scrub_out_and_pyx12_accepts_the_file(tmp_path: Path) -> None:
     source = tmp_path / "with-pwk.837"
     source.write_text(with_claim_pwk(ours(tmp_path)))
-    ok, ack = validate(source)
+    ok, ack = validate_837(source)
     assert ok, ack  # the file sent in is a valid 837P
     fixed = tmp_path / "fixed.837"
     result = run_scrub(tmp_path, str(source), "--json", "--out", str(fixed))
@@ -80,7 +81,7 @@ def test_a_2300_pwk_is_written_again_by_scrub_out_and_pyx12_accepts_the_file(tmp
     assert all("not_carried" not in claim for claim in report["claims"])  # no 2400 PWK: the key is left out
     written = fixed.read_text()
     assert pwk_segments(written) == [segment for segments in CLAIM_PWK.values() for segment in segments]
-    ok, ack = validate(fixed)
+    ok, ack = validate_837(fixed)
     assert ok, ack
     claims = {claim.id: claim for claim in read_837(written).claims}
     for claim_id, segments in CLAIM_PWK.items():
@@ -133,7 +134,7 @@ def test_a_2400_pwk_is_named_as_not_written_again(tmp_path: Path) -> None:
         "(the corrected 837P has no line PWK)"
     ]
     assert "PWK" not in fixed.read_text()
-    ok, ack = validate(fixed)
+    ok, ack = validate_837(fixed)
     assert ok, ack
     shown = run_scrub(tmp_path, str(source))
     assert f"not written again: PWK at segment {segment}" in shown.output

@@ -34,7 +34,8 @@ from rehabclaim.scrubber import Scrubber
 from rehabclaim.x12 import claim837
 from rehabclaim.x12.core import Separators, X12WriteError, iter_segments, read_separators, render
 from tests.conftest import visit_json
-from tests.test_x12_837 import ADDRESS, NOW, PATIENT, claim_visit, segments, validate
+from tests.fuzzing import validate_837
+from tests.test_x12_837 import ADDRESS, NOW, PATIENT, claim_visit, segments
 
 ENVELOPE_SEGMENTS = ("ISA", "GS", "GE", "IEA")
 BODY_SEGMENTS = ("ST", "BHT", "NM1", "PER", "HL", "PRV", "N3", "N4", "REF", "SBR", "DMG", "PAT", "CLM", "HI")
@@ -151,7 +152,7 @@ def test_separator_injection_holds_the_visit_back_naming_the_field(
     messages = [f.message for f in held[bad.id] if f.rule == "X006"]
     assert any(m.startswith(f"{field} ") and says in m for m in messages), held[bad.id]
     assert "MALLORY" not in out.read_text()
-    ok, report = validate(out)
+    ok, report = validate_837(out)
     assert ok, report
     assert [r[1] for r in segments(out) if r[0] == "CLM"] == ["good"]
 
@@ -169,7 +170,7 @@ def test_separators_are_the_interchanges_own(ledger: Any, tmp_path: Path) -> Non
     assert [c.control_number for c in run.written] == ["star"]
     assert "patient.last_name contains '|'" in dict(run.held_back)["pipe"][0].message
     assert "NM1|IL|1|O*BRIEN|ANA|" in out.read_text()
-    assert validate(out)[0]
+    assert validate_837(out)[0]
 
 
 @pytest.mark.parametrize(
@@ -203,7 +204,7 @@ def test_accented_names_are_transliterated_and_said_so(ledger: Any, tmp_path: Pa
     assert [c.control_number for c in run.written] == ["c1"] and not run.held_back
     rows = segments(out)
     assert ["NM1", "IL", "1", "NUNEZ", "JOSE", "", "", "", "MI", "1EG4TE5MK73"] in rows and ["N3", "12 Pena St"] in rows
-    ok, report = validate(out)
+    ok, report = validate_837(out)
     assert ok, report
     (visit_id, notes), *_ = run.notes
     assert visit_id == "c1" and [f.rule for f in notes] == ["X007"] and notes[0].severity == "info"

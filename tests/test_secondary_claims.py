@@ -30,7 +30,8 @@ from rehabclaim.x12 import claim837
 from rehabclaim.x12.core import Envelope, Separators, render
 from rehabclaim.x12.remit835 import read_835
 from rehabclaim.x12.synthetic import payment_segments
-from tests.test_x12_837 import ADDRESS, NOW, claim_visit, segments, validate
+from tests.fuzzing import validate_837
+from tests.test_x12_837 import ADDRESS, NOW, claim_visit, segments
 
 D = Decimal
 SECONDARY = {"payer": "sample_medicaid", "member_id": "MCD778899"}
@@ -123,7 +124,7 @@ def partly_paid(claim: claim837.Claim) -> list[tuple[str, tuple[str, ...], Decim
 
 
 def ok_999(path: Path) -> str:
-    ok, report = validate(path)
+    ok, report = validate_837(path)
     assert ok, report
     assert "IK3" not in report and "IK4" not in report, report
     return report

@@ -26,6 +26,7 @@ from rehabclaim.remits.codes import code_table
 from rehabclaim.x12 import remit835
 from rehabclaim.x12.core import X12Error, interchanges, iter_segments, read_separators
 from rehabclaim.x12.remit835 import Remittance, read_835
+from tests.fuzzing import pyx12_verdict
 
 SAMPLES = Path(__file__).parent / "fixtures" / "x12"
 
@@ -151,27 +152,6 @@ def test_the_table_covers_every_sample() -> None:
     assert {f"more-835/{name}" for name in listed} == {name for name in EXPECTED if name.startswith("more-835/")}
 
 
-def pyx12_valid(path: Path) -> bool | None:
-    """pyx12's verdict on the whole file (x12n_document); None when it cannot read it at all."""
-    import pyx12.params
-    import pyx12.x12n_document
-
-    logging.getLogger("pyx12").setLevel(logging.CRITICAL)
-    try:
-        return bool(
-            pyx12.x12n_document.x12n_document(
-                param=pyx12.params.params(),
-                src_file=str(path),
-                fd_997=io.StringIO(),
-                fd_html=None,
-                fd_xmldoc=None,
-                map_path=None,
-            )
-        )
-    except Exception:
-        return None
-
-
 def pyx12_code_errors(path: Path) -> list[tuple[int, str, str]]:
     """(segment, element, value) of every element pyx12 rejects, from its error report: the tree its 999 is
     written from (IK3 segment, IK4 element position, IK403 error code, IK404 the bad value). Its 999 writer
@@ -263,7 +243,7 @@ def ours(remittance: Remittance) -> list[tuple[str, Decimal, Decimal, int]]:
 def test_each_sample_is_read_and_agrees_or_is_refused_by_name(name: str) -> None:
     path = SAMPLES / name
     expected = EXPECTED[name]
-    verdict = pyx12_valid(path)
+    verdict = pyx12_verdict(path)
     if isinstance(expected, Refused):
         with pytest.raises(X12Error) as refused:
             read_835(path.read_bytes())

@@ -22,6 +22,7 @@ from rehabclaim.practice import demo_practice
 from rehabclaim.reference import load_reference
 from rehabclaim.scrubber import Scrubber, decode_visit
 from tests.conftest import visit_json
+from tests.fuzzing import validate_837
 
 ADDRESS = {"line1": "12 Oak St", "city": "Raleigh", "state": "NC", "zip": "27601"}
 PATIENT = {
@@ -53,17 +54,6 @@ def claim_visit(**fields: Any) -> Any:
 @pytest.fixture
 def ledger(tmp_path: Path) -> Any:
     return open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-
-
-def validate(path: Path) -> tuple[bool, str]:
-    import pyx12.params
-    import pyx12.x12n_document
-
-    report = io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=str(path), fd_997=report, fd_html=None, fd_xmldoc=None, map_path=None
-    )
-    return bool(ok), report.getvalue()
 
 
 def segments(path: Path) -> list[list[str]]:
@@ -117,7 +107,7 @@ def test_claims_validate_clean_with_pyx12(ledger: Any, tmp_path: Path) -> None:
     out = tmp_path / "claims.x12"
     run = write_claims(visits, Scrubber(), ledger, out, now=NOW)
     assert [c.control_number for c in run.written] == ["c1", "c2", "c3", "c4"] and not run.held_back
-    ok, report = validate(out)
+    ok, report = validate_837(out)
     assert ok, report
     rows = segments(out)
     assert ["REF", "F8", "PCN-9"] in rows and ["REF", "G1", "A-1"] in rows
@@ -152,7 +142,7 @@ def test_broken_file_is_reported_broken_by_pyx12(ledger: Any, tmp_path: Path) ->
     write_claims([claim_visit(id="c1")], Scrubber(), ledger, out, now=NOW)
     broken = tmp_path / "broken.x12"
     broken.write_text("".join(s + "~\n" for s in out.read_text().split("~\n") if s and not s.startswith("DTP*472")))
-    assert not validate(broken)[0]
+    assert not validate_837(broken)[0]
 
 
 def test_control_numbers_are_unique_and_increasing_across_runs(ledger: Any, tmp_path: Path) -> None:
@@ -211,7 +201,7 @@ def test_configurable_separators(ledger: Any, tmp_path: Path) -> None:
     write_claims([claim_visit(id="c1")], Scrubber(replace(load_reference(), practice=changed)), ledger, out, now=NOW)
     text = out.read_text()
     assert text.startswith("ISA|00|") and "SV1|HC>97110>GP>CQ|" in text
-    assert validate(out)[0]
+    assert validate_837(out)[0]
 
 
 def _pyx12_read_back(path: Path) -> list[tuple[str, str, tuple[str, ...], Decimal, int]]:
@@ -309,4 +299,4 @@ def test_rendering_provider_only_when_it_differs_from_billing(ledger: Any, tmp_p
     rows = segments(out)
     rendering = [r for r in rows if r[:2] == ["NM1", "82"]]
     assert rendering == [["NM1", "82", "1", "PARK", "LEE", "", "", "", "XX", "1987654328"]]
-    assert validate(out)[0]
+    assert validate_837(out)[0]

@@ -19,6 +19,7 @@ from rehabclaim.ledger import open_ledger
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.x12.core import X12Error
 from rehabclaim.x12.read837 import read_837
+from tests.fuzzing import pyx12_verdict
 from tests.test_x12_835_samples import pyx12_code_errors
 
 SAMPLES = Path(__file__).parent / "fixtures" / "x12" / "837p"
@@ -91,25 +92,6 @@ EXPECTED: dict[str, tuple[str, int | None]] = {
 CODE_PROBLEMS: dict[str, tuple[tuple[int, str, str], ...]] = {
     "badX12__X222-wheelchair.837": ((26, "PWK02", "AD"),),
 }
-
-
-def pyx12_verdict(path: Path) -> bool | None:
-    """pyx12's judgement; None when it has no map for the file (005010X222A2) or fails on it."""
-    import pyx12.params
-    import pyx12.x12n_document
-
-    try:
-        ok = pyx12.x12n_document.x12n_document(
-            param=pyx12.params.params(),
-            src_file=str(path),
-            fd_997=io.StringIO(),
-            fd_html=None,
-            fd_xmldoc=None,
-            map_path=None,
-        )
-    except Exception:
-        return None
-    return bool(ok)
 
 
 def test_every_sample_is_in_the_table() -> None:

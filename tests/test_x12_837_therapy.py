@@ -24,7 +24,8 @@ from rehabclaim.ledger import open_ledger
 from rehabclaim.model import Visit
 from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.x12 import claim837
-from tests.test_x12_837 import claim_visit, segments, validate
+from tests.fuzzing import validate_837
+from tests.test_x12_837 import claim_visit, segments
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12-therapy"
 NOW = datetime(2026, 6, 2, 9, 30, tzinfo=UTC)
@@ -55,7 +56,7 @@ def ledger(tmp_path: Path) -> Any:
 
 def clean(path: Path) -> tuple[bool, str]:
     """pyx12's verdict: the document passes and its 999 reports no segment or element error."""
-    ok, report = validate(path)
+    ok, report = validate_837(path)
     return ok and "IK3" not in report and "IK4" not in report and "AK9*A" in report, report
 
 
