@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,9 @@ from rehabclaim.ledger import open_ledger
 from rehabclaim.reference import load_reference
 from rehabclaim.scrubber import Scrubber
 from rehabclaim.services.scrub import read_visits
+from tests.test_claim_stream import GOLDEN, NOW, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 6, 2, 9, 30, tzinfo=UTC)
 EXAMPLES = ROOT / "src/rehabclaim/data/examples/claims.jsonl"
-GOLDEN = {
-    (name, kind): (digest, int(size))
-    for name, kind, digest, size in (
-        line.split()
-        for line in (ROOT / "tests/fixtures/golden/claim-stream-digests.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-}
 
 
 @pytest.fixture(scope="module")
