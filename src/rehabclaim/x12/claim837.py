@@ -53,7 +53,6 @@ Compose = loops.Compose  # what becomes of a composite's parts: kept, or joined
 ELEMENT_TABLE = "x12-837p-elements.toml"
 CODE_TABLE = "x12-837p-codes.toml"  # code lists of PWK01, PWK02, NTE01 (pyx12's map, loop 2300)
 COB_TABLE = "x12-837p-cob.toml"  # coordination of benefits: SBR05, 2320 SBR02, CAS01 codes and their rules
-MAX_ATTACHMENTS = loops.MAX_ATTACHMENTS  # 2300 PWK repeats 10 times (pyx12 map)
 MAX_DIAGNOSES = loops.MAX_DIAGNOSES  # HI01-HI12
 SEPARATOR_ELEMENTS = ("ISA11", "ISA16")  # the repetition and component separators themselves
 MAX_PARTS = loops.MAX_PARTS  # modifiers SV101-03..06, diagnosis pointers SV107-01..04
@@ -472,17 +471,10 @@ class Claim(msgspec.Struct, frozen=True, gc=False):
         return loops.claim_values(self)
 
     def segments(self, hl_number: int, parent: int, compose: Compose = parts) -> tuple[Segments, int]:
-        """The claim's segments and the next free HL number: one function per loop (``subscriber_loop``,
-        ``patient_loop``, ``claim_loop``, ``rendering_loop``, ``other_payer_loops``), in the guide's order."""
+        """The claim's segments and the next free HL number: one function per loop (``loops837``:
+        ``subscriber_loop``, ``patient_loop``, ``claim_loop``, ``rendering_loop``, ``other_payer_loops``), in the
+        guide's order."""
         return loops.claim_segments(self, hl_number, parent, compose)
-
-
-# The loops of a claim, one function each (compiled in ``loops837``)
-subscriber_loop = loops.subscriber_loop  # 2000B, 2010BA, 2010BB
-patient_loop = loops.patient_loop  # 2000C, 2010CA
-claim_loop = loops.claim_loop  # 2300
-other_payer_loops = loops.other_payer_loops  # 2320, 2330A, 2330B
-rendering_loop = loops.rendering_loop  # 2310B
 
 
 class Interchange(msgspec.Struct, frozen=True):
