@@ -3,8 +3,8 @@ again: its output and the ledger must equal a clean run's, nothing sent or poste
 left. Ledger commands run on SQLite and PostgreSQL.
 
 Each test runs the command cleanly into fresh paths (the reference), then on other fresh paths kills it
-with SIGKILL at a point fixed by a seed (a share of the output written, of the visits posted, or of the
-clean run's time) and re-runs it to completion.
+with SIGKILL at a point fixed by a seed (a share of the output written, of the visits posted or of the clean
+run's time, or a moment inside the posting's transaction) and re-runs it to completion.
 """
 
 from __future__ import annotations
@@ -160,6 +160,56 @@ def appears(path: Path) -> Callable[[float], bool]:
 
 
 @contextmanager
+def ledger_writing(url: str) -> Iterator[Callable[[], bool]]:
+    """Whether, at each call, another connection holds a write transaction open on the ledger: on PostgreSQL
+    a backend with a transaction id (given at its first write), on SQLite the write lock (BEGIN IMMEDIATE
+    refused at once)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.removeprefix("sqlite:///")
+
+        def sqlite_writing() -> bool:
+            probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")  # never commits, so the writer's snapshot stays good
+                return False
+            except sqlite3.OperationalError:
+                return True
+            finally:
+                probe.close()
+
+        yield sqlite_writing
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    writers = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+    )
+    try:
+        with engine.connect() as connection:
+            yield lambda: bool(connection.execute(writers).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def inside_write(writing: Callable[[], bool], delay: float) -> Callable[[float], bool]:
+    """Ready ``delay`` seconds after ``writing`` first held: inside the write transaction, however fast the
+    machine runs (a share of the clean run's time raced the posting to its commit)."""
+    first_seen: list[float] = []
+
+    def ready(elapsed: float) -> bool:
+        if not first_seen and writing():
+            first_seen.append(elapsed)
+        return bool(first_seen) and elapsed - first_seen[0] >= delay
+
+    return ready
+
+
+@contextmanager
 def visit_counter(url: str) -> Iterator[Callable[[], int]]:
     """How many visits the ledger holds at each call (0 while its tables do not exist yet)."""
     from sqlalchemy import create_engine, text
@@ -266,8 +316,13 @@ def test_remit_post_killed_then_rerun_posts_the_835_once(
         expected_rows = ledger_rows(reference_url)
     assert len(expected_rows["remit_claims"]) == REMIT_CLAIMS, "the clean run did not post the remittance"
     record_claims_sent(ledger_url, inputs.remit_ids)
-    killed = kill_when(command(ledger_url), time_share(clean, startup, "remit", backend(ledger_url)), tmp_path)
+    # The posting is one transaction: kill inside it, a seeded moment (up to a tenth of the clean run's work)
+    # after it first wrote; the posting itself takes a good share of the run.
+    delay = seeded("remit", backend(ledger_url)).uniform(0.0, 0.1) * max(0.0, clean.seconds - startup)
+    with ledger_writing(ledger_url) as writing:
+        killed = kill_when(command(ledger_url), inside_write(writing, delay), tmp_path)
     assert_killed_mid_run(killed, "remit --post")
+    assert not ledger_rows(ledger_url)["remittances"], "the kill landed after the posting committed"
     rerun = run_process(*command(ledger_url))
     assert_completed(rerun)
     assert rerun.stdout == clean.stdout, "the re-run read the 835 differently"
