@@ -286,6 +286,7 @@ class ClaimRun:
 
 AuditRun = Callable[[Connection, ClaimRun], None]  # the run's audit event, in the transaction that sends it
 AuditRecovery = Callable[[Connection, int], None]  # a dead run's interchange found sent (its ISA13), likewise
+FhirBundle = Callable[[list[str], datetime], str]  # the FHIR Bundle of the claims sent (visit ids), made then
 
 
 def _take_control_numbers(connection: Connection) -> dict[str, int]:
@@ -516,7 +517,7 @@ def _record(
 ) -> None:
     """The interchange (``status``: pending for a file about to be written), by this host and process, at the
     real time (``_writer_gone`` compares it with process start times; ``created``, the file's date, may be set
-    by the caller), with its claims; ``stored``: content, cms1500 and created_by."""
+    by the caller), with its claims; ``stored``: content, cms1500, fhir and created_by."""
     connection.execute(
         insert(InterchangeRecord).values(
             control_number=number,
@@ -862,11 +863,13 @@ def store_claims(
     audit: AuditRun | None = None,
     audit_recovery: AuditRecovery | None = None,
     secondary: bool = False,
+    fhir_bundle: FhirBundle | None = None,
 ) -> ClaimRun:
     """Build one 837P interchange for ``visits`` and keep it in the ledger with its CMS-1500 data, recorded
     as sent in the transaction that takes its control numbers (with ``audit``): all of it, or nothing and
-    no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``.
-    ``secondary``: as for ``write_claims``, and no CMS-1500 data is kept (``cms1500`` NULL)."""
+    no number used. Its text is in ``interchanges.content``, its CMS-1500 data in ``interchanges.cms1500``,
+    and what ``fhir_bundle`` makes of the claims sent in ``interchanges.fhir``. ``secondary``: as for
+    ``write_claims``, and no CMS-1500 data or FHIR Bundle is kept (both NULL)."""
     settings, separators = claim_settings(engine)
     run = ClaimRun(recovered=resolve_pending(database, audit_recovery))
     then = secondary_builder(database, settings) if secondary else None
@@ -883,7 +886,8 @@ def store_claims(
         text = claim_interchange(settings, separators, numbers, created, claims).render()
         # no CMS-1500 for secondary claims: the form has no place for the primary's payment (their 2320/2430)
         forms = None if secondary else msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
-        stored = {"content": text, "cms1500": forms, "created_by": _clipped(created_by)}
+        fhir = None if secondary or fhir_bundle is None else fhir_bundle([c.control_number for c in claims], created)
+        stored = {"content": text, "cms1500": forms, "fhir": fhir, "created_by": _clipped(created_by)}
         run.sent = SentClaims.of(claims)
         _record(connection, numbers["isa"], LEDGER_PATH, run.sent, created, SENT, **stored)
         run.written, run.interchange_control_number = claims, numbers["isa"]

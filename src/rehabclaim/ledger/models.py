@@ -202,6 +202,7 @@ class InterchangeRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     content: Mapped[str | None] = mapped_column(Text, nullable=True)  # the 837P when kept in the ledger
     cms1500: Mapped[str | None] = mapped_column(Text, nullable=True)  # its CMS-1500 JSON, likewise
+    fhir: Mapped[str | None] = mapped_column(Text, nullable=True)  # its FHIR Bundle of Claims, likewise
     created_by: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the acting user
 
 

@@ -2,8 +2,9 @@
 
 The caller decides where the 837P goes (``destination``): to files (``ToFiles``: the CLI's ``claim --837``,
 with the pending -> write -> sent protocol of ``claims.run``) or into the ledger (``TO_LEDGER``: the API and
-the web page; the 837P text and its CMS-1500 JSON kept in ``interchanges`` and recorded as sent in the
-transaction that takes the control numbers; secondary claims keep no CMS-1500: ``claim_forms`` refuses it).
+the web page; the 837P text, its CMS-1500 JSON and its FHIR Bundle of Claims kept in ``interchanges`` and
+recorded as sent in the transaction that takes the control numbers; secondary claims keep no CMS-1500 and no
+FHIR Bundle: ``claim_forms`` and ``claim_fhir`` refuse them).
 Either way a visit already sent is not sent again (unless ``resend``), a refused or empty build uses no
 control number, and the audit event ``claims.build`` is written in the transaction that records the
 interchange as sent (for a run that was killed after writing its file, by the next run, which finds it in
@@ -29,6 +30,7 @@ from rehabclaim.claims.run import (
     ClaimRunConflict,
     ClaimRunError,
     ClaimRunReport,
+    FhirBundle,
     RecoveredInterchange,
     ReportSpool,
     VisitFindings,
@@ -44,6 +46,7 @@ from rehabclaim.scrubber import Scrubber, decode_visit
 from rehabclaim.services import audit
 from rehabclaim.services.actor import Actor
 from rehabclaim.services.errors import BadInput, Conflict, NotFound, Refusal, Unavailable
+from rehabclaim.services.fhir import written_claims_bundle
 from rehabclaim.services.reading import reading, utc
 
 BUILD = "claims.build"
@@ -68,6 +71,7 @@ __all__ = [
     "WrittenClaim",
     "build_claims",
     "claim_batch",
+    "claim_fhir",
     "claim_forms",
     "list_claim_batches",
     "secondary_claims",
@@ -83,7 +87,8 @@ class ToFiles(msgspec.Struct, frozen=True):
 
 
 class ToLedger(msgspec.Struct, frozen=True):
-    """The 837P and its CMS-1500 JSON kept in the ledger; ``claim_batch`` fetches them."""
+    """The 837P, its CMS-1500 JSON and its FHIR Bundle of Claims kept in the ledger; ``claim_batch`` fetches
+    them."""
 
 
 TO_LEDGER = ToLedger()
@@ -106,6 +111,7 @@ class StoredClaimBatch(msgspec.Struct):
     x837: str  # the interchange, as sent
     cms1500: msgspec.Raw  # the same claims keyed by CMS-1500 item numbers (a JSON array; [] when secondary)
     secondary: bool  # secondary claims (``secondary_claims``): no CMS-1500 data kept, ``claim_forms`` refuses
+    fhir: msgspec.Raw | None = None  # the FHIR R4 Bundle of its Claims; None: not kept (see ``claim_fhir``)
 
 
 class ClaimBatchSummary(msgspec.Struct):
@@ -172,8 +178,9 @@ def build_claims(
     built, recovered = _audit_events(actor, target)
     try:
         if isinstance(target, ToLedger):
+            kept = list(visits)  # bounded by the request; the FHIR Bundle reads the visits sent again
             run = store_claims(
-                visits,
+                kept,
                 engine,
                 database,
                 created_by=actor.user,
@@ -183,6 +190,7 @@ def build_claims(
                 audit=built,
                 audit_recovery=recovered,
                 secondary=secondary,
+                fhir_bundle=_fhir_bundle(reference, kept),
             )
             return ClaimBatch(run.report(), run.interchange_control_number)
         run = write_claims(
@@ -251,6 +259,16 @@ def secondary_claims(
     )
 
 
+def _fhir_bundle(reference: Reference, visits: list[Visit]) -> FhirBundle:
+    """The FHIR Bundle of the claims a batch sends (their visit ids), dated the batch's day: the bytes
+    ``claim --fhir`` writes for them."""
+
+    def bundle(written: list[str], created: datetime) -> str:
+        return written_claims_bundle(reference, visits=visits, written=written, created=created.date()).decode()
+
+    return bundle
+
+
 def _audit_events(
     actor: Actor, target: ToFiles | ToLedger
 ) -> tuple[Callable[[Connection, ClaimRun], None], Callable[[Connection, int], None]]:
@@ -292,6 +310,7 @@ def claim_batch(database: Engine, *, control_number: int) -> StoredClaimBatch:
             InterchangeRecord.created_by,
             InterchangeRecord.content,
             InterchangeRecord.cms1500,
+            InterchangeRecord.fhir,
             *_claim_totals(),
         )
         .outerjoin(ClaimSent, ClaimSent.interchange_control_number == InterchangeRecord.control_number)
@@ -312,6 +331,7 @@ def claim_batch(database: Engine, *, control_number: int) -> StoredClaimBatch:
         x837=row.content,
         cms1500=msgspec.Raw(row.cms1500 or "[]"),
         secondary=row.cms1500 is None,  # ``store_claims`` keeps the forms of every batch but secondary ones
+        fhir=None if row.fhir is None else msgspec.Raw(row.fhir),
     )
 
 
@@ -368,3 +388,19 @@ def _claim_totals() -> tuple[Any, Any]:
         func.count(ClaimSent.id).label("claims"),
         func.coalesce(func.sum(ClaimSent.total_charge), 0).label("total_charge"),
     )
+
+
+def claim_fhir(database: Engine, *, control_number: int) -> msgspec.Raw:
+    """The FHIR R4 Bundle of Claims of the batch kept under ``control_number`` (what ``claim --fhir`` writes
+    for its visits). NotFound for a batch of secondary claims and for one kept before ledger revision 0007
+    (neither keeps one: the visits are not stored, so it cannot be made again), and for any number
+    ``claim_batch`` refuses."""
+    batch = claim_batch(database, control_number=control_number)
+    if batch.fhir is not None:
+        return batch.fhir
+    why = (
+        "holds secondary claims: no FHIR Bundle is kept for them (`claim --fhir` makes none either)"
+        if batch.secondary
+        else "was kept before FHIR Bundles were (ledger revision 0007): its visits are not stored to make one"
+    )
+    raise NotFound("control_number", f"claim batch {control_number} {why}")

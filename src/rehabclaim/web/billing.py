@@ -249,6 +249,16 @@ def claim_cms1500(_user: UserDep, database: DatabaseDep, control_number: Control
     return Response(bytes(forms), media_type="application/json", headers=headers)
 
 
+@router.get("/claims/{control_number}/fhir")
+def claim_fhir(_user: UserDep, database: DatabaseDep, control_number: ControlNumber) -> Response:
+    """The claims as a FHIR R4 Bundle, as a download (the same bytes ``GET /v1/claims/{control_number}/fhir``
+    gives; none for secondary claims or batches kept before ledger revision 0007: ``claims.claim_fhir``)."""
+    bundle = claims.claim_fhir(database, control_number=control_number)
+    disposition = f'attachment; filename="claims-{control_number:09d}-fhir.json"'
+    headers = {**PAGE_HEADERS, "Content-Disposition": disposition}
+    return Response(bytes(bundle), media_type="application/fhir+json", headers=headers)
+
+
 # --- remittances --------------------------------------------------------------------------------------------------
 
 

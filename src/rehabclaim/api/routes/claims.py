@@ -1,5 +1,6 @@
 """Claims: build one 837P batch from visits (kept in the ledger; ``secondary``: the visits' secondary claims),
-list the batches, and fetch one's 837P (a download) or its CMS-1500 data (JSON; none for secondary claims)."""
+list the batches, and fetch one's 837P (a download), its CMS-1500 data (JSON) or its FHIR R4 Bundle of Claims
+(none of either for secondary claims)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ BODY = body_doc(
         "201: a batch was built and kept (`control_number`). 200: none (every visit held back or already sent). "
         "`report` is what `rehabclaim claim --json` prints. `secondary=true`: `claim --secondary`, each visit's "
         "claim to its secondary payer carrying the primary's posted 835; a visit with nothing to send on is held "
-        "back with the reason (finding `COB`); no CMS-1500 data is kept for such a batch.",
+        "back with the reason (finding `COB`); no CMS-1500 data or FHIR Bundle is kept for such a batch.",
         status=201,
     ),
     openapi_extra=BODY,
@@ -98,3 +99,26 @@ def claim_837p(control_number: ControlNumber, database: DatabaseDep, _actor: Act
 def claim_cms1500(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
     forms = claims.claim_forms(database, control_number=control_number)
     return StructResponse(bytes(forms))  # the bytes `claim --cms1500` writes to its file
+
+
+FHIR_JSON = "application/fhir+json"
+
+
+@router.get(
+    "/{control_number}/fhir",
+    responses={
+        200: {
+            "description": "The batch's claims as a FHIR R4 `collection` Bundle of Claims, each checked by the R4B "
+            "models: the bytes `claim --fhir` writes for the same visits, dated the day the batch was built",
+            "content": {FHIR_JSON: {}},
+        },
+        404: {
+            "description": "No such batch kept in the ledger, a batch of secondary claims, or one kept before "
+            "FHIR Bundles were (its visits are not stored to make one); `detail` says which",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema_of(Problem)}},
+        },
+    },
+)
+def claim_fhir(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
+    bundle = claims.claim_fhir(database, control_number=control_number)
+    return Response(bytes(bundle), media_type=FHIR_JSON)
