@@ -106,6 +106,28 @@ def test_fee_the_schedule_does_not_price_is_explained(reference: Reference) -> N
     assert answer.answer.startswith("no Medicare fee for L1906")
 
 
+def test_a_pay_word_with_two_codes_asks_whether_they_are_paid_together(reference: Reference) -> None:
+    together = asked(reference, "will Medicare pay 97110 and 97140 together?")
+    assert together.computed is not None and together.computed.kind == "scrub", together.answer
+    assert together.answer.startswith("97110 with 97140 for Medicare Part B: ")
+    one = asked(reference, "does Medicare pay for 97110?")  # one code: what it pays
+    assert one.computed is not None and one.computed.kind == "fee"
+    assert f"${fees.fee(reference, code='97110').per_unit:.2f} per unit" in one.answer
+    amount = asked(reference, "how much is the fee for 97110 and 97140?")  # an amount asked for: the first's fee
+    assert amount.computed is not None and amount.computed.kind == "fee" and amount.answer.startswith("97110 on ")
+
+
+def test_the_digits_of_a_level_ii_code_are_not_a_year(reference: Reference) -> None:
+    fee = asked(reference, "fee for 97760 beside L1906")
+    assert fee.computed is not None and fee.computed.kind == "fee" and fee.computed.error is None, fee.answer
+    assert (fee.computed.result or {})["date"] == f"{fees.DEFAULT_YEAR}-01-01"  # not 1906's schedule
+    pair = asked(reference, "is 97760 paid with L1906?")
+    assert pair.computed is not None and pair.computed.kind == "scrub"
+    assert "O002 on 97760" in pair.answer  # no training minutes beside the orthosis
+    dated = asked(reference, "fee for 97110 in 2025 beside L1906")
+    assert dated.computed is not None and "file for 2025 is loaded" in (dated.computed.error or ""), dated.answer
+
+
 @pytest.mark.parametrize("question", ["purple giraffe quantum banana", "what is it?", "?!"])
 def test_nonsense_is_not_in_our_docs(reference: Reference, question: str) -> None:
     answer = asked(reference, question)

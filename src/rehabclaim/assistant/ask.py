@@ -14,9 +14,11 @@ How a question is read (words from ``data/ask.toml``, shorthand from ``data/shor
   mentions it);
 - a concrete case is computed: codes with minutes ("units for 97110 33 min and 97140 7 min?") -> the units
   and their why (the named payer's method, else CMS); a fee word, a code and maybe a year ("fee for 97110
-  in 2026?") -> the Medicare fee; two codes or more without minutes ("is 97530 with 97140 ok for
-  Medicare?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named
-  payer, listing the findings on those codes with their rule ids.
+  in 2026?") -> the Medicare fee, as is a pay word with one code ("does Medicare pay 97110?"); two codes or
+  more without minutes or a fee word ("is 97530 with 97140 ok for Medicare?", "will Medicare pay 97760 with
+  L1906?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named payer,
+  listing the findings on those codes with their rule ids. A year is four digits standing alone (the
+  digits of L1906 are not one).
 
 A computed answer cites first the rules it fired and the reference section that explains its method
 (``ask.toml`` [computed]). Nothing found and nothing computed: the answer says "not in our docs".
@@ -56,7 +58,7 @@ CANDIDATES = 60  # rows read from the index before the code boost and the merge 
 ASSUMED_MINUTES = 15  # a timed code in a pair question: one unit's worth
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _COUNT = re.compile(r"[0-9]{1,3}")  # minutes, units: the engine computes with them, the search does not
-_YEAR = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}(?![0-9])")
+_YEAR = re.compile(r"(?<![A-Za-z0-9])(?:19|20)[0-9]{2}(?![A-Za-z0-9])")  # a year, not L1906's digits
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 Kind = Literal["rule", "code", "payer", "note"]
@@ -108,6 +110,7 @@ class _Words(msgspec.Struct, frozen=True):
     stopwords: frozenset[str]
     units: frozenset[str]
     fee: frozenset[str]
+    pay: frozenset[str]
     minutes: re.Pattern[str]
     synonyms: tuple[tuple[re.Pattern[str], str], ...]
     modifiers: frozenset[str]
@@ -127,6 +130,7 @@ def _words() -> _Words:
         frozenset(table["stopwords"]["words"]),
         frozenset(table["intents"]["units"]),
         frozenset(table["intents"]["fee"]),
+        frozenset(table["intents"]["pay"]),
         minutes,
         _patterns(table["synonyms"]),
         frozenset(table["modifiers"]["names"]),
@@ -369,9 +373,10 @@ def _computed(reference: Reference, question: str, codes: list[str]) -> Computed
     question_words = set(_WORD.findall(question.lower()))
     pairs = [(code.upper(), int(minutes)) for code, minutes in words.minutes.findall(question)]
     payer = _payer(reference, question)
-    if pairs and (question_words & words.units or not question_words & words.fee):
+    money = question_words & (words.fee | words.pay)
+    if pairs and (question_words & words.units or not money):
         return _units_case(reference, pairs, payer)
-    if question_words & words.fee and codes:
+    if codes and (question_words & words.fee or (money and len(codes) == 1)):
         return _fee_case(reference, codes[0], _year(question))
     if len(codes) >= 2:
         return _scrub_case(reference, codes, payer, _year(question))
