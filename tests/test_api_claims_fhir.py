@@ -73,6 +73,17 @@ def test_a_batch_keeps_the_bundle_claim_fhir_writes(api: Api, tmp_path: Path) ->
     assert kept == expected, "the kept Bundle differs from what claim --fhir writes for the same visits"
 
 
+def test_a_batch_with_visits_sent_before_keeps_only_the_claims_it_sends(api: Api) -> None:
+    lines = [line for line in example("claims.jsonl").split(b"\n") if line.strip()]
+    first = api.post("/v1/claims", content=lines[0] + b"\n", headers=NDJSON).json()
+    assert first["control_number"] is not None and len(first["report"]["claims"]) == 1, first
+    second = api.post("/v1/claims", content=b"\n".join(lines) + b"\n", headers=NDJSON).json()
+    sent_now = [claim["id"] for claim in second["report"]["claims"]]
+    assert second["report"]["already_sent"] == [first["report"]["claims"][0]["id"]] and sent_now
+    bundle = api.get(f"/v1/claims/{second['control_number']}/fhir").json()
+    assert [entry["resource"]["id"] for entry in bundle["entry"]] == sent_now
+
+
 def test_no_bundle_for_secondary_claims_or_batches_kept_before_0007(api: Api, tmp_path: Path) -> None:
     secondary = _secondary_batch(api, tmp_path, "f2")
     problem = assert_clean_problem(api.get(f"/v1/claims/{secondary}/fhir"), 404)

@@ -877,6 +877,10 @@ def store_claims(
     if not built:
         return run
     created = now or datetime.now(UTC)
+    bundle = None if secondary else fhir_bundle
+    # made before the transaction (it scrubs again and checks each Claim: the slow part), so the control
+    # numbers are not held meanwhile; made again inside only when some claims turn out to be sent already
+    fhir = None if bundle is None else bundle([c.control_number for c in built], created)
     with database.connect() as connection, connection.begin() as transaction:
         numbers = _take_control_numbers(connection)
         claims, run.already_sent = _unsent(connection, built, resend)
@@ -886,7 +890,8 @@ def store_claims(
         text = claim_interchange(settings, separators, numbers, created, claims).render()
         # no CMS-1500 for secondary claims: the form has no place for the primary's payment (their 2320/2430)
         forms = None if secondary else msgspec.json.encode([cms1500(claim, settings) for claim in claims]).decode()
-        fhir = None if secondary or fhir_bundle is None else fhir_bundle([c.control_number for c in claims], created)
+        if bundle is not None and len(claims) != len(built):
+            fhir = bundle([c.control_number for c in claims], created)
         stored = {"content": text, "cms1500": forms, "fhir": fhir, "created_by": _clipped(created_by)}
         run.sent = SentClaims.of(claims)
         _record(connection, numbers["isa"], LEDGER_PATH, run.sent, created, SENT, **stored)
