@@ -302,6 +302,20 @@ def test_the_live_scrub_shows_units_why_and_findings_with_their_rule(biller: Tes
     assert biller.get("/rules/R003").status_code == 200
 
 
+def test_each_live_scrub_line_shows_its_steps_with_their_sources(biller: TestClient) -> None:
+    page = parse(live_scrub(biller, VISIT_FORM, session_token(biller)).text)
+    lines = {line.attrs["data-code"]: line for line in page.find_all(data_testid="scrub-line")}
+    for code, line in lines.items():
+        steps = line.one(data_testid="line-trace").find_all(data_testid="trace-step")
+        stages = [step.attrs["data-stage"] for step in steps]
+        assert {"units", "modifiers", "fees"} <= set(stages), (code, stages)
+        sources = [step.one(data_testid="trace-source").text for step in steps]
+        assert f"codes.toml [[code]] {code}" in sources, sources
+        assert any(f"PPRRVU row {code} " in source and ", from 20" in source for source in sources), sources
+    units = [s for s in lines["97140"].find_all(data_testid="trace-step") if s.attrs["data-stage"] == "units"]
+    assert any("visit total 40 timed min = 3 units" in step.text for step in units), [s.text for s in units]
+
+
 def test_the_live_scrub_names_the_input_to_fix(biller: TestClient) -> None:
     token = session_token(biller)
     bad_minutes = {**VISIT_FORM, "code": ["", "97110", "97140"], "minutes": ["", "33", "seven"]}

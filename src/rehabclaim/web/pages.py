@@ -268,13 +268,14 @@ def _problem(entry: VisitForm, refusal: Refusal) -> FormProblem:
 
 
 def _scrub_entry(entry: VisitForm, reference: Reference, database: Engine) -> ScrubResult | FormProblem | None:
-    """The scrub of what the form holds (with the patient's ledger history, as posting will scrub it), a
-    problem naming the input to fix, or None while no service row is filled."""
+    """The scrub of what the form holds (with the patient's ledger history, as posting will scrub it; each
+    line with its trace, the steps it came from citing their data rows), a problem naming the input to fix,
+    or None while no service row is filled."""
     if not entry.filled_rows():
         return None
     try:
         visit = _read_visit(entry, reference, visit_id=entry.id or DRAFT_ID)
-        return scrub.scrub_visit(reference, visit=visit, history=LedgerHistory(database))
+        return scrub.scrub_visit(reference, visit=visit, history=LedgerHistory(database), trace=True)
     except BadInput as exc:
         return _problem(entry, exc)
 
