@@ -113,8 +113,12 @@ def test_a_pay_word_with_two_codes_asks_whether_they_are_paid_together(reference
     one = asked(reference, "does Medicare pay for 97110?")  # one code: what it pays
     assert one.computed is not None and one.computed.kind == "fee"
     assert f"${fees.fee(reference, code='97110').per_unit:.2f} per unit" in one.answer
-    amount = asked(reference, "how much is the fee for 97110 and 97140?")  # an amount asked for: the first's fee
-    assert amount.computed is not None and amount.computed.kind == "fee" and amount.answer.startswith("97110 on ")
+    for question in ("what is the fee for 97110 and 97140?", "how much does Medicare pay for 97110 and 97140?"):
+        amount = asked(reference, question)  # an amount asked for: the first code's fee
+        assert amount.computed is not None and amount.computed.kind == "fee", question
+        assert amount.answer.startswith("97110 on "), question
+    time = asked(reference, "how much time do I need for 2 units of 97110?")  # no pay word: not a fee
+    assert time.computed is None or time.computed.kind != "fee", time.answer
 
 
 def test_the_digits_of_a_level_ii_code_are_not_a_year(reference: Reference) -> None:

@@ -14,9 +14,9 @@ How a question is read (words from ``data/ask.toml``, shorthand from ``data/shor
   mentions it);
 - a concrete case is computed: codes with minutes ("units for 97110 33 min and 97140 7 min?") -> the units
   and their why (the named payer's method, else CMS); a fee word, a code and maybe a year ("fee for 97110
-  in 2026?") -> the Medicare fee, as is a pay word with one code ("does Medicare pay 97110?"); two codes or
-  more without minutes or a fee word ("is 97530 with 97140 ok for Medicare?", "will Medicare pay 97760 with
-  L1906?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named payer,
+  in 2026?") -> the Medicare fee, as is a pay word with one code ("does Medicare pay 97110?") or with "how
+  much"; two codes or more without minutes or an amount asked for ("is 97530 with 97140 ok for Medicare?",
+  "will Medicare pay 97760 with L1906?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named payer,
   listing the findings on those codes with their rule ids. A year is four digits standing alone (the
   digits of L1906 are not one).
 
@@ -111,6 +111,7 @@ class _Words(msgspec.Struct, frozen=True):
     units: frozenset[str]
     fee: frozenset[str]
     pay: frozenset[str]
+    amount: tuple[str, ...]  # phrases
     minutes: re.Pattern[str]
     synonyms: tuple[tuple[re.Pattern[str], str], ...]
     modifiers: frozenset[str]
@@ -131,6 +132,7 @@ def _words() -> _Words:
         frozenset(table["intents"]["units"]),
         frozenset(table["intents"]["fee"]),
         frozenset(table["intents"]["pay"]),
+        tuple(table["intents"]["amount"]),
         minutes,
         _patterns(table["synonyms"]),
         frozenset(table["modifiers"]["names"]),
@@ -374,9 +376,11 @@ def _computed(reference: Reference, question: str, codes: list[str]) -> Computed
     pairs = [(code.upper(), int(minutes)) for code, minutes in words.minutes.findall(question)]
     payer = _payer(reference, question)
     money = question_words & (words.fee | words.pay)
+    spaced = f" {' '.join(_WORD.findall(question.lower()))} "
+    amount = question_words & words.fee or (money and any(f" {phrase} " in spaced for phrase in words.amount))
     if pairs and (question_words & words.units or not money):
         return _units_case(reference, pairs, payer)
-    if codes and (question_words & words.fee or (money and len(codes) == 1)):
+    if codes and (amount or (money and len(codes) == 1)):
         return _fee_case(reference, codes[0], _year(question))
     if len(codes) >= 2:
         return _scrub_case(reference, codes, payer, _year(question))
