@@ -16,9 +16,9 @@ How a question is read (words from ``data/ask.toml``, shorthand from ``data/shor
   and their why (the named payer's method, else CMS); a fee word, a code and maybe a year ("fee for 97110
   in 2026?") -> the Medicare fee, as is a pay word with one code ("does Medicare pay 97110?") or with "how
   much"; two codes or more without minutes or an amount asked for ("is 97530 with 97140 ok for Medicare?",
-  "will Medicare pay 97760 with L1906?") -> a scrub of a made-up visit with those codes (15 minutes each timed code) for the named payer,
-  listing the findings on those codes with their rule ids. A year is four digits standing alone (the
-  digits of L1906 are not one).
+  "will Medicare pay 97760 with L1906?") -> a scrub of a made-up visit with those codes (15 minutes each
+  timed code) for the named payer, listing the findings on those codes with their rule ids. A year is four
+  digits standing alone (the digits of L1906 are not one).
 
 A computed answer cites first the rules it fired and the reference section that explains its method
 (``ask.toml`` [computed]). Nothing found and nothing computed: the answer says "not in our docs".
