@@ -15,6 +15,7 @@ ENCODERS = {
     "string": msgspec.json.Encoder(decimal_format="string"),  # where the CLI's contract has them as strings
 }
 NDJSON = "application/x-ndjson"
+FHIR_JSON = "application/fhir+json"  # FHIR's own JSON media type (R4, http.html#mime-type)
 
 
 class StructResponse(Response):

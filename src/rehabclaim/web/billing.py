@@ -29,7 +29,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import HTMLResponse, Response
 
 from rehabclaim.api.deps import MAX_OFFSET
-from rehabclaim.api.responses import X12Response
+from rehabclaim.api.responses import FHIR_JSON, X12Response
 from rehabclaim.errors import quote
 from rehabclaim.remits.worklist import KINDS
 from rehabclaim.services import audit, claims, denials, remittances, reports
@@ -256,7 +256,7 @@ def claim_fhir(_user: UserDep, database: DatabaseDep, control_number: ControlNum
     bundle = claims.claim_fhir(database, control_number=control_number)
     disposition = f'attachment; filename="claims-{control_number:09d}-fhir.json"'
     headers = {**PAGE_HEADERS, "Content-Disposition": disposition}
-    return Response(bytes(bundle), media_type="application/fhir+json", headers=headers)
+    return Response(bytes(bundle), media_type=FHIR_JSON, headers=headers)
 
 
 # --- remittances --------------------------------------------------------------------------------------------------

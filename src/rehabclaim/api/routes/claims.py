@@ -13,7 +13,7 @@ from rehabclaim.api.deps import ActorDep, ChangerDep, DatabaseDep, PageDep, RawB
 from rehabclaim.api.openapi import body_doc, returns, schema_of
 from rehabclaim.api.pages import ListPage, paged
 from rehabclaim.api.problems import PROBLEM_MEDIA_TYPE, Problem
-from rehabclaim.api.responses import NDJSON, StructResponse, X12Response
+from rehabclaim.api.responses import FHIR_JSON, NDJSON, StructResponse, X12Response
 from rehabclaim.api.visits_body import visits_in
 from rehabclaim.model import Visit
 from rehabclaim.services import claims
@@ -99,9 +99,6 @@ def claim_837p(control_number: ControlNumber, database: DatabaseDep, _actor: Act
 def claim_cms1500(control_number: ControlNumber, database: DatabaseDep, _actor: ActorDep) -> Response:
     forms = claims.claim_forms(database, control_number=control_number)
     return StructResponse(bytes(forms))  # the bytes `claim --cms1500` writes to its file
-
-
-FHIR_JSON = "application/fhir+json"
 
 
 @router.get(

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from rehabclaim.api.deps import ActorDep, RawBody, ReferenceDep, SettingsDep, decode_json
 from rehabclaim.api.openapi import body_doc, returns, schema_of
-from rehabclaim.api.responses import StructResponse
+from rehabclaim.api.responses import FHIR_JSON, StructResponse
 from rehabclaim.model import Visit
 from rehabclaim.reference import Reference
 from rehabclaim.services.errors import BadInput, TooLarge
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/imports", tags=["imports"])
 FHIR_BODY = body_doc(
     {"type": "object", "description": "A FHIR R4 Bundle (resourceType Bundle), as an EMR exports it"},
     "application/json",
-    "application/fhir+json",
+    FHIR_JSON,
     description="The Bundle `rehabclaim import fhir BUNDLE.json` reads",
 )
 
