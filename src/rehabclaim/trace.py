@@ -305,9 +305,10 @@ def trace_text(line: Line) -> list[str]:
     """A traced line's steps as text lines (``scrub --trace`` without --json); none for a line without."""
     if not isinstance(line, TracedLine):
         return []
-    texts = []
-    for step in line.trace:
-        source = step.source
-        dated = "" if source.date is None else f", from {source.date.isoformat()}"
-        texts.append(f"  {line.code} {step.stage}: {step.what} ({source.file} {source.key}{dated})")
-    return texts
+    return [f"  {line.code} {step.stage}: {step.what} ({cited(step.source)})" for step in line.trace]
+
+
+def cited(source: TraceSource) -> str:
+    """A step's source as people read it: the file, the row or section, and the date it took effect."""
+    dated = "" if source.date is None else f", from {source.date.isoformat()}"
+    return f"{source.file} {source.key}{dated}"

@@ -55,6 +55,7 @@ from rehabclaim.model import Finding
 from rehabclaim.services.accounts import actor_for_user
 from rehabclaim.services.actor import Actor, Role
 from rehabclaim.services.errors import Refusal, Unauthenticated
+from rehabclaim.trace import cited
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_FLASH = "flash"
@@ -401,6 +402,7 @@ templates.env.filters["money"] = money
 templates.env.filters["long_date"] = long_date
 templates.env.filters["paragraphs"] = paragraphs
 templates.env.filters["severity_counts"] = severity_counts
+templates.env.filters["cited"] = cited  # a trace step's source, as scrub --trace prints it
 templates.env.globals["severity_labels"] = SEVERITY_LABELS
 templates.env.globals["CSRF_HEADER"] = CSRF_HEADER
 templates.env.globals["csrf_field"] = csrf_field
